@@ -1,0 +1,5 @@
+"""``python -m archsim`` runs the command-line interface."""
+
+from archsim.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,58 @@
+"""Build the archsim package and its Cython bit kernels.
+
+The kernels live in ``cython_kernels/*.pyx`` and are compiled into the ``archsim`` package
+(``archsim._kernels_<name>``).  When a C compiler is missing the package still installs:
+archsim then falls back to the NumPy reference kernels, which give identical bits.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from pathlib import Path
+
+from setuptools import setup
+
+HERE = Path(__file__).parent
+
+
+def _extensions():
+    try:
+        import numpy as np
+        from Cython.Build import cythonize
+        from setuptools import Extension
+    except ImportError:  # pragma: no cover - build requirements are declared in pyproject
+        print("archsim: Cython/NumPy missing, building without compiled kernels", file=sys.stderr)
+        return []
+    compile_args = ["-O3"]
+    if platform.machine() in ("x86_64", "AMD64") and os.environ.get("ARCHSIM_PORTABLE") != "1":
+        # POPCNT is on every x86-64 CPU made since 2008; ARCHSIM_PORTABLE=1 turns it off.
+        compile_args += ["-mpopcnt"]
+    if os.environ.get("ARCHSIM_NATIVE") == "1":
+        compile_args += ["-march=native"]
+    exts = []
+    for pyx in sorted((HERE / "cython_kernels").glob("*.pyx")):
+        exts.append(
+            Extension(
+                f"archsim._kernels_{pyx.stem}",
+                [str(pyx.relative_to(HERE))],
+                include_dirs=[np.get_include()],
+                extra_compile_args=compile_args,
+                define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+            )
+        )
+    return cythonize(
+        exts,
+        compiler_directives={
+            "language_level": 3,
+            "boundscheck": False,
+            "wraparound": False,
+            "cdivision": True,
+            "initializedcheck": False,
+        },
+        quiet=True,
+    )
+
+
+setup(ext_modules=_extensions())
