@@ -1,0 +1,179 @@
+"""Plain specifications the hardware blocks are built from (validated config, flattened).
+
+``archsim.elaborate`` turns the validated YAML config into these; blocks never see YAML.
+Quantities are in archsim's internal units: ns, MHz, pJ, mW, um^2.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class LogicCost:
+    """Per-unit cost of a logic cell: energy per action, area, leakage."""
+
+    energy_pj: float
+    area_um2: float
+    leakage_mw: float
+
+    def scaled(self, factor: float) -> LogicCost:
+        return LogicCost(self.energy_pj * factor, self.area_um2 * factor, self.leakage_mw * factor)
+
+
+@dataclass(frozen=True)
+class RngSpec:
+    """A random source shared by SNGs: kind (lfsr|sobol|counter), width, seed, taps."""
+
+    kind: str = "lfsr"
+    width: int = 10
+    seed: int = 1
+    taps: tuple[int, ...] | None = None
+    share: int | None = None  # SNGs per RNG; None = all
+    rotate: bool = True  # each SNG reads the shared sequence at its own phase
+
+
+@dataclass(frozen=True)
+class MemorySpec:
+    """A weight memory: technology kind, organisation, and resolved per-bit costs."""
+
+    name: str
+    kind: str  # dwm | sram | stt_mram
+    read_energy_pj: float  # per bit
+    write_energy_pj: float  # per bit
+    leakage_mw_per_bit: float
+    cell_area_um2: float  # per bit (incl. periphery share)
+    read_latency_ns: float
+    write_latency_ns: float
+    shift_energy_pj: float = 0.0  # per track per one-domain step (DWM)
+    shift_latency_ns: float = 0.0  # one-domain step (DWM)
+    port_area_um2: float = 0.0  # per access port per track (DWM)
+    domains: int = 64
+    ports: int = 1
+    rw_ports: tuple[int, ...] | None = (0,)
+    port_select: str = "static"
+    port_update: str = "lazy"
+    layout: str = "interleaved"
+    word_tracks: int = 32
+    shift_overlaps_read: bool = False
+    reread: str = "rewind"  # rewind | pingpong
+    power_cycles: int = 1
+    misalignment: float = 0.0
+
+    @property
+    def is_dwm(self) -> bool:
+        return self.kind == "dwm"
+
+    @property
+    def volatile(self) -> bool:
+        return self.kind == "sram"
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One SC layer (conv + optional 2x2 segment max pool + Btanh, or fc + Btanh/none)."""
+
+    name: str
+    kind: str  # conv | fc
+    memory: MemorySpec
+    weight_format: str  # stochastic | binary
+    weight_length: int = 128  # stochastic stream bits
+    weight_bits: int = 7  # binary precision
+    weight_rng: RngSpec = field(default_factory=RngSpec)
+    in_channels: int = 1
+    in_size: int = 28
+    filters: int = 1
+    kernel: int = 5
+    pool: int = 1
+    inputs: int = 0
+    outputs: int = 0
+    sharing: str = "filter"
+    mux_groups: int | None = None
+    counter: str = "apc"
+    pool_segment: int = 16
+    pool_first: int = 0
+    btanh_s: float = 1.0
+    btanh_r: int | None = None
+    btanh_s0: str = "half"
+    activation: str = "btanh"
+    pipeline_depth: int | None = None
+
+    # ----------------------------------------------------------- derived shape
+    @property
+    def conv_size(self) -> int:
+        return self.in_size - self.kernel + 1
+
+    @property
+    def out_size(self) -> int:
+        return self.conv_size // self.pool
+
+    @property
+    def fan_in(self) -> int:
+        """Inputs of one inner product, bias included."""
+        if self.kind == "conv":
+            return self.in_channels * self.kernel * self.kernel + 1
+        return self.inputs + 1
+
+    @property
+    def in_count(self) -> int:
+        return self.in_channels * self.in_size * self.in_size if self.kind == "conv" else self.inputs
+
+    @property
+    def out_count(self) -> int:
+        if self.kind == "conv":
+            return self.filters * self.out_size * self.out_size
+        return self.outputs
+
+    @property
+    def neurons(self) -> int:
+        """Inner products computed per stream bit (before pooling)."""
+        if self.kind == "conv":
+            return self.filters * self.conv_size * self.conv_size
+        return self.outputs
+
+    @property
+    def shared_fc(self) -> bool:
+        return self.kind == "fc" and self.mux_groups is not None
+
+    @property
+    def mux_phases(self) -> int:
+        """M: MUX selections needed to cover the fan-in with G groups (shared FC)."""
+        assert self.mux_groups is not None
+        return -(-self.fan_in // self.mux_groups)
+
+    @property
+    def counter_inputs(self) -> int:
+        """Inputs of the APC/PC of one inner-product block."""
+        return self.mux_groups if self.shared_fc else self.fan_in  # type: ignore[return-value]
+
+    @property
+    def btanh_n(self) -> int:
+        return self.counter_inputs
+
+    @property
+    def depth_cycles(self) -> int:
+        """Pipeline registers between consuming an input bit and producing the output bit."""
+        if self.pipeline_depth is not None:
+            return self.pipeline_depth
+        tree = max(1, math.ceil(math.log2(max(2, self.counter_inputs))))
+        return tree + (1 if self.pool > 1 else 0) + (1 if self.activation == "btanh" else 0)
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """The whole accelerator: clock, input stream, layers and logic costs."""
+
+    name: str
+    clock_mhz: float
+    stream_length: int
+    input_shape: tuple[int, int, int]
+    input_rng: RngSpec
+    comparator: str
+    layers: tuple[LayerSpec, ...]
+    logic: dict[str, LogicCost]
+    seed: int = 1
+
+    @property
+    def cycle_ns(self) -> float:
+        return 1e3 / self.clock_mhz

@@ -1,0 +1,188 @@
+"""Weight storage of one SC layer: where the weight bits live and what reading them costs.
+
+Two storage formats (DW-CNN section IV-B):
+
+* **stochastic** -- each weight is an L_w-bit stream stored along a nanowire (DWM) or in L_w
+  cells (SRAM/MRAM) and read one bit per cycle; no SNG.  When the input stream is longer
+  than L_w the weight stream is re-read: ``rewind`` shifts back to the first bit (costing
+  L_w - 1 steps on a DWM track), ``pingpong`` reads it backwards on the way back.
+* **binary** -- each weight is a w-bit word, read once at power-up into a register that
+  feeds an SNG every cycle (the memory is then idle).
+
+DWM geometry.  A *logical nanowire* holds what one read port streams: one weight stream
+(length L_w) or, in the MUX-shared FC layer, the bit-interleaved streams of the M weights of
+one group (length M x L_w; domain ``j*M + m`` holds bit j of the group's m-th weight, so the
+nanowire advances one domain per cycle while the MUX select walks m = 0..M-1).  If a logical
+nanowire fits in one port's zone (``domains/ports``), ``ports`` of them share a track and
+shift together; otherwise it is a chain of tracks read one after another, each with its own
+heads (``archsim.blocks.nanowire``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from archsim.blocks.nanowire import NanowireChain, NanowireHeads
+from archsim.blocks.specs import LayerSpec, MemorySpec
+
+
+def _ceil_cycles(ns: float, cycle_ns: float) -> int:
+    return int(math.ceil(ns / cycle_ns - 1e-9))
+
+
+def reread_index(t: np.ndarray, period: int, reread: str) -> np.ndarray:
+    """Index into a stored sequence of ``period`` items read at stream positions ``t``."""
+    if reread == "rewind":
+        return t % period
+    u = t % (2 * period)
+    return np.where(u < period, u, 2 * period - 1 - u)
+
+
+class WeightStore:
+    """The weight memory of one layer: geometry, read schedule, per-access cost."""
+
+    def __init__(self, layer: LayerSpec, stream_length: int, cycle_ns: float) -> None:
+        self.layer = layer
+        self.mem: MemorySpec = layer.memory
+        self.L = stream_length
+        self.cycle_ns = cycle_ns
+        lay = layer
+        copies = 1
+        if lay.kind == "conv" and lay.sharing == "none":
+            copies = lay.conv_size * lay.conv_size  # one filter copy per inner-product block
+        if lay.kind == "conv":
+            self.weights = lay.filters * lay.fan_in * copies
+        else:
+            self.weights = lay.outputs * lay.fan_in
+        self.stochastic = lay.weight_format == "stochastic"
+        mem = self.mem
+        if self.stochastic:
+            self.stored_bits = self.weights * lay.weight_length
+            if lay.shared_fc:
+                self.nanowires = lay.outputs * lay.mux_groups  # type: ignore[operator]
+                self.period = lay.mux_phases * lay.weight_length
+            else:
+                self.nanowires = self.weights
+                self.period = lay.weight_length
+            self.reads_per_cycle = self.nanowires
+            t = np.arange(stream_length, dtype=np.int64)
+            self.address = reread_index(t, self.period, mem.reread)  # logical domain per bit
+        else:
+            self.stored_bits = self.weights * lay.weight_bits
+            self.nanowires = 0
+            self.period = 0
+            self.reads_per_cycle = 0
+            self.address = np.zeros(0, dtype=np.int64)
+        self._build_geometry()
+        self._cache: dict[object, tuple[np.ndarray, object]] = {}
+
+    # ------------------------------------------------------------- geometry
+    def _build_geometry(self) -> None:
+        mem, lay = self.mem, self.layer
+        self.zone_mode = False
+        self.tracks = 0
+        self.chain_tracks = 1
+        self.shift_latency_ns = mem.shift_latency_ns
+        if not mem.is_dwm:
+            return
+        kw = dict(
+            ports=mem.ports,
+            port_select=mem.port_select,
+            port_update=mem.port_update,
+            rw_ports=mem.rw_ports,
+        )
+        zone = mem.domains // mem.ports
+        if self.stochastic:
+            if self.period <= zone:
+                self.zone_mode = True
+                self.tracks = -(-self.nanowires // mem.ports)
+                self.heads = NanowireHeads(zone, 1, "static", mem.port_update)
+                self.shifting_tracks = self.tracks
+            else:
+                self.chain_tracks = -(-self.period // mem.domains)
+                self.tracks = self.nanowires * self.chain_tracks
+                self.heads = NanowireChain(self.period, mem.domains, **kw)
+                self.shifting_tracks = self.nanowires
+        else:
+            # binary words: a w-bit word on w tracks that shift together (interleaved layout),
+            # `domains` words stacked along each group; serial layout: the word's bits follow
+            # each other along one track, so moving one word is w one-domain steps.
+            w = lay.weight_bits
+            if mem.layout == "interleaved":
+                groups = -(-self.weights // mem.domains)
+                self.tracks = groups * w
+                self.shifting_tracks = self.tracks
+                self.load_words = min(self.weights, mem.domains)
+            else:
+                per_track = max(1, mem.domains // w)
+                self.tracks = -(-self.weights // per_track)
+                self.shifting_tracks = self.tracks
+                self.load_words = min(self.weights, per_track)
+            self.heads = NanowireHeads(mem.domains, **kw)
+
+    # ---------------------------------------------------------- access cost
+    def interval_of(self, steps: np.ndarray) -> np.ndarray:
+        """Cycles between consecutive bit deliveries for accesses of ``steps`` shifts each."""
+        mem, cyc = self.mem, self.cycle_ns
+        rd = mem.read_latency_ns
+        if not mem.is_dwm:
+            return np.full(len(steps), max(1, _ceil_cycles(rd, cyc)), dtype=np.int64)
+        sh = steps.astype(np.float64) * self.shift_latency_ns
+        if mem.shift_overlaps_read:
+            a = np.ceil(sh / cyc - 1e-9).astype(np.int64)
+            return np.maximum(np.maximum(a, _ceil_cycles(rd, cyc)), 1)
+        return np.maximum(np.ceil((sh + rd) / cyc - 1e-9).astype(np.int64), 1)
+
+    def image_steps(self) -> np.ndarray:
+        """Shift steps of every weight-bit access of one image (fast mode; cached by head state).
+
+        Head state carries over from the previous image: the first access of an image
+        realigns the track to the stream's first bit.
+        """
+        if not (self.stochastic and self.mem.is_dwm):
+            return np.zeros(self.L, dtype=np.int64)
+        key = self.heads.state()
+        hit = self._cache.get(key)
+        if hit is None:
+            steps = self.heads.access_many(self.address)
+            hit = (steps, self.heads.state())
+            self._cache[key] = hit
+        else:
+            self.heads.set_state(hit[1])
+        return hit[0]
+
+    def step_access(self, t: int) -> int:
+        """Shift steps of the access for stream bit ``t`` (per-cycle mode, stepping the heads)."""
+        if not (self.stochastic and self.mem.is_dwm):
+            return 0
+        a = int(self.address[t])
+        if isinstance(self.heads, NanowireChain):
+            track = self.heads.tracks[a // self.mem.domains]
+            return track.access(a % self.mem.domains)
+        return self.heads.access(a)
+
+    def load_steps(self) -> np.ndarray:
+        """Power-up load of binary words into the SNG registers: shift steps per word access."""
+        if self.stochastic:
+            return np.zeros(0, dtype=np.int64)
+        if not self.mem.is_dwm:
+            rows = min(self.weights, self.mem.domains)  # SRAM/MRAM: one row per access
+            return np.zeros(rows, dtype=np.int64)
+        addr = np.arange(self.load_words, dtype=np.int64)
+        if self.mem.layout == "serial":
+            addr = addr * self.layer.weight_bits  # word i starts at domain i*w on its track
+        return self.heads.access_many(addr)
+
+    # ------------------------------------------------------------------ area
+    @property
+    def cell_bits(self) -> int:
+        """Cells paid for: whole tracks for DWM (unused domains included)."""
+        if self.mem.is_dwm:
+            return self.tracks * self.mem.domains
+        return self.stored_bits
+
+    @property
+    def port_count(self) -> int:
+        return self.tracks * self.mem.ports if self.mem.is_dwm else 0

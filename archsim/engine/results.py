@@ -1,0 +1,148 @@
+"""Result objects of one simulation run.
+
+These are plain objects: the writers in ``archsim.outputs`` turn them into files, the
+plots in ``archsim.plots`` into figures.  Nothing here knows a file format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from archsim.engine.ledger import Ledger
+
+
+@dataclass
+class LayerTiming:
+    """When a layer was busy: first input bit consumed to last output bit produced."""
+
+    name: str
+    start_cycle: int
+    end_cycle: int
+    busy_cycles: int  # cycles in which the layer consumed a bit
+    stall_cycles: int  # cycles lost waiting for weight memory (intervals > 1)
+    starve_cycles: int = 0  # cycles waiting for the previous layer
+
+    @property
+    def cycles(self) -> int:
+        return self.end_cycle - self.start_cycle
+
+
+@dataclass(frozen=True)
+class Span:
+    """A busy interval of one block (a track in a timeline: layer = process, block = thread)."""
+
+    layer: str
+    block: str
+    start_cycle: int
+    end_cycle: int
+    image: int
+    label: str = ""
+
+
+@dataclass
+class ImageRecord:
+    """Accuracy trace of one image."""
+
+    index: int
+    label: int | None
+    prediction: int
+    layer_error: dict[str, float] = field(default_factory=dict)  # mean |SC - float| per layer
+    float_prediction: int | None = None
+    latency_cycles: int = 0
+
+    @property
+    def correct(self) -> bool | None:
+        return None if self.label is None else self.label == self.prediction
+
+
+@dataclass
+class ProbeTrace:
+    """A waveform: value changes of one probed signal, cycle by cycle."""
+
+    name: str  # hierarchical, e.g. "fc1.mux.select"
+    width: int  # bits
+    cycles: list[int] = field(default_factory=list)
+    values: list[int] = field(default_factory=list)
+
+    def change(self, cycle: int, value: int) -> None:
+        if self.values and self.values[-1] == value:
+            return
+        self.cycles.append(int(cycle))
+        self.values.append(int(value))
+
+
+@dataclass
+class RunResult:
+    """Everything one run produced."""
+
+    design: str
+    seed: int
+    mode: str
+    clock_mhz: float
+    images: int
+    cycles: int
+    ledger: Ledger
+    layers: list[LayerTiming]
+    spans: list[Span] = field(default_factory=list)
+    accuracy: list[ImageRecord] = field(default_factory=list)
+    probes: list[ProbeTrace] = field(default_factory=list)
+    simpy_events: int = 0
+    config_resolved: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    complete: bool = True
+
+    # ------------------------------------------------------------ derived metrics
+    @property
+    def cycle_ns(self) -> float:
+        return 1e3 / self.clock_mhz
+
+    @property
+    def latency_ns(self) -> float:
+        return self.cycles * self.cycle_ns
+
+    def block_energy_pj(self) -> dict[str, dict[str, float]]:
+        """``{block: {action: pJ, ..., "leak": pJ}}`` over the whole run."""
+        dyn = self.ledger.dynamic_energy_pj()
+        leak = self.ledger.leakage_energy_pj(self.latency_ns)
+        return {name: {**acts, "leak": leak[name]} for name, acts in dyn.items()}
+
+    def energy_pj(self) -> float:
+        return sum(sum(v.values()) for v in self.block_energy_pj().values())
+
+    def layer_energy_pj(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for name, parts in self.block_energy_pj().items():
+            layer = self.ledger.blocks[name].layer
+            out[layer] = out.get(layer, 0.0) + sum(parts.values())
+        return out
+
+    def area_um2(self) -> float:
+        return sum(b.total_area_um2 for b in self.ledger.blocks.values())
+
+    def layer_area_um2(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for b in self.ledger.blocks.values():
+            out[b.layer] = out.get(b.layer, 0.0) + b.total_area_um2
+        return out
+
+    def power_mw(self) -> float:
+        """Average power: energy / time (pJ / ns = mW)."""
+        t = self.latency_ns
+        return self.energy_pj() / t if t > 0 else 0.0
+
+    def layer_actions(self) -> dict[str, dict[str, int]]:
+        """``{layer: {"block.action": count}}``."""
+        out: dict[str, dict[str, int]] = {}
+        for name, counts in self.ledger.action_counts().items():
+            blk = self.ledger.blocks[name]
+            d = out.setdefault(blk.layer, {})
+            for a, n in counts.items():
+                d[f"{blk.name}.{a}"] = n
+        return out
+
+    def accuracy_fraction(self) -> float | None:
+        labelled = [r for r in self.accuracy if r.label is not None]
+        if not labelled:
+            return None
+        return sum(r.correct for r in labelled) / len(labelled)
