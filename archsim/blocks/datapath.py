@@ -1,0 +1,118 @@
+"""The SC datapath of one layer, computed on packed streams (fast mode).
+
+Feature-extraction block (SC-DCNN / DW-CNN Fig. 7): XNOR multipliers feed an APC (or exact
+PC) per inner product; in a conv layer the 4 inner products of a 2x2 window go through the
+segment-based approximate max pooling, whose forwarded counts drive the Btanh up/down
+counter.  The MUX-shared FC layer (DW-CNN Fig. 10) multiplexes one of M inputs of each of G
+groups per cycle into a G-input APC.  The last layer (``activation: none``) keeps the
+per-cycle counts, which an output counter accumulates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from archsim.blocks.specs import LayerSpec
+from archsim.blocks.streams import LayerWeights
+from archsim.sc import kernels as K
+from archsim.sc.rng import kim_r
+
+
+def btanh_states(layer: LayerSpec) -> tuple[int, int]:
+    """(r, initial state) of the layer's Btanh.
+
+    The MUX-shared FC adds, per cycle, only the G products of one MUX phase, so its
+    per-cycle drift is the full inner product divided by M: it needs the gain M, i.e.
+    Kim's r(G, s/M).
+    """
+    n = layer.btanh_n
+    s = layer.btanh_s / (layer.mux_phases if layer.shared_fc else 1)
+    r = layer.btanh_r if layer.btanh_r is not None else kim_r(n, s)
+    s0 = r // 2 if layer.btanh_s0 == "half" else r // 2 - 1
+    return r, s0
+
+
+@dataclass
+class LayerOutput:
+    """What one layer produced for one image."""
+
+    streams: np.ndarray  # packed output streams, shape out_shape + (words,)
+    counts_sum: np.ndarray | None = None  # last layer: accumulated counts per output
+    pool_select: np.ndarray | None = None  # max-pool forwarded input per segment
+
+
+def pool_windows(counts: np.ndarray) -> np.ndarray:
+    """(F, Ho, Wo, L) -> (4, F*Hp*Wp, L): the 4 members of each 2x2 window, (dy, dx) order."""
+    F, Ho, Wo, L = counts.shape
+    c = counts[:, : Ho // 2 * 2, : Wo // 2 * 2].reshape(F, Ho // 2, 2, Wo // 2, 2, L)
+    return c.transpose(2, 4, 0, 1, 3, 5).reshape(4, -1, L)
+
+
+def shared_fc_products(layer: LayerSpec, x_bits: np.ndarray, wts: LayerWeights,
+                       L: int) -> np.ndarray:
+    """Unpacked product bits (outputs, G, L) of the MUX-shared FC.
+
+    At stream position t the MUX of group k selects input k + G*m(t); the group's nanowire
+    delivers that weight's bit.  Slots past the fan-in (the last phase is partly empty)
+    carry the exact-zero bipolar stream 0101... so they add nothing on average.
+    """
+    G, M, n = layer.mux_groups, layer.mux_phases, layer.fan_in
+    t = np.arange(L)
+    m = wts.select[:L]
+    idx = np.arange(G)[None, :] + G * m[:, None]  # (L, G) input index per slot
+    valid = idx < n
+    idx_c = np.minimum(idx, n - 1)
+    xin = np.concatenate([x_bits, np.ones((1, L), dtype=np.uint8)], axis=0)  # bias input = 1
+    xs = xin[idx_c, t[:, None]]  # (L, G)
+    if wts.read_bits is not None:
+        ws = wts.read_bits[:, idx_c, t[:, None]]  # (outputs, L, G)
+    else:
+        ws = wts.stored[:, idx_c, wts.bit_index[:L, None]]
+    prod = (1 - (xs[None] ^ ws)).astype(np.uint8)
+    prod = np.where(valid[None], prod, (t[:, None] & 1).astype(np.uint8)[None])
+    return prod.transpose(0, 2, 1)
+
+
+def compute_layer(layer: LayerSpec, x: np.ndarray, wts: LayerWeights, L: int,
+                  pool_first: int) -> LayerOutput:
+    """Run one image through one layer on packed streams."""
+    approx = layer.counter == "apc"
+    if layer.kind == "conv":
+        F, n = layer.filters, layer.fan_in
+        k, C = layer.kernel, layer.in_channels
+        wp = wts.packed  # (F, fan_in, W)
+        filt = np.ascontiguousarray(wp[:, : n - 1].reshape(F, C, k, k, -1))
+        bias = np.ascontiguousarray(wp[:, n - 1])
+        counts = K.conv_counts(np.ascontiguousarray(x), filt, bias, L, approx)
+        sel = None
+        if layer.pool > 1:
+            vals, sel = K.segment_maxpool(pool_windows(counts), layer.pool_segment, pool_first)
+        else:
+            vals = counts.reshape(-1, L)
+    else:
+        x = x.reshape(-1, x.shape[-1])  # (C, H, W) order, as the float reference flattens
+        if layer.shared_fc:
+            prod = K.pack_bits(shared_fc_products(layer, K.unpack_bits(x, L), wts, L))
+            # XNOR with the all-ones stream passes the products through to the counter
+            vals = K.xnor_counts(prod, _full(L, prod.shape[1]), L, approx)
+        else:
+            ones = _full(L, 1)
+            xin = np.concatenate([x, ones], axis=0)
+            vals = K.xnor_counts(wts.packed, xin, L, approx)
+        sel = None
+    if layer.activation == "none":
+        return LayerOutput(streams=np.zeros((layer.out_count, (L + 63) // 64), np.uint64),
+                           counts_sum=vals.reshape(layer.out_count, L).sum(axis=1, dtype=np.int64),
+                           pool_select=sel)
+    r, s0 = btanh_states(layer)
+    y = K.btanh(np.ascontiguousarray(vals.reshape(-1, L)), layer.btanh_n, r, s0)
+    if layer.kind == "conv":
+        y = y.reshape(layer.filters, layer.out_size, layer.out_size, -1)
+    return LayerOutput(streams=y, pool_select=sel)
+
+
+def _full(L: int, rows: int) -> np.ndarray:
+    """``rows`` all-ones packed streams of length L (the bias input, tail bits clear)."""
+    return K.pack_bits(np.ones((rows, L), dtype=np.uint8))

@@ -1,0 +1,106 @@
+"""Per-cycle reference of a layer's datapath: one stream bit per call, no packed kernels.
+
+This is the oracle the fast mode is checked against.  Every block is written out bit by
+bit as the hardware does it: XNOR gates, the APC's OR/AND pair layer and adder tree (or the
+exact PC), the segment counters and comparator of the max pooling, and the Btanh up/down
+counter.  It is vectorised across the units of a layer but steps one cycle at a time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from archsim.blocks.datapath import btanh_states
+from archsim.blocks.specs import LayerSpec
+from archsim.blocks.streams import LayerWeights
+
+
+def _count(products: np.ndarray, approx: bool) -> np.ndarray:
+    """Per-cycle count over the last axis: exact sum, or the APC (OR/AND pairs, x2, odd LSB)."""
+    if not approx:
+        return products.sum(axis=-1, dtype=np.int64)
+    n = products.shape[-1]
+    pairs = n // 2
+    total = np.zeros(products.shape[:-1], dtype=np.int64)
+    for j in range(pairs):
+        a, b = products[..., 2 * j], products[..., 2 * j + 1]
+        total += (a | b) if j % 2 == 0 else (a & b)
+    total *= 2
+    if n % 2:
+        total += products[..., n - 1]
+    return total
+
+
+class PerCycleLayer:
+    """One layer of the SC datapath, advanced one stream bit at a time."""
+
+    def __init__(self, layer: LayerSpec, wts: LayerWeights, L: int, pool_first: int) -> None:
+        self.layer, self.wts, self.L = layer, wts, L
+        self.approx = layer.counter == "apc"
+        self.pool_first = pool_first
+        self.r, self.s0 = btanh_states(layer) if layer.activation == "btanh" else (0, 0)
+        if layer.kind == "conv":
+            C, H, k, Ho = layer.in_channels, layer.in_size, layer.kernel, layer.conv_size
+            c, ky, kx = np.meshgrid(np.arange(C), np.arange(k), np.arange(k), indexing="ij")
+            oy, ox = np.meshgrid(np.arange(Ho), np.arange(Ho), indexing="ij")
+            # window element (c, ky, kx) of output (oy, ox) -> flat input index
+            self.window = (c.ravel()[None, :] * H * H
+                           + (oy.ravel()[:, None] + ky.ravel()[None, :]) * H
+                           + (ox.ravel()[:, None] + kx.ravel()[None, :]))
+        self.reset()
+
+    def reset(self) -> None:
+        """Counters and pooling state start afresh for every image."""
+        lay = self.layer
+        units = lay.out_count
+        self.state = np.full(units, self.s0, dtype=np.int64)
+        self.acc = np.zeros(units, dtype=np.int64)
+        if lay.kind == "conv" and lay.pool > 1:
+            self.seg_sum = np.zeros((units, 4), dtype=np.int64)
+            self.sel = np.full(units, self.pool_first, dtype=np.int64)
+            self.selections: list[np.ndarray] = []
+
+    def step(self, t: int, x_t: np.ndarray) -> np.ndarray:
+        """Consume input bits x_t (flat, uint8) of stream position t; return output bits."""
+        lay = self.layer
+        wbits = self.wts.bits_at(t)  # (units, fan_in) weight bits at this position
+        if lay.kind == "conv":
+            xs = x_t[self.window]  # (P, fan_in - 1)
+            prod = 1 - (xs[None, :, :] ^ wbits[:, None, : lay.fan_in - 1])  # (F, P, n-1)
+            bias = np.broadcast_to(wbits[:, None, lay.fan_in - 1 :], prod.shape[:2] + (1,))
+            prod = np.concatenate([prod, bias], axis=-1).astype(np.uint8)
+            v = _count(prod, self.approx)  # (F, P)
+            if lay.pool > 1:
+                F, Ho = lay.filters, lay.conv_size
+                v = v.reshape(F, Ho // 2, 2, Ho // 2, 2).transpose(0, 1, 3, 2, 4).reshape(-1, 4)
+                fwd = v[np.arange(len(v)), self.sel]
+                self.seg_sum += v
+                if (t % self.L) % lay.pool_segment == lay.pool_segment - 1:
+                    self.selections.append(self.sel.copy())
+                    # comparator: largest segment count wins, ties to the last input
+                    self.sel = 3 - np.argmax(self.seg_sum[:, ::-1], axis=1)
+                    self.seg_sum[:] = 0
+                v = fwd
+            else:
+                v = v.ravel()
+        elif lay.shared_fc:
+            G, M, n = lay.mux_groups, lay.mux_phases, lay.fan_in
+            m = int(self.wts.select[t])
+            idx = np.arange(G) + G * m
+            valid = idx < n
+            xin = np.append(x_t, np.uint8(1))  # bias input is the constant-1 stream
+            idx_c = np.minimum(idx, n - 1)
+            prod = 1 - (xin[idx_c][None, :] ^ wbits[:, idx_c])
+            prod = np.where(valid[None, :], prod, t & 1).astype(np.uint8)
+            v = _count(prod, self.approx)
+            _ = M
+        else:
+            xin = np.append(x_t, np.uint8(1))
+            prod = (1 - (xin[None, :] ^ wbits)).astype(np.uint8)
+            v = _count(prod, self.approx)
+        if lay.activation == "none":
+            self.acc += v
+            return np.zeros(lay.out_count, dtype=np.uint8)
+        n = lay.btanh_n
+        self.state = np.clip(self.state + 2 * v - n, 0, self.r - 1)
+        return (self.state >= self.r // 2).astype(np.uint8)

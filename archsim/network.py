@@ -1,0 +1,118 @@
+"""An elaborated accelerator: every layer's weight store, weight streams and hardware blocks.
+
+Built once per run from a ``NetworkSpec`` and the float weights; shared by the fast and the
+per-cycle engines, so both simulate exactly the same hardware.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from archsim.blocks.datapath import btanh_states
+from archsim.blocks.hardware import LayerHardware, input_blocks
+from archsim.blocks.specs import LayerSpec, NetworkSpec
+from archsim.blocks.streams import LayerWeights
+from archsim.blocks.weight_store import WeightStore
+from archsim.engine.ledger import Block, Ledger
+from archsim.seeds import derive_seed
+
+
+@dataclass
+class ElaboratedLayer:
+    spec: LayerSpec
+    store: WeightStore
+    weights: LayerWeights
+    hw: LayerHardware
+    r: int
+    pool_first: int
+
+
+class Network:
+    """The hardware of one run: layers mapped to blocks, ready for either engine."""
+
+    def __init__(self, spec: NetworkSpec, float_weights: dict[str, tuple[np.ndarray, np.ndarray]]):
+        self.spec = spec
+        L = spec.stream_length
+        self.layers: list[ElaboratedLayer] = []
+        for i, lay in enumerate(spec.layers):
+            store = WeightStore(lay, L, spec.cycle_ns)
+            w, b = float_weights[lay.name]
+            lw = LayerWeights(lay, w, b, store.address, L, spec.comparator,
+                              derive_seed(spec.seed, "weights"))
+            r = btanh_states(lay)[0] if lay.activation == "btanh" else 0
+            hw = LayerHardware(lay, store, spec, r, is_last=i == len(spec.layers) - 1)
+            if lay.pool_first >= 0:
+                first = lay.pool_first
+            else:  # "random": a seeded choice, fixed for the run
+                first = int(np.random.default_rng(derive_seed(spec.seed, "pool", lay.name))
+                            .integers(0, 4))
+            self.layers.append(ElaboratedLayer(lay, store, lw, hw, r, first))
+        self.input_blocks = input_blocks(spec)
+
+    def new_ledger(self) -> Ledger:
+        led = Ledger()
+        for b in self.input_blocks.values():
+            led.add_block(b)
+        for el in self.layers:
+            for b in el.hw.blocks.values():
+                led.add_block(b)
+        return led
+
+    def block(self, layer: str, name: str) -> Block:
+        if layer == "input":
+            return self.input_blocks[name]
+        for el in self.layers:
+            if el.spec.name == layer:
+                return el.hw.blocks[name]
+        raise KeyError(f"{layer}.{name}")
+
+    def load_cycles(self) -> dict[str, int]:
+        """Cycles each layer spends loading binary weights at power-up (0 for stochastic)."""
+        out = {}
+        for el in self.layers:
+            steps = el.store.load_steps()
+            out[el.spec.name] = int(el.store.interval_of(steps).sum()) if len(steps) else 0
+        return out
+
+
+def random_weights(spec: NetworkSpec, seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Random weights in [-1, 1] with a fan-in-scaled spread (until a trained model is given)."""
+    rng = np.random.default_rng(derive_seed(seed, "random-weights"))
+    out = {}
+    for lay in spec.layers:
+        shape = ((lay.filters, lay.in_channels, lay.kernel, lay.kernel) if lay.kind == "conv"
+                 else (lay.outputs, lay.inputs))
+        scale = 2.0 / np.sqrt(lay.fan_in)
+        w = np.clip(rng.normal(0, scale, size=shape), -1, 1)
+        b = np.clip(rng.normal(0, 0.1, size=shape[0]), -1, 1)
+        out[lay.name] = (w, b)
+    return out
+
+
+def float_forward(spec: NetworkSpec, weights: dict[str, tuple[np.ndarray, np.ndarray]],
+                  pixels: np.ndarray) -> list[np.ndarray]:
+    """Float reference of the SC network for one image: every layer's output.
+
+    Input x = 2p/255 - 1; conv (valid) + bias -> 2x2 max pool of the pre-activations ->
+    tanh(z/s); fc + bias -> tanh(z/s); a last layer without activation returns z.
+    """
+    x = 2.0 * pixels.astype(np.float64) / 255.0 - 1.0
+    outs = []
+    for lay in spec.layers:
+        w, b = weights[lay.name]
+        w, b = np.clip(w, -1, 1), np.clip(b, -1, 1)
+        if lay.kind == "conv":
+            k, Ho = lay.kernel, lay.conv_size
+            x = x.reshape(lay.in_channels, lay.in_size, lay.in_size)
+            win = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(1, 2))[:, :Ho, :Ho]
+            z = np.einsum("cyxij,fcij->fyx", win, w) + b[:, None, None]
+            if lay.pool > 1:
+                F, H2 = lay.filters, Ho // 2
+                z = z[:, : H2 * 2, : H2 * 2].reshape(F, H2, 2, H2, 2).max(axis=(2, 4))
+        else:
+            z = w @ x.ravel() + b
+        x = np.tanh(z / lay.btanh_s) if lay.activation == "btanh" else z
+        outs.append(x)
+    return outs

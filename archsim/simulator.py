@@ -1,0 +1,327 @@
+"""Run an elaborated network on images: the fast engine and the per-cycle reference engine.
+
+Both engines are SimPy models in which every layer is a process, and both produce the same
+bits, cycle counts and action counts (tests hold them to it; that agreement is what
+"cycle-accurate" means in archsim).
+
+* **fast**: a layer process takes a whole image's input streams at once, computes its output
+  streams with the packed bit kernels, solves the streaming recurrence
+
+      consume(t) = max(produce_prev(t), consume(t-1) + interval(t))
+      produce(t) = consume(t) + depth
+
+  with NumPy, and yields to SimPy only at the first and last produced bit of the image (a
+  few events per layer per image).
+* **per-cycle**: every layer process advances one cycle at a time, consumes one bit when
+  its input has been produced and its weight memory is ready, and computes that bit with
+  the per-cycle reference datapath (no packed kernels).
+
+``interval(t)`` is the weight memory's delivery interval for stream bit t (DWM shifts that
+do not fit in a cycle stall the layer); ``depth`` is the layer's pipeline depth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import simpy
+
+from archsim.blocks.datapath import compute_layer
+from archsim.blocks.percycle import PerCycleLayer
+from archsim.blocks.streams import input_streams
+from archsim.engine.env import CycleEnvironment
+from archsim.engine.ledger import Ledger
+from archsim.engine.results import ImageRecord, LayerTiming, RunResult, Span
+from archsim.network import ElaboratedLayer, Network, float_forward
+from archsim.sc import kernels as K
+
+
+@dataclass
+class Image:
+    """One input image: pixels (C, H, W) uint8, its label (or None) and its data-set index."""
+
+    index: int
+    pixels: np.ndarray
+    label: int | None = None
+
+
+@dataclass
+class SimTrace:
+    """Bit- and cycle-level detail kept for verification (small runs only)."""
+
+    layer_bits: dict[str, list[np.ndarray]] = field(default_factory=dict)  # packed per image
+    produce: dict[str, list[np.ndarray]] = field(default_factory=dict)  # cycle per bit
+    counts_sum: list[np.ndarray] = field(default_factory=list)
+
+
+@dataclass
+class _LayerClock:
+    """Streaming state of one layer across images."""
+
+    c_prev: int
+    first: int | None = None
+    last_produce: int = 0
+    busy: int = 0
+    stall: int = 0
+
+
+class _Run:
+    """Shared bookkeeping of one simulation (ledger, spans, per-image records)."""
+
+    def __init__(self, net: Network, float_weights, keep_trace: bool,
+                 progress: Callable[[ImageRecord], None] | None) -> None:
+        self.net = net
+        self.float_weights = float_weights
+        self.ledger = net.new_ledger()
+        self.spans: list[Span] = []
+        self.records: list[ImageRecord] = []
+        self.trace = SimTrace() if keep_trace else None
+        self.progress = progress
+        loads = net.load_cycles()
+        self.clocks = {el.spec.name: _LayerClock(c_prev=loads[el.spec.name] - 1)
+                       for el in net.layers}
+        self.end_cycle = 0
+        for el in net.layers:
+            for block, acts in el.hw.load_actions().items():
+                for action, n in acts.items():
+                    self.ledger.record(el.hw.blocks[block], action, n,
+                                       max(0, loads[el.spec.name]), image=-1)
+
+    def record_layer_image(self, el: ElaboratedLayer, k: int, acts: dict[str, dict[str, int]],
+                           consume: np.ndarray, produce: np.ndarray, stall: int) -> None:
+        name = el.spec.name
+        clk = self.clocks[name]
+        end = int(produce[-1])
+        for block, counts in acts.items():
+            for action, n in counts.items():
+                self.ledger.record(el.hw.blocks[block], action, n, end, image=k)
+        if clk.first is None:
+            clk.first = int(consume[0])
+        clk.last_produce = end
+        clk.busy += len(consume)
+        clk.stall += stall
+        self.spans.append(Span(name, "datapath", int(consume[0]), int(consume[-1]) + 1, k,
+                               "consume"))
+        self.spans.append(Span(name, "output", int(produce[0]), end + 1, k, "produce"))
+        self.end_cycle = max(self.end_cycle, end + 1)
+
+    def record_input(self, k: int, cycle: int) -> None:
+        L = self.net.spec.stream_length
+        for name, action in (("sng", "generate"), ("rng", "step")):
+            blk = self.net.input_blocks[name]
+            self.ledger.record(blk, action, blk.instances * L, cycle, image=k)
+
+    def finish_image(self, img: Image, k_pos: int, layer_values: list[np.ndarray],
+                     counts_sum: np.ndarray, start: int, end: int) -> None:
+        spec = self.net.spec
+        ref = float_forward(spec, self.float_weights, img.pixels)
+        errors = {}
+        for el, sc, fl in zip(self.net.layers, layer_values, ref, strict=True):
+            errors[el.spec.name] = float(np.mean(np.abs(sc.ravel() - fl.ravel())))
+        rec = ImageRecord(index=img.index, label=img.label, prediction=int(np.argmax(counts_sum)),
+                          layer_error=errors, float_prediction=int(np.argmax(ref[-1])),
+                          latency_cycles=end - start + 1)
+        self.records.append(rec)
+        if self.trace is not None:
+            self.trace.counts_sum.append(counts_sum)
+        if self.progress is not None:
+            self.progress(rec)
+
+    def result(self, env: CycleEnvironment, mode: str, n_images: int) -> RunResult:
+        layers = []
+        for el in self.net.layers:
+            clk = self.clocks[el.spec.name]
+            start = clk.first or 0
+            end = clk.last_produce + 1
+            span = end - start - el.spec.depth_cycles
+            layers.append(LayerTiming(el.spec.name, start, end, clk.busy, clk.stall,
+                                      max(0, span - clk.busy - clk.stall)))
+        return RunResult(design=self.net.spec.name, seed=self.net.spec.seed, mode=mode,
+                         clock_mhz=self.net.spec.clock_mhz, images=n_images,
+                         cycles=max(self.end_cycle, int(env.now)), ledger=self.ledger,
+                         layers=layers, spans=self.spans, accuracy=self.records,
+                         simpy_events=env.events_scheduled)
+
+
+def decode_layer(el: ElaboratedLayer, streams: np.ndarray | None, counts_sum: np.ndarray | None,
+                 L: int) -> np.ndarray:
+    """Bipolar value of a layer's output (last layer: the decoded inner-product sums)."""
+    lay = el.spec
+    if lay.activation == "none":
+        scale = lay.mux_phases if lay.shared_fc else 1
+        return scale * (2.0 * counts_sum - lay.counter_inputs * L) / L
+    return K.decode_bipolar(streams, L)
+
+
+# ---------------------------------------------------------------------- fast engine
+def _fast_layer(env, run: _Run, el: ElaboratedLayer, inbox: simpy.Store, outbox: simpy.Store):
+    L = run.net.spec.stream_length
+    clk = run.clocks[el.spec.name]
+    depth = el.spec.depth_cycles
+    first_layer = el is run.net.layers[0]
+    while True:
+        item = yield inbox.get()
+        if item is None:
+            outbox.put(None)
+            return
+        k, img, streams, p_in, values, start = item
+        out = compute_layer(el.spec, streams, el.weights, L, el.pool_first)
+        steps = el.store.image_steps()
+        interval = el.store.interval_of(steps)
+        s = np.cumsum(interval)
+        consume = s + np.maximum.accumulate(np.maximum(p_in - s, clk.c_prev))
+        clk.c_prev = int(consume[-1])
+        produce = consume + depth
+        if first_layer:
+            start = int(consume[0])
+            run.record_input(k, int(consume[-1]))
+        if produce[0] > env.now:
+            yield env.timeout(int(produce[0]) - env.now)
+        values = [*values, decode_layer(el, out.streams, out.counts_sum, L)]
+        if run.trace is not None:
+            run.trace.layer_bits.setdefault(el.spec.name, []).append(out.streams)
+            run.trace.produce.setdefault(el.spec.name, []).append(produce)
+        nxt = out.counts_sum if el.spec.activation == "none" else out.streams
+        outbox.put((k, img, nxt, produce, values, start))
+        if produce[-1] > env.now:
+            yield env.timeout(int(produce[-1]) - env.now)
+        acts = el.hw.image_actions(L, int(steps.sum()))
+        run.record_layer_image(el, k, acts, consume, produce, int((interval - 1).sum()))
+
+
+def _source(env, run: _Run, images: Iterable[Image], outbox: simpy.Store):
+    spec = run.net.spec
+    L = spec.stream_length
+    for k, img in enumerate(images):
+        streams = input_streams(img.pixels.reshape(spec.input_shape), spec.input_rng, L,
+                                spec.comparator)
+        yield outbox.put((k, img, streams, np.zeros(L, dtype=np.int64), [], 0))
+    yield outbox.put(None)
+
+
+def _sink(env, run: _Run, inbox: simpy.Store):
+    while True:
+        item = yield inbox.get()
+        if item is None:
+            return
+        k, img, counts_sum, produce, values, start = item
+        run.finish_image(img, k, values, counts_sum, start, int(produce[-1]))
+
+
+def simulate(net: Network, images: Iterable[Image], n_images: int, float_weights,
+             mode: str = "fast", keep_trace: bool = False,
+             progress: Callable[[ImageRecord], None] | None = None) -> tuple[RunResult, SimTrace | None]:
+    """Simulate ``n_images`` images through the network; returns the result (and trace)."""
+    env = CycleEnvironment()
+    run = _Run(net, float_weights, keep_trace, progress)
+    if mode == "fast":
+        stores = [simpy.Store(env, capacity=1) for _ in range(len(net.layers) + 1)]
+        env.process(_source(env, run, images, stores[0]))
+        for i, el in enumerate(net.layers):
+            env.process(_fast_layer(env, run, el, stores[i], stores[i + 1]))
+        env.process(_sink(env, run, stores[-1]))
+    elif mode == "per-cycle":
+        _PerCycleEngine(env, run, list(_take(images, n_images)))
+    else:
+        raise ValueError(f"mode(={mode!r}) must be 'fast' or 'per-cycle'")
+    env.run()
+    return run.result(env, mode, n_images), run.trace
+
+
+def _take(it: Iterable[Image], n: int) -> Iterator[Image]:
+    for i, x in enumerate(it):
+        if i >= n:
+            return
+        yield x
+
+
+# ----------------------------------------------------------------- per-cycle engine
+class _PerCycleEngine:
+    """Every layer steps once per cycle; one bit per cycle per layer at most."""
+
+    def __init__(self, env: CycleEnvironment, run: _Run, images: list[Image]) -> None:
+        self.env, self.run, self.images = env, run, images
+        net = run.net
+        L = net.spec.stream_length
+        self.L = L
+        self.inputs = []
+        for img in images:
+            s = input_streams(img.pixels.reshape(net.spec.input_shape), net.spec.input_rng, L,
+                              net.spec.comparator)
+            self.inputs.append(K.unpack_bits(s.reshape(-1, s.shape[-1]), L))
+        n = len(net.layers)
+        # bits[l][k]: (units, L) uint8 output bits of layer l for image k; times likewise
+        self.bits: list[dict[int, np.ndarray]] = [{} for _ in range(n)]
+        self.times: list[dict[int, np.ndarray]] = [{} for _ in range(n)]
+        self.acc: dict[int, np.ndarray] = {}
+        self.start: dict[int, int] = {}
+        self.done = [0] * n
+        for i, el in enumerate(net.layers):
+            env.process(self._layer(i, el))
+
+    def _available(self, i: int, k: int, t: int) -> np.ndarray | None:
+        if i == 0:
+            return self.inputs[k]
+        times = self.times[i - 1].get(k)
+        if times is None or times[t] < 0 or times[t] > self.env.now:
+            return None
+        return self.bits[i - 1][k]
+
+    def _layer(self, i: int, el: ElaboratedLayer):
+        env, run, L = self.env, self.run, self.L
+        clk = run.clocks[el.spec.name]
+        depth = el.spec.depth_cycles
+        pcl = PerCycleLayer(el.spec, el.weights, L, el.pool_first)
+        units = el.spec.out_count
+        for k, img in enumerate(self.images):
+            pcl.reset()
+            out = np.zeros((units, L), dtype=np.uint8)
+            times = np.full(L, -1, dtype=np.int64)
+            self.bits[i][k], self.times[i][k] = out, times
+            consume = np.zeros(L, dtype=np.int64)
+            acts: dict[str, dict[str, int]] = {}
+            stall = 0
+            for t in range(L):
+                steps = el.store.step_access(t)
+                interval = int(el.store.interval_of(np.array([steps]))[0])
+                earliest = clk.c_prev + interval
+                while True:
+                    src = self._available(i, k, t)
+                    if src is not None and env.now >= earliest:
+                        break
+                    yield env.timeout(1)
+                c = int(env.now)
+                clk.c_prev = c
+                consume[t] = c
+                stall += interval - 1
+                out[:, t] = pcl.step(t, src[:, t])
+                times[t] = c + depth
+                for block, counts in el.hw.cycle_actions(steps).items():
+                    d = acts.setdefault(block, {})
+                    for a, n in counts.items():
+                        d[a] = d.get(a, 0) + n
+            if i == 0:
+                self.start[k] = int(consume[0])
+                run.record_input(k, int(consume[-1]))
+            run.record_layer_image(el, k, acts, consume, times, stall)
+            packed = K.pack_bits(out)
+            if el.spec.kind == "conv":
+                packed = packed.reshape(el.spec.filters, el.spec.out_size, el.spec.out_size, -1)
+            if run.trace is not None:
+                run.trace.layer_bits.setdefault(el.spec.name, []).append(
+                    packed if el.spec.activation == "btanh" else
+                    np.zeros((units, (L + 63) // 64), np.uint64))
+                run.trace.produce.setdefault(el.spec.name, []).append(times)
+            if el.spec.activation == "none":
+                self.acc[k] = pcl.acc.copy()
+            self.done[i] = k + 1
+            if i == len(run.net.layers) - 1:
+                values = []
+                for j, elj in enumerate(run.net.layers):
+                    if elj.spec.activation == "none":
+                        values.append(decode_layer(elj, None, self.acc[k], L))
+                    else:
+                        values.append(K.decode_bipolar(K.pack_bits(self.bits[j][k]), L))
+                run.finish_image(img, k, values, self.acc[k], self.start[k], int(times[-1]))
