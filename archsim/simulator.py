@@ -285,7 +285,7 @@ class _PerCycleEngine:
             stall = 0
             for t in range(L):
                 steps = el.store.step_access(t)
-                interval = int(el.store.interval_of(np.array([steps]))[0])
+                interval = int(el.store.interval_of(np.array([steps]), t)[0])
                 earliest = clk.c_prev + interval
                 while True:
                     src = self._available(i, k, t)

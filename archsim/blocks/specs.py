@@ -58,6 +58,7 @@ class MemorySpec:
     word_tracks: int = 32
     shift_overlaps_read: bool = False
     reread: str = "rewind"  # rewind | pingpong
+    preshift: bool = True  # idle chain tracks realign in the background (latency hidden)
     power_cycles: int = 1
     misalignment: float = 0.0
 

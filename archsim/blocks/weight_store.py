@@ -76,6 +76,7 @@ class WeightStore:
             self.reads_per_cycle = 0
             self.address = np.zeros(0, dtype=np.int64)
         self._build_geometry()
+        self.hidden_steps = self._hidden_steps()
         self._cache: dict[object, tuple[np.ndarray, object]] = {}
 
     # ------------------------------------------------------------- geometry
@@ -122,9 +123,40 @@ class WeightStore:
                 self.load_words = min(self.weights, per_track)
             self.heads = NanowireHeads(mem.domains, **kw)
 
+    def _hidden_steps(self) -> np.ndarray:
+        """Shift steps per access that a pre-shift can hide (chain tracks only).
+
+        A track of a chain sits idle while the other tracks are read; with ``preshift`` it
+        realigns to its next access in that time.  Each idle access lasts at least one cycle,
+        so ``floor(gap * t_clk / t_shift)`` steps are hidden, where ``gap`` is the number of
+        accesses to other tracks since this track's last access (cyclically over the image).
+        The shift energy is paid either way.
+        """
+        L = self.L
+        hidden = np.zeros(L, dtype=np.int64)
+        if not (self.stochastic and self.mem.is_dwm and not self.zone_mode
+                and self.mem.preshift and self.chain_tracks > 1 and self.shift_latency_ns > 0):
+            return hidden
+        track = self.address // self.mem.domains
+        last: dict[int, int] = {}
+        for t in range(2 * L):  # second lap sees the previous image's accesses
+            tr = int(track[t % L])
+            if t >= L and tr in last:
+                gap = t - last[tr] - 1
+                hidden[t - L] = int(gap * self.cycle_ns // self.shift_latency_ns)
+            last[tr] = t
+        return hidden
+
     # ---------------------------------------------------------- access cost
-    def interval_of(self, steps: np.ndarray) -> np.ndarray:
+    def latency_steps(self, steps: np.ndarray, t0: int = 0) -> np.ndarray:
+        """Shift steps on the critical path of accesses at stream positions t0, t0+1, ..."""
+        h = self.hidden_steps[t0: t0 + len(steps)]
+        return np.maximum(steps - h, 0)
+
+    def interval_of(self, steps: np.ndarray, t0: int = 0) -> np.ndarray:
         """Cycles between consecutive bit deliveries for accesses of ``steps`` shifts each."""
+        if self.stochastic and self.mem.is_dwm:
+            steps = self.latency_steps(steps, t0)
         mem, cyc = self.mem, self.cycle_ns
         rd = mem.read_latency_ns
         if not mem.is_dwm:

@@ -1,0 +1,165 @@
+"""The ``archsim`` command line.
+
+    archsim run CONFIG [--images N] [--start K] [--seed S] [--out DIR] [--set key.path=value ...]
+                       [--mode fast|per-cycle] [--data-dir DIR] [--quiet]
+    archsim validate CONFIG [--set ...]
+    archsim plot RUN_DIR [RUN_DIR ...] [--format png|svg|pdf]
+    archsim data fetch mnist|fashion-mnist [--dir DIR] [--base-url URL]
+    archsim --version
+
+Exit codes: 0 success, 2 bad input (config, data, arguments), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from archsim import __version__
+
+EXIT_OK, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 2, 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="archsim",
+        description="Cycle-accurate simulator of stochastic-computing and spintronic-memory "
+        "DNN accelerators.",
+    )
+    p.add_argument("--version", action="version", version=f"archsim {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="simulate an architecture description")
+    r.add_argument("config", help="YAML architecture description")
+    r.add_argument("--images", type=int, help="number of images (overrides dataset.images)")
+    r.add_argument("--start", type=int, help="index of the first image (dataset.start)")
+    r.add_argument("--seed", type=int, help="run seed (overrides seed)")
+    r.add_argument("--out", help="output folder (default traces/<config>-<timestamp>)")
+    r.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   help="override a config value, e.g. --set stream.length=256")
+    r.add_argument("--mode", choices=("fast", "per-cycle"), default="fast",
+                   help="fast (packed kernels) or the per-cycle reference (small configs)")
+    r.add_argument("--data-dir", help="folder with mnist/ and fashion-mnist/ (or ARCHSIM_DATA)")
+    r.add_argument("--events", choices=("aggregated", "per-action"), default="aggregated",
+                   help="event log granularity")
+    r.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+
+    v = sub.add_parser("validate", help="check an architecture description")
+    v.add_argument("config")
+    v.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE")
+
+    pl = sub.add_parser("plot", help="draw the figures of run folders")
+    pl.add_argument("run_dirs", nargs="+")
+    pl.add_argument("--format", choices=("png", "svg", "pdf"), default="png")
+
+    d = sub.add_parser("data", help="data sets")
+    dsub = d.add_subparsers(dest="data_command", required=True)
+    f = dsub.add_parser("fetch", help="download and verify an official data set")
+    f.add_argument("name", choices=("mnist", "fashion-mnist"))
+    f.add_argument("--dir", default=None, help="destination (default $ARCHSIM_DATA or ./data)")
+    f.add_argument("--base-url", default=None, help="mirror to download from")
+    return p
+
+
+def _error(msg: str) -> int:
+    print(f"archsim: error: {msg}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def _load(path: str, overrides: list[str], seed: int | None = None):
+    from archsim.config import load_config
+
+    ov = list(overrides)
+    if seed is not None:
+        ov.append(f"seed={seed}")
+    return load_config(path, ov)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from archsim.config.errors import ConfigError
+    from archsim.run import RunOptions, run_config
+
+    try:
+        cfg = _load(args.config, args.set, args.seed)
+    except ConfigError as e:
+        return _error(str(e))
+    out = Path(args.out) if args.out else (
+        Path("traces") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    opts = RunOptions(images=args.images, start=args.start, data_dir=args.data_dir,
+                      mode=args.mode)
+    total = opts.images if opts.images is not None else cfg.dataset.images
+    bar = _progress(total, args.quiet)
+    correct = [0, 0]
+
+    def progress(rec) -> None:
+        if rec.label is not None:
+            correct[0] += int(rec.correct)
+            correct[1] += 1
+        if bar is not None:
+            bar.update(1)
+            if correct[1]:
+                bar.set_postfix(acc=f"{100.0 * correct[0] / correct[1]:.2f}%")
+
+    from archsim.nn.errors import DatasetError
+    try:
+        result, _ = run_config(cfg, opts, progress)
+    except (ConfigError, DatasetError) as e:
+        return _error(str(e))
+    except KeyboardInterrupt:
+        print("archsim: interrupted; no output written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        if bar is not None:
+            bar.close()
+    from archsim.outputs.console import summary_text
+    from archsim.outputs.run_folder import write_run_folder
+
+    try:
+        write_run_folder(result, out, events=args.events, config_name=cfg.name)
+    except KeyboardInterrupt:
+        print(f"archsim: interrupted while writing {out} (marked INCOMPLETE)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if not args.quiet:
+        print(summary_text(result, out))
+    return EXIT_OK
+
+
+def _progress(total: int, quiet: bool):
+    if quiet or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="img", desc="simulating", file=sys.stderr)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from archsim.config.validate_cli import validate_main
+
+    return validate_main(args.config, args.set)
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from archsim.plots import plot_main
+
+    return plot_main(args.run_dirs, args.format)
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from archsim.nn.fetch import fetch_main
+
+    return fetch_main(args.name, args.dir, args.base_url)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handlers = {"run": cmd_run, "validate": cmd_validate, "plot": cmd_plot, "data": cmd_data}
+    try:
+        return handlers[args.command](args)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,142 @@
+"""Elaboration: a validated ``ArchConfig`` becomes the plain hardware specs the blocks use.
+
+This is the only module that reads the config schema's objects; everything after it works on
+``archsim.blocks.specs``.  It also resolves the model weights named by the config.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from archsim.blocks.specs import LayerSpec, LogicCost, MemorySpec, NetworkSpec, RngSpec
+from archsim.config.errors import ConfigError
+from archsim.config.schema import ArchConfig, ConvLayer, DwmMemory, Rng, SramMemory
+from archsim.network import random_weights
+from archsim.seeds import derive_seed
+
+LOGIC_UNITS = ("xnor", "sng_comparator", "lfsr", "apc_per_input", "pc_per_input",
+               "btanh_per_bit", "seg_counter", "mux_input", "register_bit")
+
+
+def _rng(r: Rng, seed: int, *name: str) -> RngSpec:
+    return RngSpec(
+        kind=r.kind,
+        width=int(r.width or 10),
+        seed=int(r.seed) if r.seed is not None else derive_seed(seed, "rng", *name, bits=31),
+        taps=tuple(r.taps) if r.taps else None,
+        share=r.share,
+        rotate=r.offset == "rotate",
+    )
+
+
+def _memory(cfg: ArchConfig, name: str) -> MemorySpec:
+    mem = cfg.memories[name]
+    t = cfg.memory_tech(name).as_floats()
+    extra: dict[str, object] = {}
+    if isinstance(mem, DwmMemory):
+        extra = dict(
+            shift_energy_pj=t["shift_energy_per_track_step"],
+            shift_latency_ns=t["shift_latency"],
+            port_area_um2=t["port_area"],
+            domains=mem.domains, ports=mem.ports, rw_ports=tuple(mem.rw_ports),
+            port_select=mem.port_select, port_update=mem.port_update, layout=mem.layout,
+            word_tracks=mem.word_tracks, shift_overlaps_read=mem.shift_overlaps_read,
+            reread=mem.reread, misalignment=mem.misalignment.probability,
+        )
+    elif isinstance(mem, SramMemory):
+        extra = dict(power_cycles=mem.power_cycles)
+    return MemorySpec(
+        name=name, kind=mem.kind,
+        read_energy_pj=t["read_energy_per_bit"], write_energy_pj=t["write_energy_per_bit"],
+        leakage_mw_per_bit=t["leakage_per_bit"], cell_area_um2=t["cell_area"],
+        read_latency_ns=t["read_latency"], write_latency_ns=t["write_latency"],
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def network_spec(cfg: ArchConfig) -> NetworkSpec:
+    """The hardware specs of a validated configuration."""
+    layers = []
+    for i, lay in enumerate(cfg.layers):
+        w = lay.weights
+        here = f"layers[{i}]"
+        mem = _memory(cfg, w.memory)
+        common = dict(
+            name=lay.name, memory=mem, weight_format=w.format,
+            weight_length=int(w.length or 0), weight_bits=int(w.bits or 0),
+            weight_rng=_rng(w.rng, cfg.seed, lay.name) if w.rng else RngSpec(),
+            counter=lay.counter, btanh_s=lay.btanh.s, btanh_r=lay.btanh.r,
+            btanh_s0=lay.btanh.s0, activation=lay.activation,
+            pipeline_depth=lay.pipeline_depth,
+        )
+        if isinstance(lay, ConvLayer):
+            spec = LayerSpec(kind="conv", in_channels=lay.in_channels, in_size=lay.in_size,
+                             filters=lay.filters, kernel=lay.kernel, pool=lay.pool,
+                             sharing=lay.sharing, pool_segment=lay.pool_segment,
+                             pool_first=-1 if lay.pool_first == "random" else lay.pool_first,
+                             **common)
+        else:
+            spec = LayerSpec(kind="fc", inputs=lay.inputs, outputs=lay.outputs,
+                             mux_groups=lay.mux_groups, **common)
+        if spec.weight_format == "stochastic" and mem.is_dwm:
+            period = (spec.mux_phases if spec.shared_fc else 1) * spec.weight_length
+            if period > mem.domains * 4096:
+                raise ConfigError(cfg.source_file, f"{here}.weights.length", spec.weight_length,
+                                  "a stream that fits in 4096 tracks of the memory's domains")
+        layers.append(spec)
+    first = cfg.layers[0]
+    if isinstance(first, ConvLayer):
+        shape = (first.in_channels, first.in_size, first.in_size)
+    else:
+        shape = (1, 1, first.inputs)
+    logic = {}
+    for unit in LOGIC_UNITS:
+        u = getattr(cfg.technology.logic, unit)
+        logic[unit] = LogicCost(u.energy.value, u.area.value, u.leakage.value)
+    return NetworkSpec(
+        name=cfg.name, clock_mhz=cfg.clock, stream_length=cfg.stream.length,
+        input_shape=shape, input_rng=_rng(cfg.stream.rng, cfg.seed, "input"),
+        comparator=cfg.stream.comparator, layers=tuple(layers), logic=logic, seed=cfg.seed,
+    )
+
+
+def model_weights(cfg: ArchConfig, spec: NetworkSpec) -> tuple[dict, dict]:
+    """Float weights per layer name, and metadata of where they came from.
+
+    ``random``: seeded random weights.  ``builtin:<name>`` or a path: an .npz holding
+    ``<layer>_w`` and ``<layer>_b`` for every layer of the config (the format
+    ``training/train_lenet5.py`` writes).
+    """
+    src = cfg.model.weights
+    if src == "random":
+        return random_weights(spec, cfg.seed), {"weights": "random", "seed": cfg.seed}
+    if src.startswith("builtin:"):
+        name = src.split(":", 1)[1]
+        path = Path(__file__).parent / "models" / f"{name}.npz"
+        if not path.is_file():
+            known = sorted(p.stem for p in path.parent.glob("*.npz"))
+            raise ConfigError(cfg.source_file, "model.weights", src,
+                              f"a shipped model: one of {['builtin:' + k for k in known]}")
+    else:
+        path = Path(src)
+    out = {}
+    with np.load(path, allow_pickle=False) as npz:
+        meta = json.loads(str(npz["metadata"])) if "metadata" in npz.files else {}
+        for i, lay in enumerate(spec.layers):
+            want_w = ((lay.filters, lay.in_channels, lay.kernel, lay.kernel)
+                      if lay.kind == "conv" else (lay.outputs, lay.inputs))
+            for key, shape in ((f"{lay.name}_w", want_w), (f"{lay.name}_b", want_w[:1])):
+                if key not in npz.files:
+                    raise ConfigError(cfg.source_file, "model.weights", src,
+                                      f"an .npz with array {key!r} for layers[{i}] "
+                                      f"(has {sorted(npz.files)})")
+                if tuple(npz[key].shape) != shape:
+                    raise ConfigError(cfg.source_file, f"layers[{i}]", lay.name,
+                                      f"a layer matching the model's {key} of shape "
+                                      f"{tuple(npz[key].shape)} (config gives {shape})")
+            out[lay.name] = (np.asarray(npz[f"{lay.name}_w"], np.float64),
+                             np.asarray(npz[f"{lay.name}_b"], np.float64))
+    return out, {"weights": src, "path": str(path), "model_metadata": meta}
