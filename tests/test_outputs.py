@@ -32,6 +32,7 @@ from archsim.outputs import (
 )
 from archsim.outputs import vcd as vcd_out
 from archsim.outputs.atomic import atomic_open, write_json, write_text
+from archsim.outputs.console import summary_text
 from archsim.outputs.timeline import disjoint_spans
 
 CLOCK_MHZ = 200.0  # 5 ns per cycle
@@ -227,6 +228,8 @@ def test_stats_txt_and_console_summary(folder):
     for layer in ("conv1", "pool1", "fc1"):
         assert layer in text
     screen = console_summary_of_folder(folder)
+    assert summary_text(synthetic_result(), folder) == screen
+    assert "dwcnn-dwm" in summary_text(synthetic_result(), folder.parent / "elsewhere")
     assert str(folder) in screen
     assert "energy/image" in screen and "accuracy" in screen
     assert len(screen.splitlines()) <= 20

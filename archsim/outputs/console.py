@@ -10,15 +10,17 @@ import os
 from pathlib import Path
 from typing import Any
 
+from archsim.engine.results import RunResult
 from archsim.outputs.summary import (
     SUMMARY_JSON,
+    build_summary,
     format_area,
     format_energy,
     format_power,
     format_time,
 )
 
-__all__ = ["console_summary", "console_summary_of_folder"]
+__all__ = ["console_summary", "console_summary_of_folder", "summary_text"]
 
 
 def console_summary(summary: dict[str, Any], out_dir: str | os.PathLike[str]) -> str:
@@ -60,3 +62,15 @@ def console_summary_of_folder(out_dir: str | os.PathLike[str]) -> str:
     path = Path(out_dir) / SUMMARY_JSON
     with open(path, encoding="utf-8") as f:
         return console_summary(json.load(f), out_dir)
+
+
+def summary_text(result: RunResult, out_dir: str | os.PathLike[str]) -> str:
+    """The console summary of a run just written to ``out_dir``.
+
+    Read back from the folder's ``summary.json`` so the screen shows exactly what the files
+    say; built from ``result`` (named after its design) if the folder has no summary.
+    """
+    try:
+        return console_summary_of_folder(out_dir)
+    except (OSError, ValueError):
+        return console_summary(build_summary(result, config_name=result.design), out_dir)
