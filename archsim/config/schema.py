@@ -1,0 +1,965 @@
+"""The validated architecture description: pydantic models for every mapping of docs/config.md.
+
+An :class:`ArchConfig` is what the rest of archsim reads; it is built by
+:func:`archsim.config.load_config` from YAML (includes merged, overrides applied) and is valid
+by construction: units are normalised, defaults filled, and shapes, memory references and
+technology sources checked. Nothing downstream touches raw dictionaries.
+
+Internal units (see :mod:`archsim.units`): time in **ns**, frequency in **MHz**, energy in
+**pJ**, power in **mW**, area in **um^2**. A quantity field holds a plain ``float`` in that
+unit; a technology number is a :class:`TechValue` (``value`` in the internal unit plus the
+``source`` it came from).
+
+Every model forbids unknown keys. A check that fails raises a ``ValueError`` subclass that
+carries the sub-path and the expected value (:class:`FieldProblem`), or, for checks that span
+several parts of the document, a :class:`~archsim.config.errors.ConfigError` with the key
+path; the loader adds the file name.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
+
+from archsim.config.errors import MISSING, ConfigError, format_key_path
+from archsim.units import UnitError, format_quantity, parse_quantity
+
+__all__ = [
+    "ArchConfig",
+    "Btanh",
+    "ConvLayer",
+    "Dataset",
+    "DwmMemory",
+    "DwmTech",
+    "FcLayer",
+    "FieldProblem",
+    "Layer",
+    "LogicTech",
+    "LogicUnit",
+    "Memory",
+    "MemoryTech",
+    "Misalignment",
+    "ModelSpec",
+    "Rng",
+    "SramMemory",
+    "SramTech",
+    "Stream",
+    "SttMramMemory",
+    "SttMramTech",
+    "TECH_KEYS",
+    "Technology",
+    "TechValue",
+    "UnknownKeyError",
+    "Weights",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Errors raised inside validators (pydantic wraps them; the loader unwraps them)
+# --------------------------------------------------------------------------------------------
+
+
+class FieldProblem(ValueError):
+    """A value failed a check. ``subpath`` extends the location pydantic reports (for example
+    ``("ports",)`` when a memory-level check blames its ``ports`` key)."""
+
+    def __init__(self, value: object, expected: str, subpath: tuple[str | int, ...] = ()) -> None:
+        self.value = value
+        self.expected = expected
+        self.subpath = subpath
+        super().__init__(f"got {value!r}; expected {expected}")
+
+
+class UnknownKeyError(FieldProblem):
+    """A mapping holds a key its model does not know (usually a typo)."""
+
+    def __init__(self, key: str, value: object, allowed: list[str], what: str) -> None:
+        close = difflib.get_close_matches(key, allowed, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        super().__init__(
+            value,
+            f"no key {key!r} in {what}{hint}; known keys: {', '.join(allowed)}",
+            (key,),
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Base model
+# --------------------------------------------------------------------------------------------
+
+
+class Strict(BaseModel):
+    """Base of every configuration mapping: unknown keys are errors, with a suggestion."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reject_unknown_keys(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            allowed = list(cls.model_fields)
+            for key, value in data.items():
+                if key not in cls.model_fields:
+                    raise UnknownKeyError(str(key), value, allowed, cls._what())
+        return data
+
+    @classmethod
+    def _what(cls) -> str:
+        return _WHAT.get(cls.__name__, f"a {cls.__name__} mapping")
+
+
+_WHAT = {
+    "ArchConfig": "the top level (include is read by the loader)",
+    "ConvLayer": "a conv layer",
+    "FcLayer": "an fc layer",
+    "Weights": "a layer's weights",
+    "Btanh": "a layer's btanh",
+    "Stream": "stream",
+    "Rng": "an rng mapping",
+    "Dataset": "dataset",
+    "ModelSpec": "model",
+    "Technology": "technology",
+    "SramTech": "technology.sram",
+    "DwmTech": "technology.dwm",
+    "SttMramTech": "technology.stt_mram",
+    "LogicTech": "technology.logic",
+    "LogicUnit": "a logic unit (energy, area, leakage)",
+    "Misalignment": "a dwm misalignment mapping",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Quantities and technology values
+# --------------------------------------------------------------------------------------------
+
+
+def _check_sign(value: float, raw: object, dimension: str, positive: bool) -> float:
+    if positive and not value > 0:
+        raise UnitError(raw, f"a positive {dimension}")
+    if not positive and value < 0:
+        raise UnitError(raw, f"a non-negative {dimension}")
+    return value
+
+
+def _quantity_parser(dimension: str, positive: bool) -> Callable[[object], float]:
+    def parse(raw: object) -> float:
+        try:
+            value = parse_quantity(raw, dimension)
+        except UnitError as exc:
+            raise FieldProblem(exc.value, exc.expected) from None
+        try:
+            return _check_sign(value, raw, dimension, positive)
+        except UnitError as exc:
+            raise FieldProblem(exc.value, exc.expected) from None
+
+    return parse
+
+
+def _quantity(dimension: str, positive: bool) -> Any:
+    return Annotated[
+        float,
+        BeforeValidator(_quantity_parser(dimension, positive)),
+        PlainSerializer(
+            lambda v: format_quantity(v, dimension), return_type=str, when_used="json"
+        ),
+    ]
+
+
+#: A time in ns, > 0 (written e.g. ``"2.14 ns"``).
+Time = _quantity("time", positive=True)
+#: A frequency in MHz, > 0 (written e.g. ``"200 MHz"``).
+Frequency = _quantity("frequency", positive=True)
+#: An energy in pJ, >= 0.
+Energy = _quantity("energy", positive=False)
+#: A power in mW, >= 0.
+Power = _quantity("power", positive=False)
+#: An area in um^2, >= 0.
+Area = _quantity("area", positive=False)
+
+
+class TechValue(BaseModel):
+    """One technology number and where it comes from.
+
+    ``value`` is in the internal unit of its dimension (ns, pJ, mW, um^2); ``source`` names
+    the paper, tool or file it was read from, or says how it was estimated (or
+    ``"override in <file>"`` for a value replaced by a design file).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    value: float
+    source: str
+
+
+_TECH_FORM = "{value: <quantity>, source: <text>}"
+
+
+def _tech_parser(dimension: str, positive: bool) -> Callable[[object], TechValue]:
+    parse_value = _quantity_parser(dimension, positive)
+
+    def parse(raw: object) -> TechValue:
+        if isinstance(raw, TechValue):
+            return raw
+        if not isinstance(raw, Mapping):
+            raise FieldProblem(
+                raw, f"a mapping {_TECH_FORM} (a technology number needs its source)"
+            )
+        for key in raw:
+            if key not in ("value", "source"):
+                raise FieldProblem(raw[key], f"only the keys 'value' and 'source' ({_TECH_FORM})",
+                                   (str(key),))
+        if "value" not in raw:
+            raise FieldProblem(MISSING, f"a {dimension} with a unit", ("value",))
+        source = raw.get("source", MISSING)
+        if not isinstance(source, str) or not source.strip():
+            raise FieldProblem(
+                source,
+                "a non-empty text naming where the number comes from (paper, tool, file, "
+                "or how it was estimated)",
+                ("source",),
+            )
+        try:
+            value = parse_value(raw["value"])
+        except FieldProblem as exc:
+            raise FieldProblem(exc.value, exc.expected, ("value",)) from None
+        return TechValue(value=value, source=source)
+
+    return parse
+
+
+def _tech(dimension: str, positive: bool) -> Any:
+    return Annotated[
+        TechValue,
+        BeforeValidator(_tech_parser(dimension, positive)),
+        PlainSerializer(
+            lambda v: {"value": format_quantity(v.value, dimension), "source": v.source},
+            return_type=dict,
+            when_used="json",
+        ),
+    ]
+
+
+TechTime = _tech("time", positive=True)
+TechEnergy = _tech("energy", positive=False)
+TechPower = _tech("power", positive=False)
+TechArea = _tech("area", positive=False)
+
+
+# --------------------------------------------------------------------------------------------
+# technology
+# --------------------------------------------------------------------------------------------
+
+
+class TechSection(Strict):
+    """A group of technology numbers (one memory kind, or one logic unit)."""
+
+    def as_dict(self) -> dict[str, TechValue]:
+        """The section's numbers by key."""
+        return {name: getattr(self, name) for name in type(self).model_fields}
+
+    def as_floats(self) -> dict[str, float]:
+        """The section's numbers by key, without their sources (internal units)."""
+        return {name: tv.value for name, tv in self.as_dict().items()}
+
+
+class SramTech(TechSection):
+    """Per-bit costs of an SRAM weight array (cell plus its share of the periphery)."""
+
+    read_energy_per_bit: TechEnergy
+    """Energy to read one bit, pJ."""
+    write_energy_per_bit: TechEnergy
+    """Energy to write one bit, pJ."""
+    leakage_per_bit: TechPower
+    """Leakage power of one stored bit while powered, mW."""
+    cell_area: TechArea
+    """Area of one bit, um^2."""
+    read_latency: TechTime
+    """Read access time, ns."""
+    write_latency: TechTime
+    """Write access time, ns."""
+
+
+class SttMramTech(SramTech):
+    """Per-bit costs of an STT-MRAM weight array."""
+
+
+class DwmTech(SramTech):
+    """Per-bit costs of a domain-wall (racetrack) memory: access through ports, plus shifts."""
+
+    shift_energy_per_track_step: TechEnergy
+    """Energy to shift one track (nanowire) by one domain, pJ."""
+    port_area: TechArea
+    """Area of one access port (access transistor plus share of the sense amplifier), um^2."""
+    shift_latency: TechTime
+    """Time of a one-domain shift step (all tracks of a word shift together), ns."""
+
+
+class LogicUnit(TechSection):
+    """Cost of one SC logic unit: energy per action, area and leakage per instance."""
+
+    energy: TechEnergy
+    """Energy per action, pJ."""
+    area: TechArea
+    """Area per instance, um^2."""
+    leakage: TechPower
+    """Leakage power per instance, mW."""
+
+
+class LogicTech(Strict):
+    """Costs of the stochastic-computing logic units (see docs/config.md for each action)."""
+
+    xnor: LogicUnit
+    """One 2-input XNOR, per output bit."""
+    sng_comparator: LogicUnit
+    """One 8-bit comparator, per generated bit (scaled by w/8 for a w-bit SNG)."""
+    lfsr: LogicUnit
+    """One 8-bit LFSR, per step (scaled by width/8)."""
+    apc_per_input: LogicUnit
+    """APC adder tree, per input per cycle."""
+    pc_per_input: LogicUnit
+    """Exact parallel counter, per input per cycle."""
+    btanh_per_bit: LogicUnit
+    """Btanh up/down counter, per state bit per update."""
+    seg_counter: LogicUnit
+    """Segment counter + comparator share of a pooling unit, per input per cycle."""
+    mux_input: LogicUnit
+    """One MUX input, per selected bit."""
+    register_bit: LogicUnit
+    """One DFF bit, per cycle held."""
+
+
+MemoryTech = SramTech | DwmTech | SttMramTech
+
+
+class Technology(Strict):
+    """Technology numbers for memories and logic. A memory kind's section is needed only if a
+    memory of that kind is declared."""
+
+    name: str = ""
+    """Name of the technology (informational)."""
+    node: str | None = None
+    """Process node (informational text, e.g. ``45 nm``)."""
+    sram: SramTech | None = None
+    dwm: DwmTech | None = None
+    stt_mram: SttMramTech | None = None
+    logic: LogicTech
+
+    @field_validator("node", mode="before")
+    @classmethod
+    def _node_text(cls, v: Any) -> Any:
+        return v if v is None else str(v)
+
+
+#: The technology keys of each memory kind (a memory entry may override any of them).
+TECH_KEYS: dict[str, tuple[str, ...]] = {
+    "sram": tuple(SramTech.model_fields),
+    "dwm": tuple(DwmTech.model_fields),
+    "stt_mram": tuple(SttMramTech.model_fields),
+}
+
+#: Technology sections by memory kind.
+_TECH_SECTIONS: dict[str, type[TechSection]] = {
+    "sram": SramTech,
+    "dwm": DwmTech,
+    "stt_mram": SttMramTech,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# stream, rng, dataset, model
+# --------------------------------------------------------------------------------------------
+
+
+class Rng(Strict):
+    """A random-number source feeding comparator SNGs."""
+
+    kind: Literal["lfsr", "sobol", "counter"] = "lfsr"
+    width: int | None = Field(None, ge=3, le=32)
+    """Bits of each random number; filled at load (input SNGs: ceil(log2 stream length);
+    binary weights: ``bits``, at least 3)."""
+    taps: list[int] | None = None
+    """LFSR tap positions (1..width); default the maximal-length table of the kernels."""
+    seed: int | None = Field(None, ge=0)
+    """Seed; default derived from the run seed."""
+    share: int | None = Field(None, ge=1)
+    """How many SNGs share one RNG; None = all."""
+    offset: Literal["rotate", "none"] = "rotate"
+    """``rotate``: each SNG reads the shared sequence at its own phase; ``none``: same phase."""
+
+    @model_validator(mode="after")
+    def _check_taps(self) -> Rng:
+        if self.taps is not None and self.kind != "lfsr":
+            raise FieldProblem(self.taps, "no taps unless kind is 'lfsr'", ("taps",))
+        if self.width is not None:
+            self.check_taps(())
+        return self
+
+    def check_taps(self, prefix: tuple[str | int, ...]) -> None:
+        """Check the tap positions against the (possibly just filled-in) width."""
+        top = self.width if self.width is not None else 32
+        for i, tap in enumerate(self.taps or ()):
+            if not 1 <= tap <= top:
+                raise FieldProblem(tap, f"a tap position in 1..{top} (width {top})",
+                                   (*prefix, "taps", i))
+
+
+def _default_width(length: int) -> int:
+    return min(32, max(3, math.ceil(math.log2(length))))
+
+
+class Stream(Strict):
+    """Generation of the input bit streams."""
+
+    length: int = Field(1024, ge=8, le=65536)
+    """Input stream length L: cycles per image per layer."""
+    rng: Rng = Field(default_factory=Rng)
+    comparator: Literal["gt", "ge"] = "gt"
+    """SNG rule: bit = value > R (``gt``) or value >= R (``ge``)."""
+
+    @model_validator(mode="after")
+    def _fill_width(self) -> Stream:
+        if self.rng.width is None:
+            self.rng = self.rng.model_copy(update={"width": _default_width(self.length)})
+            self.rng.check_taps(("rng",))
+        return self
+
+
+class Dataset(Strict):
+    """The images fed to the network."""
+
+    name: Literal["mnist", "fashion-mnist", "random"] = "mnist"
+    start: int = Field(0, ge=0)
+    """Index of the first image."""
+    images: int = Field(10, ge=1)
+    """Number of images."""
+
+
+class ModelSpec(Strict):
+    """Where the network's trained weights come from."""
+
+    weights: str = "random"
+    """``random``, ``builtin:<name>`` (a model in ``archsim/models/``), or a path to an .npz
+    (relative paths are resolved against the file that wrote them)."""
+
+    @field_validator("weights")
+    @classmethod
+    def _check_weights(cls, v: str) -> str:
+        if v == "random":
+            return v
+        if v.startswith("builtin:"):
+            if not v[len("builtin:"):].strip():
+                raise FieldProblem(v, "'builtin:<name>' with a model name")
+            return v
+        if v.endswith(".npz"):
+            if not Path(v).is_file():
+                raise FieldProblem(v, "an existing .npz file")
+            return v
+        raise FieldProblem(v, "'random', 'builtin:<name>' or a path to an .npz file")
+
+
+# --------------------------------------------------------------------------------------------
+# memories
+# --------------------------------------------------------------------------------------------
+
+
+class Misalignment(Strict):
+    """Per shift-step over/under-shift fault of a racetrack (NetDrift model)."""
+
+    probability: float = Field(0.0, ge=0.0, le=1.0)
+    edge: Literal["saturate", "random"] = "saturate"
+
+
+class _MemoryBase(Strict):
+    kind: str
+
+    def tech_overrides(self) -> dict[str, TechValue]:
+        """The technology numbers this memory overrides."""
+        return {
+            key: getattr(self, key)
+            for key in TECH_KEYS[self.kind]
+            if getattr(self, key) is not None
+        }
+
+    @classmethod
+    def _what(cls) -> str:
+        return "a memory"
+
+
+class SramMemory(_MemoryBase):
+    """An SRAM weight memory (volatile: weights are reloaded at every power-up)."""
+
+    kind: Literal["sram"]
+    power_cycles: int = Field(1, ge=0)
+    """Power-ups during the run; each reloads all weights (write)."""
+    read_energy_per_bit: TechEnergy | None = None
+    write_energy_per_bit: TechEnergy | None = None
+    leakage_per_bit: TechPower | None = None
+    cell_area: TechArea | None = None
+    read_latency: TechTime | None = None
+    write_latency: TechTime | None = None
+
+    @classmethod
+    def _what(cls) -> str:
+        return "an sram memory"
+
+
+class SttMramMemory(_MemoryBase):
+    """An STT-MRAM weight memory (non-volatile)."""
+
+    kind: Literal["stt_mram"]
+    read_error: float = Field(0.0, ge=0.0, le=1.0)
+    """Per-bit read-error probability."""
+    read_energy_per_bit: TechEnergy | None = None
+    write_energy_per_bit: TechEnergy | None = None
+    leakage_per_bit: TechPower | None = None
+    cell_area: TechArea | None = None
+    read_latency: TechTime | None = None
+    write_latency: TechTime | None = None
+
+    @classmethod
+    def _what(cls) -> str:
+        return "an stt_mram memory"
+
+
+class DwmMemory(_MemoryBase):
+    """A domain-wall (racetrack) weight memory: nanowires of ``domains`` bits shifted past
+    ``ports`` access ports (RTSim organisation)."""
+
+    kind: Literal["dwm"]
+    domains: int = Field(64, ge=1)
+    """Domains per nanowire (track)."""
+    ports: int = Field(1, ge=1)
+    """Access ports per track; ``domains % ports == 0``."""
+    rw_ports: list[int] = Field(default_factory=lambda: [0])
+    """Ports that can write (``all`` in YAML is expanded to every port)."""
+    port_select: Literal["static", "nearest"] = "static"
+    port_update: Literal["lazy", "eager"] = "lazy"
+    layout: Literal["interleaved", "serial"] = "interleaved"
+    word_tracks: int = Field(32, ge=1)
+    """Tracks per nanowire group (DBC word width)."""
+    shift_overlaps_read: bool = False
+    reread: Literal["rewind", "pingpong"] = "rewind"
+    misalignment: Misalignment = Field(default_factory=Misalignment)
+    read_energy_per_bit: TechEnergy | None = None
+    write_energy_per_bit: TechEnergy | None = None
+    shift_energy_per_track_step: TechEnergy | None = None
+    leakage_per_bit: TechPower | None = None
+    cell_area: TechArea | None = None
+    port_area: TechArea | None = None
+    read_latency: TechTime | None = None
+    write_latency: TechTime | None = None
+    shift_latency: TechTime | None = None
+
+    @field_validator("rw_ports", mode="before")
+    @classmethod
+    def _all_ports(cls, v: Any) -> Any:
+        if v == "all":
+            return [-1]  # marker, expanded once ``ports`` is known
+        if not isinstance(v, list):
+            raise FieldProblem(v, "a list of port indices or 'all'")
+        return v
+
+    @model_validator(mode="after")
+    def _check_ports(self) -> DwmMemory:
+        if self.domains % self.ports != 0:
+            raise FieldProblem(
+                self.ports, f"a divisor of domains ({self.domains}): domains % ports == 0",
+                ("ports",),
+            )
+        if self.rw_ports == [-1]:
+            self.rw_ports = list(range(self.ports))
+        if not self.rw_ports:
+            raise FieldProblem(self.rw_ports, "at least one writable port", ("rw_ports",))
+        for i, port in enumerate(self.rw_ports):
+            if not 0 <= port < self.ports:
+                raise FieldProblem(port, f"a port index in 0..{self.ports - 1}", ("rw_ports", i))
+        if len(set(self.rw_ports)) != len(self.rw_ports):
+            raise FieldProblem(self.rw_ports, "distinct port indices", ("rw_ports",))
+        self.rw_ports = sorted(self.rw_ports)
+        return self
+
+    @classmethod
+    def _what(cls) -> str:
+        return "a dwm memory"
+
+
+Memory = Annotated[SramMemory | DwmMemory | SttMramMemory, Field(discriminator="kind")]
+
+
+# --------------------------------------------------------------------------------------------
+# layers
+# --------------------------------------------------------------------------------------------
+
+
+class Btanh(Strict):
+    """Btanh activation: an up/down counter with ``r`` states (Kim et al., DAC 2016)."""
+
+    s: float = Field(1.0, gt=0.0)
+    """Gain: output ~ tanh(t / s)."""
+    r: int | None = Field(None, ge=2)
+    """Number of states (even); None = Kim r(n, s), computed by the simulator from the
+    counter's input count n."""
+    s0: Literal["half", "half_minus_one"] = "half"
+    """Initial state: r/2 or r/2 - 1."""
+
+    @field_validator("r")
+    @classmethod
+    def _even(cls, v: int | None) -> int | None:
+        if v is not None and v % 2:
+            raise FieldProblem(v, "an even number of states >= 2")
+        return v
+
+
+class Weights(Strict):
+    """How and where a layer's weights are stored."""
+
+    memory: str
+    """Name of a memory in ``memories``."""
+    format: Literal["stochastic", "binary"] = "stochastic"
+    """``stochastic``: the weight's bit stream is stored; ``binary``: a ``bits``-bit word is
+    stored and turned into a stream by an SNG."""
+    length: int | None = Field(None, ge=8, le=65536)
+    """Stored stream length (stochastic; ignored for binary)."""
+    bits: int | None = Field(None, ge=1, le=16)
+    """Binary precision (binary; ignored for stochastic)."""
+    rng: Rng | None = None
+    """SNG source of binary weights (default: an LFSR of ``bits`` width, at least 3)."""
+
+    @model_validator(mode="after")
+    def _check_format(self) -> Weights:
+        if self.format == "stochastic" and self.length is None:
+            raise FieldProblem(MISSING, "a stream length (8..65536) for stochastic weights",
+                               ("length",))
+        if self.format == "binary":
+            if self.bits is None:
+                raise FieldProblem(MISSING, "a precision in bits (1..16) for binary weights",
+                                   ("bits",))
+            rng = self.rng if self.rng is not None else Rng()
+            if rng.width is None:
+                rng = rng.model_copy(update={"width": max(3, self.bits)})
+                rng.check_taps(("rng",))
+            self.rng = rng
+        return self
+
+
+class _LayerBase(Strict):
+    name: str = Field(min_length=1)
+    """Unique layer name."""
+    weights: Weights
+    counter: Literal["apc", "pc"] = "apc"
+    """Inner-product counter: approximate (APC) or exact parallel counter (PC)."""
+    btanh: Btanh = Field(default_factory=Btanh)
+    activation: Literal["btanh", "none"] = "btanh"
+    """``none`` only on the last layer: its per-cycle counts are accumulated and decoded."""
+    pipeline_depth: int | None = Field(None, ge=0)
+    """Pipeline registers of the layer; None = the simulator's default."""
+
+
+class ConvLayer(_LayerBase):
+    """A valid, stride-1 convolution of ``filters`` k x k filters over C x H x H inputs, with
+    optional 2x2 segment max pooling (SC-DCNN feature-extraction block)."""
+
+    kind: Literal["conv"]
+    in_channels: int = Field(ge=1)
+    in_size: int = Field(ge=1)
+    filters: int = Field(ge=1)
+    kernel: int = Field(ge=1)
+    pool: Literal[1, 2] = 1
+    """2 for 2x2 segment max pooling, 1 for none."""
+    sharing: Literal["filter", "none"] = "none"
+    """``filter``: one weight block per filter broadcast to all inner products of its feature
+    map (DW-CNN Fig. 9)."""
+    pool_segment: int = Field(16, ge=1)
+    """Segment length c of the max pooling."""
+    pool_first: int | Literal["random"] = 0
+    """Pooling input (0..3) forwarded during segment 0, or ``random``."""
+
+    @field_validator("pool_first", mode="before")
+    @classmethod
+    def _check_pool_first(cls, v: Any) -> Any:
+        if v == "random":
+            return v
+        if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 3:
+            return v
+        raise FieldProblem(v, "an input index 0..3 of the 2x2 pooling window, or 'random'")
+
+    @model_validator(mode="after")
+    def _check_shape(self) -> ConvLayer:
+        if self.kernel > self.in_size:
+            raise FieldProblem(self.kernel, f"a kernel no larger than in_size ({self.in_size})",
+                               ("kernel",))
+        if self.conv_size % self.pool:
+            raise FieldProblem(
+                self.pool,
+                f"a pool that divides the convolution output size "
+                f"{self.conv_size} = in_size - kernel + 1",
+                ("pool",),
+            )
+        return self
+
+    @property
+    def conv_size(self) -> int:
+        """Side of the convolution output before pooling: in_size - kernel + 1."""
+        return self.in_size - self.kernel + 1
+
+    @property
+    def out_size(self) -> int:
+        """Side of the layer output (after pooling)."""
+        return self.conv_size // self.pool
+
+    @property
+    def out_channels(self) -> int:
+        return self.filters
+
+    @property
+    def input_count(self) -> int:
+        """Number of input values: in_channels * in_size^2."""
+        return self.in_channels * self.in_size**2
+
+    @property
+    def output_count(self) -> int:
+        """Number of output values: filters * out_size^2."""
+        return self.filters * self.out_size**2
+
+    @property
+    def fan_in(self) -> int:
+        """Products per inner product, bias excluded: in_channels * kernel^2."""
+        return self.in_channels * self.kernel**2
+
+    @property
+    def weight_count(self) -> int:
+        """Weights, bias excluded: filters * in_channels * kernel^2."""
+        return self.filters * self.fan_in
+
+    @property
+    def bias_count(self) -> int:
+        return self.filters
+
+
+class FcLayer(_LayerBase):
+    """A fully connected layer of ``outputs`` neurons over ``inputs`` values, optionally with
+    MUX-shared inputs (DW-CNN Fig. 10)."""
+
+    kind: Literal["fc"]
+    inputs: int = Field(ge=1)
+    outputs: int = Field(ge=1)
+    mux_groups: int | None = Field(None, ge=1)
+    """G: MUX-shared FC with a G-input APC; None = unshared."""
+
+    @model_validator(mode="after")
+    def _check_groups(self) -> FcLayer:
+        if self.mux_groups is not None and self.mux_groups > self.inputs + 1:
+            raise FieldProblem(
+                self.mux_groups, f"at most inputs + 1 (bias) = {self.inputs + 1} groups",
+                ("mux_groups",),
+            )
+        return self
+
+    @property
+    def input_count(self) -> int:
+        return self.inputs
+
+    @property
+    def output_count(self) -> int:
+        return self.outputs
+
+    @property
+    def fan_in(self) -> int:
+        """Products per inner product, bias excluded."""
+        return self.inputs
+
+    @property
+    def weight_count(self) -> int:
+        return self.inputs * self.outputs
+
+    @property
+    def bias_count(self) -> int:
+        return self.outputs
+
+
+Layer = Annotated[ConvLayer | FcLayer, Field(discriminator="kind")]
+
+
+# --------------------------------------------------------------------------------------------
+# the whole description
+# --------------------------------------------------------------------------------------------
+
+
+class ArchConfig(Strict):
+    """A validated architecture description (one simulation run).
+
+    Build it with :func:`archsim.config.load_config`. Quantities are floats in internal units
+    (``clock`` in MHz); technology numbers are :class:`TechValue`; use :meth:`memory_tech` for
+    a memory's technology numbers with its own overrides applied.
+    """
+
+    name: str = Field(min_length=1)
+    """Design name (default: the file stem)."""
+    description: str = ""
+    clock: Frequency
+    """Clock of the SC datapath, MHz."""
+    seed: int = Field(1, ge=0)
+    """Run seed; every RNG seed is derived from it."""
+    technology: Technology
+    dataset: Dataset = Field(default_factory=Dataset)
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    stream: Stream = Field(default_factory=Stream)
+    memories: dict[str, Memory] = Field(min_length=1)
+    """Weight memories by name."""
+    layers: list[Layer] = Field(min_length=1)
+    """The network, in order."""
+    probes: list[str] = Field(default_factory=list)
+    """Waveform probes (signal names; interpreted by archsim.outputs)."""
+
+    _source_file: Path | None = PrivateAttr(default=None)
+
+    # -- cross-field checks ----------------------------------------------------------------
+
+    @model_validator(mode="after")
+    def _check_design(self) -> ArchConfig:
+        self._check_memories()
+        self._check_layers()
+        return self
+
+    def _check_memories(self) -> None:
+        for name, memory in self.memories.items():
+            if getattr(self.technology, memory.kind) is None:
+                raise ConfigError(
+                    None,
+                    f"technology.{memory.kind}",
+                    MISSING,
+                    f"a technology.{memory.kind} section (memory {name!r} is of kind "
+                    f"{memory.kind})",
+                )
+
+    def _check_layers(self) -> None:
+        seen: dict[str, int] = {}
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            here = f"layers[{i}]"
+            if layer.name in seen:
+                raise ConfigError(None, f"{here}.name", layer.name,
+                                  f"a unique layer name (layers[{seen[layer.name]}] is also "
+                                  f"named {layer.name!r})")
+            seen[layer.name] = i
+            if layer.weights.memory not in self.memories:
+                raise ConfigError(
+                    None, f"{here}.weights.memory", layer.weights.memory,
+                    f"the name of a memory in 'memories' ({', '.join(map(repr, self.memories))})",
+                )
+            if layer.activation == "none" and i != last:
+                raise ConfigError(None, f"{here}.activation", "none",
+                                  "'btanh' ('none' is allowed only on the last layer)")
+            if (isinstance(layer, ConvLayer) and layer.pool == 2
+                    and layer.pool_segment > self.stream.length):
+                raise ConfigError(None, f"{here}.pool_segment", layer.pool_segment,
+                                  f"a segment no longer than the stream ({self.stream.length})")
+            if i > 0:
+                self._check_chain(i, self.layers[i - 1], layer)
+
+    @staticmethod
+    def _check_chain(i: int, prev: ConvLayer | FcLayer, layer: ConvLayer | FcLayer) -> None:
+        here = f"layers[{i}]"
+        if isinstance(layer, ConvLayer):
+            if not isinstance(prev, ConvLayer):
+                raise ConfigError(None, f"{here}.kind", "conv",
+                                  f"'fc' (a conv layer cannot follow the fc layer {prev.name!r})")
+            if layer.in_channels != prev.out_channels:
+                raise ConfigError(
+                    None, f"{here}.in_channels", layer.in_channels,
+                    f"{prev.out_channels}, the filters of the previous layer {prev.name!r}",
+                )
+            if layer.in_size != prev.out_size:
+                raise ConfigError(
+                    None, f"{here}.in_size", layer.in_size,
+                    f"{prev.out_size}, the output size of the previous layer {prev.name!r} "
+                    f"(({prev.in_size} - {prev.kernel} + 1) / {prev.pool})",
+                )
+        elif layer.inputs != prev.output_count:
+            raise ConfigError(
+                None, f"{here}.inputs", layer.inputs,
+                f"{prev.output_count}, the output count of the previous layer {prev.name!r}",
+            )
+
+    # -- access ------------------------------------------------------------------------------
+
+    @property
+    def source_file(self) -> Path | None:
+        """The top-level file this configuration was loaded from (None if built in code)."""
+        return self._source_file
+
+    @property
+    def clock_period(self) -> float:
+        """Clock period in ns."""
+        return 1000.0 / self.clock
+
+    def layer(self, name: str) -> ConvLayer | FcLayer:
+        """The layer called ``name``."""
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(f"no layer named {name!r}; layers: {[x.name for x in self.layers]}")
+
+    def layer_memory(self, layer: ConvLayer | FcLayer | str) -> SramMemory | DwmMemory | SttMramMemory:
+        """The memory that holds a layer's weights."""
+        if isinstance(layer, str):
+            layer = self.layer(layer)
+        return self.memories[layer.weights.memory]
+
+    def memory_tech(self, name: str) -> SramTech | DwmTech | SttMramTech:
+        """Technology numbers of memory ``name``: its kind's section of ``technology`` with the
+        memory's own overrides applied. Use e.g. ``cfg.memory_tech("dwm0").shift_latency.value``
+        (ns)."""
+        memory = self.memories[name]
+        section = getattr(self.technology, memory.kind)
+        return section.model_copy(update=memory.tech_overrides())
+
+    def resolved_dict(self) -> dict[str, Any]:
+        """The whole description as plain data: includes inlined, overrides applied, defaults
+        filled, quantities written with their internal unit (``"200 MHz"``). Writing it as
+        YAML and loading it again gives an equal configuration."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+    def __eq__(self, other: object) -> bool:
+        # The file a configuration was read from is not part of its value.
+        if not isinstance(other, ArchConfig):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def loc_to_key_path(loc: tuple[str | int, ...]) -> str:
+    """Write a pydantic location as a key path, dropping discriminated-union tags."""
+    return format_key_path(strip_union_tags(loc))
+
+
+def strip_union_tags(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """Remove the tag pydantic inserts after ``layers[i]`` and ``memories.<name>``."""
+    out: list[str | int] = []
+    i = 0
+    while i < len(loc):
+        out.append(loc[i])
+        if (
+            len(out) == 2
+            and out[0] in ("layers", "memories")
+            and i + 1 < len(loc)
+            and loc[i + 1] in (("conv", "fc") if out[0] == "layers" else ("sram", "dwm", "stt_mram"))
+        ):
+            i += 1  # skip the tag
+        i += 1
+    return tuple(out)
