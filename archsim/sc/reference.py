@@ -1,0 +1,339 @@
+"""NumPy reference of every bit kernel of the SC datapath: the oracle.
+
+Each function here states the definition of ``sc_definitions.md`` (sections 1-7 and 9) as
+directly as NumPy allows: streams are unpacked to one ``uint8`` per bit, combined with
+element-wise operations and summed. Speed is secondary; the compiled kernels in
+``archsim._kernels_sc`` must return the same bits, and the tests check that they do.
+
+Streams are packed as described in ``docs/design.md``: ``uint64[..., W]``, ``W = ceil(L/64)``,
+bit t in bit ``t % 64`` of word ``t // 64``, bits past L zero.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from archsim.sc.rng import (
+    counter_sequence,
+    lfsr_sequence,
+    n_words,
+    pack_bits,
+    sobol_sequence,
+    tail_mask,
+    unpack_bits,
+)
+
+__all__ = [
+    "and_",
+    "apc_counts",
+    "btanh",
+    "conv_counts",
+    "counter_sequence",
+    "decode_bipolar",
+    "lfsr_sequence",
+    "mux_select",
+    "pc_counts",
+    "popcount",
+    "segment_maxpool",
+    "sng",
+    "sobol_sequence",
+    "xnor",
+    "xnor_counts",
+]
+
+# Peak bytes of unpacked bits per chunk, to bound the reference's memory on large layers.
+_CHUNK_BITS = 1 << 25
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _length(length) -> int:
+    length = int(length)
+    if length < 0:
+        raise ValueError(f"length={length} must be >= 0")
+    return length
+
+
+def _words(x, length: int, name: str = "x") -> np.ndarray:
+    a = np.asarray(x)
+    if a.dtype != np.uint64:
+        raise TypeError(f"{name} must be uint64 words, got dtype {a.dtype}")
+    if a.ndim < 1 or a.shape[-1] != n_words(length):
+        raise ValueError(
+            f"{name} has shape {a.shape}; a stream of length {length} needs "
+            f"{n_words(length)} words in the last axis"
+        )
+    return a
+
+
+def _clear_tail(x: np.ndarray, length: int) -> np.ndarray:
+    if x.shape[-1]:
+        x[..., -1] &= np.uint64(tail_mask(length))
+    return x
+
+
+def _check_count_range(n: int) -> None:
+    if n > np.iinfo(np.uint16).max:
+        raise ValueError(f"n={n} inputs do not fit the uint16 counts")
+
+
+def _pc_bits(bits: np.ndarray) -> np.ndarray:
+    """Exact parallel count over axis -2 of unpacked bits ``[..., n, L]``."""
+    return bits.sum(axis=-2, dtype=np.uint16)
+
+
+def _apc_packed(p: np.ndarray, length: int) -> np.ndarray:
+    """Kim's APC over axis -2 of packed streams ``[..., n, W]`` -> ``uint16[..., L]``.
+
+    Pair j = (input 2j, input 2j+1) is ORed for even j and ANDed for odd j (bitwise on the
+    packed words, which is the same gate applied to every cycle); the pair outputs are counted
+    exactly and doubled, and for odd n the last input is added at weight 1.
+    """
+    n = p.shape[-2]
+    m = n // 2
+    first = p[..., 0 : 2 * m : 2, :]
+    second = p[..., 1 : 2 * m : 2, :]
+    pair_is_or = (np.arange(m) % 2 == 0)[:, None]
+    gates = np.where(pair_is_or, first | second, first & second)
+    counts = 2 * _pc_bits(unpack_bits(gates, length))
+    if n % 2:
+        counts += unpack_bits(p[..., n - 1, :], length)
+    return counts.astype(np.uint16)
+
+
+def _count_packed(p: np.ndarray, length: int, approx: bool) -> np.ndarray:
+    """PC or APC over axis -2 of packed streams ``[..., n, W]`` -> ``uint16[..., L]``."""
+    _check_count_range(p.shape[-2])
+    if approx:
+        return _apc_packed(p, length)
+    return _pc_bits(unpack_bits(p, length))
+
+
+# ----------------------------------------------------------------------------- SNG
+
+
+def sng(values, rng, length, rule="gt", offsets=None) -> np.ndarray:
+    """Comparator SNG: bit t of stream i is ``values[i] > rng[(t + offsets[i]) % P]``.
+
+    ``rule="ge"`` compares with ``>=``. Returns ``uint64[N, W]``.
+    """
+    length = _length(length)
+    v = np.asarray(values, dtype=np.int64).reshape(-1)
+    r = np.asarray(rng, dtype=np.uint32).reshape(-1)
+    if r.size == 0:
+        raise ValueError("rng sequence is empty")
+    if rule not in ("gt", "ge"):
+        raise ValueError(f"SNG rule={rule!r} must be 'gt' or 'ge'")
+    off = np.zeros(v.shape, np.int64) if offsets is None else np.asarray(offsets, np.int64)
+    off = np.broadcast_to(off.reshape(-1) if off.ndim else off, v.shape)
+    idx = (np.arange(length, dtype=np.int64)[None, :] + off[:, None]) % r.size
+    threshold = r[idx].astype(np.int64)
+    bits = v[:, None] > threshold if rule == "gt" else v[:, None] >= threshold
+    return pack_bits(bits)
+
+
+# ----------------------------------------------------------------------------- gates
+
+
+def xnor(a, b, length) -> np.ndarray:
+    """Bipolar multiply: bitwise XNOR of two packed streams (broadcasting), tail bits 0."""
+    length = _length(length)
+    a = _words(a, length, "a")
+    b = _words(b, length, "b")
+    return _clear_tail(np.asarray(~(a ^ b), dtype=np.uint64), length)
+
+
+def and_(a, b, length) -> np.ndarray:
+    """Unipolar multiply: bitwise AND of two packed streams (broadcasting), tail bits 0."""
+    length = _length(length)
+    a = _words(a, length, "a")
+    b = _words(b, length, "b")
+    return _clear_tail(np.asarray(a & b, dtype=np.uint64), length)
+
+
+# ----------------------------------------------------------------------------- counters
+
+
+def pc_counts(x, length) -> np.ndarray:
+    """Exact parallel count per cycle of ``x: uint64[n, W]`` -> ``uint16[length]``."""
+    length = _length(length)
+    x = _words(x, length)
+    if x.ndim != 2:
+        raise ValueError(f"x must be uint64[n, W], got shape {x.shape}")
+    return _count_packed(x, length, approx=False)
+
+
+def apc_counts(x, length) -> np.ndarray:
+    """Kim APC count per cycle of ``x: uint64[n, W]`` -> ``uint16[length]``."""
+    length = _length(length)
+    x = _words(x, length)
+    if x.ndim != 2:
+        raise ValueError(f"x must be uint64[n, W], got shape {x.shape}")
+    return _count_packed(x, length, approx=True)
+
+
+def xnor_counts(x, w, length, approx) -> np.ndarray:
+    """Fused XNOR + PC/APC for B neurons.
+
+    ``x: uint64[B, n, W]`` input streams, ``w: uint64[B, n, W]`` or ``uint64[n, W]`` (shared)
+    weight streams. Returns ``uint16[B, length]``: per cycle, the (approximate) count of the
+    n products ``XNOR(x[b, i], w[b, i])``.
+    """
+    length = _length(length)
+    x = _words(x, length, "x")
+    w = _words(w, length, "w")
+    if x.ndim != 3 or w.ndim not in (2, 3) or w.shape[-2] != x.shape[1]:
+        raise ValueError(f"x must be [B, n, W] and w [n, W] or [B, n, W]; got {x.shape}, {w.shape}")
+    if w.ndim == 3 and w.shape[0] != x.shape[0]:
+        raise ValueError(f"x has {x.shape[0]} neurons but w has {w.shape[0]}")
+    nb, n = x.shape[0], x.shape[1]
+    out = np.zeros((nb, length), dtype=np.uint16)
+    step = max(1, _CHUNK_BITS // max(1, n * length))
+    for b0 in range(0, nb, step):
+        wb = w if w.ndim == 2 else w[b0 : b0 + step]
+        products = ~(x[b0 : b0 + step] ^ wb)
+        out[b0 : b0 + step] = _count_packed(products, length, bool(approx))
+    return out
+
+
+def conv_counts(inp, wts, bias, length, approx) -> np.ndarray:
+    """Fused valid stride-1 convolution: XNOR products counted per cycle for every neuron.
+
+    ``inp: uint64[C, H, Wd, W]``, ``wts: uint64[F, C, k, k, W]``, ``bias: uint64[F, W]``.
+    The n = C*k*k + 1 inputs of neuron (f, y, x) are the window products in ``c, ky, kx``
+    row-major order, then the bias stream (the XNOR of the all-ones stream with the bias).
+    Returns ``uint16[F, Ho, Wo, length]`` with ``Ho = H - k + 1``, ``Wo = Wd - k + 1``.
+    """
+    length = _length(length)
+    inp = _words(inp, length, "inp")
+    wts = _words(wts, length, "wts")
+    bias = _words(bias, length, "bias")
+    if inp.ndim != 4 or wts.ndim != 5 or bias.ndim != 2:
+        raise ValueError(
+            f"expected inp [C, H, Wd, W], wts [F, C, k, k, W], bias [F, W]; got "
+            f"{inp.shape}, {wts.shape}, {bias.shape}"
+        )
+    c, h, wd, nw = inp.shape
+    f, cw, k, k2, _ = wts.shape
+    if cw != c or k != k2 or bias.shape[0] != f or not (1 <= k <= min(h, wd)):
+        raise ValueError(f"inconsistent conv shapes {inp.shape}, {wts.shape}, {bias.shape}")
+    ho, wo = h - k + 1, wd - k + 1
+    n = c * k * k + 1
+    # windows[y, x, c*k*k] in c, ky, kx order (the im2col matrix of packed streams)
+    win = np.lib.stride_tricks.sliding_window_view(inp, (k, k), axis=(1, 2))  # C,Ho,Wo,W,k,k
+    win = win.transpose(1, 2, 0, 4, 5, 3).reshape(ho * wo, c * k * k, nw)
+    out = np.zeros((f, ho * wo, length), dtype=np.uint16)
+    step = max(1, _CHUNK_BITS // max(1, n * length))
+    for fi in range(f):
+        wf = wts[fi].reshape(c * k * k, nw)
+        for p0 in range(0, ho * wo, step):
+            prod = ~(win[p0 : p0 + step] ^ wf)
+            bias_prod = np.broadcast_to(bias[fi], (prod.shape[0], 1, nw))  # XNOR(1, b) = b
+            prod = np.concatenate([prod, bias_prod], axis=1)
+            out[fi, p0 : p0 + step] = _count_packed(prod, length, bool(approx))
+    return out.reshape(f, ho, wo, length)
+
+
+# ----------------------------------------------------------------------------- Btanh
+
+
+def btanh(counts, n, r, s0=None) -> np.ndarray:
+    """Btanh up/down counter (Kim et al., DAC 2016) applied to per-cycle counts.
+
+    ``counts: uint16[B, L]``; each cycle ``S <- clamp(S + 2 v - n, 0, r - 1)`` and the output
+    bit is ``S >= r/2`` of the updated state. ``s0`` (scalar or per neuron) defaults to
+    ``r // 2``. Returns ``uint64[B, W]``.
+    """
+    v = np.asarray(counts)
+    if v.ndim != 2:
+        raise ValueError(f"counts must be [B, length], got shape {v.shape}")
+    n, r = int(n), int(r)
+    if r < 2:
+        raise ValueError(f"Btanh state count r={r} must be >= 2")
+    nb, length = v.shape
+    s = np.broadcast_to(np.asarray(r // 2 if s0 is None else s0, dtype=np.int64), (nb,)).copy()
+    if np.any(s < 0) or np.any(s >= r):
+        raise ValueError(f"Btanh initial state s0={s0} must be in 0..{r - 1}")
+    step = 2 * v.astype(np.int64) - n
+    bits = np.zeros((nb, length), dtype=np.uint8)
+    for t in range(length):  # the state machine is sequential in t
+        s = np.clip(s + step[:, t], 0, r - 1)
+        bits[:, t] = 2 * s >= r
+    return pack_bits(bits)
+
+
+# ----------------------------------------------------------------------------- max pooling
+
+
+def segment_maxpool(values, segment, first=0):
+    """Causal segment max pool (SC-DCNN hardware-oriented max pooling).
+
+    ``values: uint16[K, B, L]`` are the K candidates of each of B pooling windows. The stream
+    is cut into segments of ``segment`` cycles. During segment 0 input ``first`` is forwarded;
+    at the end of each segment the input whose values summed over that segment are largest
+    (ties: the last such index) is forwarded during the next segment.
+
+    Returns ``(out: uint16[B, L], selected: uint8[B, nseg])`` where ``selected[b, s]`` is the
+    index forwarded during segment s.
+    """
+    v = np.asarray(values)
+    if v.ndim != 3:
+        raise ValueError(f"values must be [K, B, length], got shape {v.shape}")
+    kk, nb, length = v.shape
+    segment, first = int(segment), int(first)
+    if segment < 1:
+        raise ValueError(f"segment={segment} must be >= 1")
+    if not 1 <= kk <= 256:
+        raise ValueError(f"K={kk} candidates must be in 1..256")
+    if not 0 <= first < kk:
+        raise ValueError(f"first={first} must be in 0..{kk - 1}")
+    nseg = -(-length // segment)
+    out = np.zeros((nb, length), dtype=np.uint16)
+    selected = np.zeros((nb, nseg), dtype=np.uint8)
+    cur = np.full(nb, first, dtype=np.int64)
+    rows = np.arange(nb)
+    for s in range(nseg):
+        lo, hi = s * segment, min((s + 1) * segment, length)
+        selected[:, s] = cur
+        out[:, lo:hi] = v[cur, rows, lo:hi]
+        sums = v[:, :, lo:hi].sum(axis=2, dtype=np.int64)  # [K, B]
+        cur = kk - 1 - np.argmax(sums[::-1], axis=0)  # last maximal index
+    return out, selected
+
+
+# ----------------------------------------------------------------------------- MUX
+
+
+def mux_select(x, select, length) -> np.ndarray:
+    """MUX: output bit t is bit t of stream ``x[select[t]]``; ``x: uint64[n, W]`` -> ``[W]``."""
+    length = _length(length)
+    x = _words(x, length)
+    if x.ndim != 2:
+        raise ValueError(f"x must be uint64[n, W], got shape {x.shape}")
+    sel = np.asarray(select, dtype=np.int64).reshape(-1)
+    if sel.size < length:
+        raise ValueError(f"select has {sel.size} entries, need {length}")
+    sel = sel[:length]
+    if sel.size and (sel.min() < 0 or sel.max() >= x.shape[0]):
+        raise ValueError(f"select entries must be in 0..{x.shape[0] - 1}")
+    bits = unpack_bits(x, length)
+    return pack_bits(bits[sel, np.arange(length)])
+
+
+# ----------------------------------------------------------------------------- decoding
+
+
+def popcount(x, length) -> np.ndarray:
+    """Number of ones in the first ``length`` bits of each stream: ``int64[...]``."""
+    length = _length(length)
+    x = _words(x, length)
+    return unpack_bits(x, length).sum(axis=-1, dtype=np.int64)
+
+
+def decode_bipolar(x, length) -> np.ndarray:
+    """Bipolar value ``2 * ones / length - 1`` of each stream: ``float64[...]``."""
+    length = _length(length)
+    if length == 0:
+        raise ValueError("cannot decode a stream of length 0")
+    return 2.0 * popcount(x, length) / length - 1.0

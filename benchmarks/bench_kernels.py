@@ -1,0 +1,191 @@
+"""Throughput of the SC bit kernels: compiled (Cython) against the NumPy reference.
+
+Run as a script (``python benchmarks/bench_kernels.py [--quick]``) or as a pytest benchmark
+(``pytest -m benchmark benchmarks/bench_kernels.py -s``). Prints one line per kernel and
+writes ``benchmarks/results/kernels.json``.
+
+Units:
+- ``xnor_counts`` / ``conv_counts``: bit-products per second, a bit-product being one XNOR of
+  one input bit with one weight bit, counted by the PC/APC (neurons * n * L per call);
+- ``btanh``: neuron-cycles per second; ``segment_maxpool``: candidate values per second;
+- ``sng``: stream bits per second.
+
+All timings are single-threaded (one core); each figure is the best of several repeats.
+"""
+
+from __future__ import annotations
+
+import os
+
+# a BLAS thread pool spinning on the other core would steal cycles from the timed kernels
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from archsim.sc import kernels  # noqa: E402
+from archsim.sc.rng import pack_bits  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "kernels.json"
+
+
+def _best_time(fn, min_time: float, max_repeats: int = 50) -> float:
+    """Best wall time of one call of fn over repeats lasting at least min_time in total."""
+    fn()  # warm up (allocations, caches)
+    best, spent, repeats = float("inf"), 0.0, 0
+    while repeats < max_repeats and (spent < min_time or repeats < 3):
+        t0 = time.perf_counter()
+        fn()
+        dt = time.perf_counter() - t0
+        best, spent, repeats = min(best, dt), spent + dt, repeats + 1
+    return best
+
+
+def _streams(rng: np.random.Generator, shape, length: int) -> np.ndarray:
+    return pack_bits(rng.integers(0, 2, tuple(shape) + (length,), dtype=np.uint8))
+
+
+def _backends():
+    names = ["numpy"]
+    if kernels.cython is not None:
+        names.insert(0, "cython")
+    return {name: kernels.backend(name) for name in names}
+
+
+def run(quick: bool = False) -> dict:
+    """Time every kernel on both back ends; returns the results dictionary."""
+    rng = np.random.default_rng(0)
+    min_time = 0.2 if quick else 1.0
+    backends = _backends()
+    cases = []
+
+    def case(name, unit, work, calls):
+        row = {"kernel": name, "unit": unit, "work_per_call": work}
+        for bname, call in calls.items():
+            t = _best_time(
+                call,
+                min_time if bname == "cython" else min_time / 2,
+                max_repeats=50 if bname == "cython" else 3,
+            )
+            row[f"{bname}_s_per_call"] = t
+            row[f"{bname}_per_s"] = work / t
+        if "cython" in calls:
+            row["ratio"] = row["numpy_s_per_call"] / row["cython_s_per_call"]
+        cases.append(row)
+        rate = "  ".join(f"{b}: {row[f'{b}_per_s'] / 1e9:8.3f} G{unit}/s" for b in calls)
+        ratio = f"  cython/numpy: {row['ratio']:6.1f}x" if "ratio" in row else ""
+        print(f"{name:34s} {rate}{ratio}", flush=True)
+
+    # fused XNOR + PC/APC: 64 neurons x 500 inputs x 1024-bit streams, shared weights
+    nb, n, length = 64, 500, 1024
+    x = _streams(rng, (nb, n), length)
+    w = _streams(rng, (n,), length)
+    for approx, label in ((True, "APC"), (False, "PC")):
+        case(
+            f"xnor_counts {label} B={nb} n={n} L={length}",
+            "bit-products",
+            nb * n * length,
+            {
+                b: (lambda m=m, a=approx: m.xnor_counts(x, w, length, a))
+                for b, m in backends.items()
+            },
+        )
+
+    # LeNet-5 conv2: 20 x 12 x 12 input maps, 50 filters 5x5, 1024-bit streams
+    c, h, f, k = 20, 12, 50, 5
+    inp = _streams(rng, (c, h, h), length)
+    wts = _streams(rng, (f, c, k, k), length)
+    bias = _streams(rng, (f,), length)
+    ho = h - k + 1
+    work = f * ho * ho * (c * k * k + 1) * length
+    for approx, label in ((True, "APC"), (False, "PC")):
+        case(
+            f"conv_counts {label} LeNet conv2 L={length}",
+            "bit-products",
+            work,
+            {
+                b: (lambda m=m, a=approx: m.conv_counts(inp, wts, bias, length, a))
+                for b, m in backends.items()
+            },
+        )
+
+    # Btanh on 512 neurons of n = 501 (conv2 fan-in + bias)
+    nb_t, n_t = 512, 501
+    counts = rng.binomial(n_t, 0.5, (nb_t, length)).astype(np.uint16)
+    r = kernels.kim_r(n_t, 1.0)
+    case(
+        f"btanh B={nb_t} n={n_t} r={r} L={length}",
+        "neuron-cycles",
+        nb_t * length,
+        {b: (lambda m=m: m.btanh(counts, n_t, r)) for b, m in backends.items()},
+    )
+
+    # 2x2 segment max pooling of 512 windows of per-cycle values, segment 16
+    values = rng.integers(0, 2, (4, 512, length)).astype(np.uint16)
+    case(
+        f"segment_maxpool K=4 B=512 c=16 L={length}",
+        "values",
+        values.size,
+        {b: (lambda m=m: m.segment_maxpool(values, 16, 0)) for b, m in backends.items()},
+    )
+
+    # comparator SNG: 4096 streams from one 10-bit LFSR with per-stream phase offsets
+    seq = kernels.lfsr_sequence(10, 1023, seed=1)
+    vals = rng.integers(0, 1024, 4096)
+    offs = rng.integers(0, 1023, 4096)
+    case(
+        f"sng N=4096 lfsr10 L={length}",
+        "bits",
+        vals.size * length,
+        {b: (lambda m=m: m.sng(vals, seq, length, "gt", offs)) for b, m in backends.items()},
+    )
+
+    result = {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "quick": quick,
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "numpy": np.__version__,
+            "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        },
+        "backends": list(backends),
+        "cases": cases,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2))
+    print(f"wrote {RESULTS}")
+    return result
+
+
+@pytest.mark.benchmark
+def test_kernel_throughput():
+    """Print the kernel throughputs; the compiled kernels must beat the reference."""
+    if kernels.cython is None:
+        pytest.skip("archsim._kernels_sc is not built")
+    result = run(quick=True)
+    for row in result["cases"]:
+        assert row["cython_per_s"] > row["numpy_per_s"], row["kernel"]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="shorter timing runs")
+    args = parser.parse_args(argv)
+    print(f"kernel backends: {', '.join(_backends())}")
+    run(quick=args.quick)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,832 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Compiled bit kernels of the SC datapath (``archsim._kernels_sc``).
+
+Same functions, signatures and bits as the NumPy oracle ``archsim.sc.reference``; the argument
+checks are shared with it. Streams are packed ``uint64`` words, LSB first, tail bits zero.
+
+The parallel counters (PC, Kim's APC, and the fused XNOR + counter of FC and conv neurons) are
+bit-sliced: for a block of 8 cycle-words (512 cycles, one cache line of every input row) the
+product words of all inputs are added into a vertical binary counter, one ``uint64`` bit-plane
+per count bit, with a Harley-Seal carry-save adder network (16 words per step), so one word
+operation adds 64 cycles at once. The per-cycle counts are then read out of the bit-planes by
+8x8 bit-matrix transposes. The APC first combines input pairs with OR (even pair) / AND (odd
+pair), counts the pair outputs, and reads the count shifted up by one plane with the odd last
+input as the lowest plane, which is exactly ``2 * count + x[n-1]``.
+"""
+
+import sys
+
+import numpy as np
+
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy, memset
+
+from archsim.sc import reference as _ref
+from archsim.sc.rng import (
+    _check_lfsr_seed,
+    lfsr_tap_mask,
+    n_words,
+    sobol_direction_vectors,
+    tail_mask,
+)
+
+
+cdef extern from *:
+    int __builtin_popcountll(unsigned long long) nogil
+    int __builtin_parityll(unsigned long long) nogil
+    int __builtin_ctzll(unsigned long long) nogil
+
+
+ctypedef const uint64_t* cwordp
+
+cdef bint _LITTLE_ENDIAN = sys.byteorder == "little"
+# b * _SPREAD_BITS4 (b < 16) puts bit i of b at bit 16 * i (the shifted copies do not overlap)
+cdef uint64_t _SPREAD_BITS4 = 0x0000200040008001
+
+cdef enum:
+    BLK = 16       # cycle-words counted together (two 64-byte lines of every input row)
+    MAXPLANES = 16 # count bit-planes (uint16 counts)
+
+
+# ============================================================================ sequences
+
+
+def lfsr_sequence(width, length, seed=1, taps=None):
+    """Fibonacci LFSR states ``uint32[length]`` (first = seed); see ``archsim.sc.rng``."""
+    cdef int w = int(width)
+    cdef Py_ssize_t n = int(length)
+    if n < 0:
+        raise ValueError(f"length={n} must be >= 0")
+    cdef uint64_t mask = lfsr_tap_mask(w, taps)
+    cdef uint64_t state = _check_lfsr_seed(w, seed)
+    cdef uint64_t full = (<uint64_t>1 << w) - 1
+    out = np.empty(n, dtype=np.uint32)
+    cdef uint32_t[::1] o = out
+    cdef Py_ssize_t t
+    with nogil:
+        for t in range(n):
+            o[t] = <uint32_t>state
+            state = ((state << 1) | <uint64_t>__builtin_parityll(state & mask)) & full
+    return out
+
+
+def sobol_sequence(width, length, dim=0):
+    """First ``length`` Sobol points of dimension ``dim`` on ``width`` bits (Gray-code order)."""
+    cdef int w = int(width)
+    cdef Py_ssize_t n = int(length)
+    if not 1 <= w <= 32:
+        raise ValueError(f"Sobol width={w} must be in 1..32")
+    if not 0 <= n <= 4294967296:
+        raise ValueError(f"Sobol length={n} must be in 0..2**32")
+    cdef uint32_t[::1] v = sobol_direction_vectors(dim)
+    out = np.empty(n, dtype=np.uint32)
+    cdef uint32_t[::1] o = out
+    cdef uint32_t x = 0
+    cdef int shift = 32 - w
+    cdef Py_ssize_t k
+    with nogil:
+        for k in range(n):
+            if k:
+                x ^= v[__builtin_ctzll(<unsigned long long>k)]
+            o[k] = x >> shift
+    return out
+
+
+def counter_sequence(width, length):
+    """Ascending counter ``t mod 2**width`` as ``uint32[length]``."""
+    cdef int w = int(width)
+    if not 1 <= w <= 32:
+        raise ValueError(f"counter width={w} must be in 1..32")
+    cdef Py_ssize_t n = int(length)
+    out = np.empty(n, dtype=np.uint32)
+    cdef uint32_t[::1] o = out
+    cdef uint64_t m = (<uint64_t>1 << w) - 1
+    cdef Py_ssize_t t
+    with nogil:
+        for t in range(n):
+            o[t] = <uint32_t>(<uint64_t>t & m)
+    return out
+
+
+# ============================================================================ SNG
+
+
+def sng(values, rng, length, rule="gt", offsets=None):
+    """Comparator SNG ``uint64[N, W]``: bit t of stream i is ``values[i] > rng[(t+off[i]) % P]``."""
+    cdef Py_ssize_t L = _ref._length(length)
+    vals = np.ascontiguousarray(np.asarray(values, dtype=np.int64).reshape(-1))
+    r = np.ascontiguousarray(np.asarray(rng, dtype=np.uint32).reshape(-1))
+    if r.size == 0:
+        raise ValueError("rng sequence is empty")
+    if rule not in ("gt", "ge"):
+        raise ValueError(f"SNG rule={rule!r} must be 'gt' or 'ge'")
+    off = np.zeros(vals.shape, np.int64) if offsets is None else np.asarray(offsets, np.int64)
+    off = np.ascontiguousarray(np.broadcast_to(off.reshape(-1) if off.ndim else off, vals.shape))
+    cdef Py_ssize_t N = vals.shape[0], W = n_words(L), P = r.shape[0]
+    out = np.zeros((N, W), dtype=np.uint64)
+    if N == 0 or W == 0:
+        return out
+    cdef const int64_t[::1] v = vals
+    cdef const int64_t[::1] o = off
+    cdef const uint32_t[::1] rr = r
+    cdef uint64_t[:, ::1] res = out
+    cdef bint ge = rule == "ge"
+    cdef Py_ssize_t i, t, idx
+    cdef int64_t vi
+    cdef uint64_t word
+    with nogil:
+        for i in range(N):
+            vi = v[i]
+            idx = o[i] % P
+            if idx < 0:
+                idx += P
+            word = 0
+            for t in range(L):
+                if ge:
+                    word |= (<uint64_t>(vi >= <int64_t>rr[idx])) << (t & 63)
+                else:
+                    word |= (<uint64_t>(vi > <int64_t>rr[idx])) << (t & 63)
+                idx += 1
+                if idx == P:
+                    idx = 0
+                if (t & 63) == 63:
+                    res[i, t >> 6] = word
+                    word = 0
+            if L & 63:
+                res[i, W - 1] = word
+    return out
+
+
+# ============================================================================ gates
+
+
+cdef _binary_gate(a, b, length, bint is_xnor):
+    cdef Py_ssize_t L = _ref._length(length)
+    a = _ref._words(a, L, "a")
+    b = _ref._words(b, L, "b")
+    shape = np.broadcast_shapes(a.shape, b.shape)
+    cdef Py_ssize_t W = n_words(L)
+    aa = np.ascontiguousarray(np.broadcast_to(a, shape)).reshape(-1, W)
+    bb = np.ascontiguousarray(np.broadcast_to(b, shape)).reshape(-1, W)
+    out = np.empty(aa.shape, dtype=np.uint64)
+    if out.size == 0:
+        return out.reshape(shape)
+    cdef const uint64_t[:, ::1] x = aa
+    cdef const uint64_t[:, ::1] y = bb
+    cdef uint64_t[:, ::1] z = out
+    cdef uint64_t tm = <uint64_t>tail_mask(L)
+    cdef Py_ssize_t i, j, N = aa.shape[0]
+    with nogil:
+        for i in range(N):
+            if is_xnor:
+                for j in range(W):
+                    z[i, j] = ~(x[i, j] ^ y[i, j])
+            else:
+                for j in range(W):
+                    z[i, j] = x[i, j] & y[i, j]
+            z[i, W - 1] &= tm
+    return out.reshape(shape)
+
+
+def xnor(a, b, length):
+    """Bipolar multiply: bitwise XNOR of two packed streams (broadcasting), tail bits 0."""
+    return _binary_gate(a, b, length, True)
+
+
+def and_(a, b, length):
+    """Unipolar multiply: bitwise AND of two packed streams (broadcasting), tail bits 0."""
+    return _binary_gate(a, b, length, False)
+
+
+# ============================================================================ bit-sliced counter
+#
+# The counters add "mismatch" words e = x ^ w, the complement of the XNOR product, which saves
+# a NOT per input: PC = n - count(e). For the APC, an even pair's OR of products is
+# ~(e0 & e1) and an odd pair's AND is ~(e0 | e1), so APC = 2 * (m - count(h)) + (product of
+# the odd last input), where h is the AND (even pair) / OR (odd pair) of the two mismatches.
+
+
+cdef inline void _csa(uint64_t* h, uint64_t* l, uint64_t a, uint64_t b, uint64_t c) noexcept nogil:
+    """Carry-save (full) adder on 64 lanes: a + b + c = 2*h + l."""
+    cdef uint64_t u = a ^ b
+    h[0] = (a & b) | (u & c)
+    l[0] = u ^ c
+
+
+cdef inline void _hs16(uint64_t* st, uint64_t* s16, Py_ssize_t j,
+                       uint64_t d0, uint64_t d1, uint64_t d2, uint64_t d3,
+                       uint64_t d4, uint64_t d5, uint64_t d6, uint64_t d7,
+                       uint64_t d8, uint64_t d9, uint64_t d10, uint64_t d11,
+                       uint64_t d12, uint64_t d13, uint64_t d14, uint64_t d15) noexcept nogil:
+    """Harley-Seal step: add 16 words to planes 0-3 (ones..eights) of lane j.
+
+    ``st[k * BLK + j]`` is bit-plane k of lane j; the carry out (the sixteens) goes to s16[j].
+    """
+    cdef uint64_t ones = st[j], twos = st[BLK + j], fours = st[2 * BLK + j]
+    cdef uint64_t eights = st[3 * BLK + j]
+    cdef uint64_t twos_a, twos_b, fours_a, fours_b, eights_a, eights_b, sixteens
+    _csa(&twos_a, &ones, ones, d0, d1)
+    _csa(&twos_b, &ones, ones, d2, d3)
+    _csa(&fours_a, &twos, twos, twos_a, twos_b)
+    _csa(&twos_a, &ones, ones, d4, d5)
+    _csa(&twos_b, &ones, ones, d6, d7)
+    _csa(&fours_b, &twos, twos, twos_a, twos_b)
+    _csa(&eights_a, &fours, fours, fours_a, fours_b)
+    _csa(&twos_a, &ones, ones, d8, d9)
+    _csa(&twos_b, &ones, ones, d10, d11)
+    _csa(&fours_a, &twos, twos, twos_a, twos_b)
+    _csa(&twos_a, &ones, ones, d12, d13)
+    _csa(&twos_b, &ones, ones, d14, d15)
+    _csa(&fours_b, &twos, twos, twos_a, twos_b)
+    _csa(&eights_b, &fours, fours, fours_a, fours_b)
+    _csa(&sixteens, &eights, eights, eights_a, eights_b)
+    st[j] = ones
+    st[BLK + j] = twos
+    st[2 * BLK + j] = fours
+    st[3 * BLK + j] = eights
+    s16[j] = sixteens
+
+
+cdef inline void _ripple(uint64_t* st, uint64_t* carry, int first, int nplanes,
+                         Py_ssize_t nl) noexcept nogil:
+    """Ripple-add the carry words (weight 2**first) into planes first.. of lanes j < nl."""
+    cdef int k
+    cdef Py_ssize_t j
+    cdef uint64_t t
+    for k in range(first, nplanes):
+        for j in range(nl):
+            t = st[k * BLK + j] & carry[j]
+            st[k * BLK + j] ^= carry[j]
+            carry[j] = t
+
+
+cdef inline uint64_t _mis(const cwordp* xp, const cwordp* wp, Py_ssize_t i,
+                          Py_ssize_t w) noexcept nogil:
+    """Mismatch word of input i: ~XNOR product."""
+    return xp[i][w] ^ wp[i][w]
+
+
+cdef inline uint64_t _pair_even(const cwordp* xp, const cwordp* wp, Py_ssize_t p,
+                                Py_ssize_t w) noexcept nogil:
+    """~(OR of the products of pair p) = AND of their mismatches."""
+    return (xp[2 * p][w] ^ wp[2 * p][w]) & (xp[2 * p + 1][w] ^ wp[2 * p + 1][w])
+
+
+cdef inline uint64_t _pair_odd(const cwordp* xp, const cwordp* wp, Py_ssize_t p,
+                               Py_ssize_t w) noexcept nogil:
+    """~(AND of the products of pair p) = OR of their mismatches."""
+    return (xp[2 * p][w] ^ wp[2 * p][w]) | (xp[2 * p + 1][w] ^ wp[2 * p + 1][w])
+
+
+cdef inline void _fill16_pc(const cwordp* xp, const cwordp* wp, Py_ssize_t i, Py_ssize_t cnt,
+                            Py_ssize_t w0, Py_ssize_t lanes, Py_ssize_t nl, uint64_t* d) noexcept nogil:
+    """d[q * BLK + j] = mismatch word w0 + j of input i + q for q < cnt, j < lanes; else 0."""
+    cdef Py_ssize_t q, j
+    cdef const uint64_t* a
+    cdef const uint64_t* b
+    for q in range(cnt):
+        a = xp[i + q] + w0
+        b = wp[i + q] + w0
+        for j in range(lanes):
+            d[q * BLK + j] = a[j] ^ b[j]
+        for j in range(lanes, nl):
+            d[q * BLK + j] = 0
+    for q in range(cnt, 16):
+        for j in range(nl):
+            d[q * BLK + j] = 0
+
+
+cdef inline void _fill16_apc(const cwordp* xp, const cwordp* wp, Py_ssize_t p, Py_ssize_t cnt,
+                             Py_ssize_t w0, Py_ssize_t lanes, Py_ssize_t nl, uint64_t* d) noexcept nogil:
+    """d[q * BLK + j] = pair word w0 + j of pair p + q (p even) for q < cnt, j < lanes; else 0.
+
+    Lanes ``lanes <= j < nl`` are zero-filled; ``nl`` is the lane count of the block."""
+    cdef Py_ssize_t q, j
+    cdef const uint64_t* a0
+    cdef const uint64_t* b0
+    cdef const uint64_t* a1
+    cdef const uint64_t* b1
+    for q in range(cnt):
+        a0 = xp[2 * (p + q)] + w0
+        b0 = wp[2 * (p + q)] + w0
+        a1 = xp[2 * (p + q) + 1] + w0
+        b1 = wp[2 * (p + q) + 1] + w0
+        if q & 1:
+            for j in range(lanes):
+                d[q * BLK + j] = (a0[j] ^ b0[j]) | (a1[j] ^ b1[j])
+        else:
+            for j in range(lanes):
+                d[q * BLK + j] = (a0[j] ^ b0[j]) & (a1[j] ^ b1[j])
+        for j in range(lanes, nl):
+            d[q * BLK + j] = 0
+    for q in range(cnt, 16):
+        for j in range(nl):
+            d[q * BLK + j] = 0
+
+
+cdef inline void _step16(const uint64_t* d, uint64_t* st, uint64_t* s16, Py_ssize_t nl) noexcept nogil:
+    """Add the 16 words d[q * BLK + j] of lanes j < nl to the counter."""
+    cdef Py_ssize_t j
+    for j in range(nl):
+        _hs16(st, s16, j,
+              d[j], d[BLK + j], d[2 * BLK + j], d[3 * BLK + j],
+              d[4 * BLK + j], d[5 * BLK + j], d[6 * BLK + j], d[7 * BLK + j],
+              d[8 * BLK + j], d[9 * BLK + j], d[10 * BLK + j], d[11 * BLK + j],
+              d[12 * BLK + j], d[13 * BLK + j], d[14 * BLK + j], d[15 * BLK + j])
+
+
+cdef inline uint64_t _transpose8(uint64_t x) noexcept nogil:
+    """Transpose the 8x8 bit matrix held in x (row r = byte r, column c = bit c)."""
+    cdef uint64_t t
+    t = (x ^ (x >> 7)) & <uint64_t>0x00AA00AA00AA00AA
+    x = x ^ t ^ (t << 7)
+    t = (x ^ (x >> 14)) & <uint64_t>0x0000CCCC0000CCCC
+    x = x ^ t ^ (t << 14)
+    t = (x ^ (x >> 28)) & <uint64_t>0x00000000F0F0F0F0
+    x = x ^ t ^ (t << 28)
+    return x
+
+
+cdef inline void _swap_bytes(uint64_t* p, int a, int b, int s, uint64_t m) noexcept nogil:
+    cdef uint64_t t = ((p[a] >> s) ^ p[b]) & m
+    p[a] ^= t << s
+    p[b] ^= t
+
+
+cdef inline void _planes_to_bytes(uint64_t* p) noexcept nogil:
+    """8 bit-planes p[0..7] of 64 lanes -> byte r of p[j] = sum_k (bit 8j+r of p[k]) << k."""
+    cdef int k, j
+    # transpose the 8x8 byte matrix (row k = plane k, column j = byte j) ...
+    for k in range(4):
+        _swap_bytes(p, k, k + 4, 32, <uint64_t>0x00000000FFFFFFFF)
+    for k in range(0, 8, 4):
+        _swap_bytes(p, k, k + 2, 16, <uint64_t>0x0000FFFF0000FFFF)
+        _swap_bytes(p, k + 1, k + 3, 16, <uint64_t>0x0000FFFF0000FFFF)
+    for k in range(0, 8, 2):
+        _swap_bytes(p, k, k + 1, 8, <uint64_t>0x00FF00FF00FF00FF)
+    # ... then byte k of p[j] is byte j of plane k: transpose the bits of each p[j]
+    for j in range(8):
+        p[j] = _transpose8(p[j])
+
+
+cdef inline uint64_t _spread4(uint64_t x) noexcept nogil:
+    """The 4 low bytes of x -> the low bytes of 4 16-bit lanes."""
+    x &= <uint64_t>0x00000000FFFFFFFF
+    x = (x | (x << 16)) & <uint64_t>0x0000FFFF0000FFFF
+    x = (x | (x << 8)) & <uint64_t>0x00FF00FF00FF00FF
+    return x
+
+
+cdef inline void _extract(const uint64_t* planes, int nplanes, bint approx, bint odd,
+                          uint64_t m, uint16_t* out, Py_ssize_t nvalid) noexcept nogil:
+    """Read the per-lane counts of one cycle-word out of its bit-planes and write the result.
+
+    ``planes[0..nplanes)`` hold c = the mismatch (PC) or pair-word (APC) count per lane; for the
+    APC with odd n, ``planes[nplanes]`` holds the product of the unpaired last input. Writes
+    ``out[b] = m - c`` (PC) or ``2 * (m - c) + last`` (APC) for lanes b < nvalid. The lanes
+    are handled four at a time as 16-bit fields of a uint64 (no field over- or underflows:
+    c <= m and 2 * m + 1 <= 65535).
+    """
+    cdef uint64_t lo[8]
+    cdef uint64_t hi[8]
+    cdef uint64_t res[16]
+    cdef uint64_t x, c
+    cdef uint64_t ones4 = <uint64_t>0x0001000100010001
+    cdef uint64_t m4 = m * ones4
+    cdef uint64_t mask4 = ((<uint64_t>1 << nplanes) - 1) * ones4
+    cdef int ntot = nplanes + 1 if odd else nplanes  # APC, odd n: the last-input plane
+    cdef int k, j
+    cdef Py_ssize_t b
+    for k in range(8):
+        lo[k] = planes[k] if k < ntot else 0
+    _planes_to_bytes(lo)
+    if ntot > 10:
+        for k in range(8):
+            hi[k] = planes[8 + k] if 8 + k < ntot else 0
+        _planes_to_bytes(hi)
+    for j in range(16):
+        x = _spread4(lo[j >> 1] >> (32 * (j & 1)))
+        if ntot > 10:
+            x |= _spread4(hi[j >> 1] >> (32 * (j & 1))) << 8
+        else:  # one or two high planes: spread their 4 bits of this quad directly
+            for k in range(8, ntot):
+                x |= (((planes[k] >> (4 * j)) & 15) * _SPREAD_BITS4 & ones4) << k
+        if approx:
+            c = x & mask4
+            x = ((m4 - c) << 1) + ((x >> nplanes) & ones4)
+        else:
+            x = m4 - x
+        res[j] = x
+    if nvalid == 64 and _LITTLE_ENDIAN:
+        for j in range(16):
+            memcpy(out + 4 * j, &res[j], 8)
+    else:
+        for b in range(nvalid):
+            out[b] = <uint16_t>(res[b >> 2] >> (16 * (b & 3)))
+
+
+cdef inline int _bit_length(Py_ssize_t m) noexcept nogil:
+    cdef int nb = 0
+    while m > 0:
+        nb += 1
+        m >>= 1
+    return nb
+
+
+cdef inline void _count_block(const cwordp* xp, const cwordp* wp, Py_ssize_t n, Py_ssize_t w0,
+                              Py_ssize_t lanes, Py_ssize_t nl, bint approx, uint64_t* st,
+                              int nplanes) noexcept nogil:
+    """Mismatch (PC) or pair-word (APC) count of the lanes at words w0.. into the planes st.
+
+    ``lanes`` valid lanes are counted in a block of ``nl >= lanes`` lanes (the rest are zero).
+    Called with literal ``nl`` and ``approx`` so that the compiler specialises (and vectorises)
+    the loops; inputs past the last group of 16 are padded with zero words.
+
+    Level 1 adds 16 words at a time into planes 0-3. With more than 64 words its carries (the
+    sixteens) are collected and added 16 at a time by the same adder network into planes 4-7
+    (level 2), whose carries ripple into planes 8..; with few words the sixteens ripple into
+    planes 4.. directly. ``st`` must have at least 8 zeroed planes.
+    """
+    cdef uint64_t carry[BLK]
+    cdef uint64_t d[16 * BLK]
+    cdef uint64_t s16[16 * BLK]
+    cdef Py_ssize_t m = n // 2 if approx else n
+    cdef Py_ssize_t i = 0, cnt, q2 = 0, q, j
+    cdef bint two_level = m > 64
+    while i < m:
+        cnt = m - i
+        if cnt >= 16:
+            if approx:
+                _fill16_apc(xp, wp, i, 16, w0, lanes, nl, d)
+            else:
+                _fill16_pc(xp, wp, i, 16, w0, lanes, nl, d)
+        else:
+            if approx:
+                _fill16_apc(xp, wp, i, cnt, w0, lanes, nl, d)
+            else:
+                _fill16_pc(xp, wp, i, cnt, w0, lanes, nl, d)
+        i += 16
+        if not two_level:
+            _step16(d, st, carry, nl)
+            _ripple(st, carry, 4, nplanes, nl)
+            continue
+        _step16(d, st, s16 + q2 * BLK, nl)
+        q2 += 1
+        if q2 == 16 or i >= m:
+            for q in range(q2, 16):
+                for j in range(nl):
+                    s16[q * BLK + j] = 0
+            _step16(s16, st + 4 * BLK, carry, nl)
+            _ripple(st, carry, 8, nplanes, nl)
+            q2 = 0
+
+
+cdef void _count_neuron(const cwordp* xp, const cwordp* wp, Py_ssize_t n, Py_ssize_t nwords,
+                        Py_ssize_t length, bint approx, uint16_t* out) noexcept nogil:
+    """Per-cycle PC/APC count of the n products XNOR(*xp[i], *wp[i]) into out[0..length)."""
+    cdef uint64_t st[MAXPLANES * BLK]
+    cdef uint64_t planes[MAXPLANES + 1]
+    cdef Py_ssize_t m = n // 2 if approx else n
+    cdef int nplanes = _bit_length(m)
+    cdef bint odd = approx and (n & 1)
+    cdef Py_ssize_t w0, lanes, nvalid
+    cdef int j, k, nst = nplanes if nplanes > 8 else 8
+    w0 = 0
+    while w0 < nwords:
+        lanes = nwords - w0
+        memset(st, 0, nst * BLK * sizeof(uint64_t))
+        # full blocks of 16 and 8 lanes get specialised code; the last < 8 lanes are padded
+        if lanes >= 16:
+            lanes = 16
+            if approx:
+                _count_block(xp, wp, n, w0, 16, 16, True, st, nst)
+            else:
+                _count_block(xp, wp, n, w0, 16, 16, False, st, nst)
+        elif lanes >= 8:
+            lanes = 8
+            if approx:
+                _count_block(xp, wp, n, w0, 8, 8, True, st, nst)
+            else:
+                _count_block(xp, wp, n, w0, 8, 8, False, st, nst)
+        else:
+            _count_block(xp, wp, n, w0, lanes, 8, approx, st, nst)
+        for j in range(lanes):
+            for k in range(nplanes):
+                planes[k] = st[k * BLK + j]
+            # APC: the product of the unpaired last input rides above the count planes
+            planes[nplanes] = ~_mis(xp, wp, n - 1, w0 + j) if odd else 0
+            nvalid = length - (w0 + j) * 64
+            if nvalid > 64:
+                nvalid = 64
+            if approx:
+                _extract(planes, nplanes, True, odd, <uint64_t>m, out + (w0 + j) * 64, nvalid)
+            else:
+                _extract(planes, nplanes, False, False, <uint64_t>m, out + (w0 + j) * 64, nvalid)
+        w0 += lanes
+
+
+cdef uint64_t* _ones_row(Py_ssize_t nwords) noexcept nogil:
+    cdef uint64_t* row = <uint64_t*>malloc((nwords if nwords > 0 else 1) * sizeof(uint64_t))
+    if row != NULL:
+        memset(row, 0xFF, (nwords if nwords > 0 else 1) * sizeof(uint64_t))
+    return row
+
+
+def _counts_plain(x, length, bint approx):
+    cdef Py_ssize_t L = _ref._length(length)
+    x = _ref._words(x, L)
+    if x.ndim != 2:
+        raise ValueError(f"x must be uint64[n, W], got shape {x.shape}")
+    _ref._check_count_range(x.shape[0])
+    out = np.zeros(L, dtype=np.uint16)
+    cdef Py_ssize_t n = x.shape[0], W = x.shape[1], i
+    if n == 0 or L == 0:
+        return out
+    xc = np.ascontiguousarray(x)
+    cdef const uint64_t[:, ::1] xv = xc
+    cdef uint16_t[::1] ov = out
+    cdef cwordp* xp = <cwordp*>malloc(n * sizeof(cwordp))
+    cdef cwordp* wp = <cwordp*>malloc(n * sizeof(cwordp))
+    cdef uint64_t* ones = _ones_row(W)
+    try:
+        if xp == NULL or wp == NULL or ones == NULL:
+            raise MemoryError()
+        with nogil:
+            for i in range(n):
+                xp[i] = &xv[i, 0]
+                wp[i] = ones  # XNOR with the all-ones stream is the identity
+            _count_neuron(xp, wp, n, W, L, approx, &ov[0])
+    finally:
+        free(xp)
+        free(wp)
+        free(ones)
+    return out
+
+
+def pc_counts(x, length):
+    """Exact parallel count per cycle of ``x: uint64[n, W]`` -> ``uint16[length]``."""
+    return _counts_plain(x, length, False)
+
+
+def apc_counts(x, length):
+    """Kim APC count per cycle of ``x: uint64[n, W]`` -> ``uint16[length]``."""
+    return _counts_plain(x, length, True)
+
+
+def xnor_counts(x, w, length, approx):
+    """Fused XNOR + PC/APC per cycle for B neurons: ``x [B, n, W]``, ``w [n, W] | [B, n, W]``."""
+    cdef Py_ssize_t L = _ref._length(length)
+    x = _ref._words(x, L, "x")
+    w = _ref._words(w, L, "w")
+    if x.ndim != 3 or w.ndim not in (2, 3) or w.shape[w.ndim - 2] != x.shape[1]:
+        raise ValueError(f"x must be [B, n, W] and w [n, W] or [B, n, W]; got {x.shape}, {w.shape}")
+    if w.ndim == 3 and w.shape[0] != x.shape[0]:
+        raise ValueError(f"x has {x.shape[0]} neurons but w has {w.shape[0]}")
+    _ref._check_count_range(x.shape[1])
+    cdef Py_ssize_t B = x.shape[0], n = x.shape[1], W = x.shape[2], b, i
+    out = np.zeros((B, L), dtype=np.uint16)
+    if B == 0 or n == 0 or L == 0:
+        return out
+    cdef bint shared = w.ndim == 2
+    xc = np.ascontiguousarray(x)
+    wc = np.ascontiguousarray(w).reshape(-1, n, W)
+    cdef const uint64_t[:, :, ::1] xv = xc
+    cdef const uint64_t[:, :, ::1] wv = wc
+    cdef uint16_t[:, ::1] ov = out
+    cdef bint ap = bool(approx)
+    cdef cwordp* xp = <cwordp*>malloc(n * sizeof(cwordp))
+    cdef cwordp* wp = <cwordp*>malloc(n * sizeof(cwordp))
+    try:
+        if xp == NULL or wp == NULL:
+            raise MemoryError()
+        with nogil:
+            for b in range(B):
+                for i in range(n):
+                    xp[i] = &xv[b, i, 0]
+                    wp[i] = &wv[0 if shared else b, i, 0]
+                _count_neuron(xp, wp, n, W, L, ap, &ov[b, 0])
+    finally:
+        free(xp)
+        free(wp)
+    return out
+
+
+def conv_counts(inp, wts, bias, length, approx):
+    """Fused valid stride-1 convolution counts ``uint16[F, Ho, Wo, length]`` (see reference)."""
+    cdef Py_ssize_t L = _ref._length(length)
+    inp = _ref._words(inp, L, "inp")
+    wts = _ref._words(wts, L, "wts")
+    bias = _ref._words(bias, L, "bias")
+    if inp.ndim != 4 or wts.ndim != 5 or bias.ndim != 2:
+        raise ValueError(
+            f"expected inp [C, H, Wd, W], wts [F, C, k, k, W], bias [F, W]; got "
+            f"{inp.shape}, {wts.shape}, {bias.shape}"
+        )
+    cdef Py_ssize_t C = inp.shape[0], H = inp.shape[1], Wd = inp.shape[2], W = inp.shape[3]
+    cdef Py_ssize_t F = wts.shape[0], k = wts.shape[2]
+    if wts.shape[1] != C or wts.shape[3] != k or bias.shape[0] != F or not (1 <= k <= min(H, Wd)):
+        raise ValueError(f"inconsistent conv shapes {inp.shape}, {wts.shape}, {bias.shape}")
+    cdef Py_ssize_t Ho = H - k + 1, Wo = Wd - k + 1, n = C * k * k + 1
+    _ref._check_count_range(n)
+    out = np.zeros((F, Ho, Wo, L), dtype=np.uint16)
+    if F == 0 or L == 0:
+        return out
+    ic = np.ascontiguousarray(inp)
+    wc = np.ascontiguousarray(wts)
+    bc = np.ascontiguousarray(bias)
+    cdef const uint64_t[:, :, :, ::1] iv = ic
+    cdef const uint64_t[:, :, :, :, ::1] wv = wc
+    cdef const uint64_t[:, ::1] bv = bc
+    cdef uint16_t[:, :, :, ::1] ov = out
+    cdef bint ap = bool(approx)
+    cdef Py_ssize_t f, y, xx, c, ky, kx, i
+    cdef cwordp* xp = <cwordp*>malloc(n * sizeof(cwordp))
+    cdef cwordp* wp = <cwordp*>malloc(n * sizeof(cwordp))
+    cdef uint64_t* ones = _ones_row(W)
+    try:
+        if xp == NULL or wp == NULL or ones == NULL:
+            raise MemoryError()
+        with nogil:
+            xp[n - 1] = ones  # the bias input is the all-ones stream: XNOR(1, bias) = bias
+            for f in range(F):
+                i = 0
+                for c in range(C):
+                    for ky in range(k):
+                        for kx in range(k):
+                            wp[i] = &wv[f, c, ky, kx, 0]
+                            i += 1
+                wp[n - 1] = &bv[f, 0]
+                for y in range(Ho):
+                    for xx in range(Wo):
+                        i = 0
+                        for c in range(C):
+                            for ky in range(k):
+                                for kx in range(k):
+                                    xp[i] = &iv[c, y + ky, xx + kx, 0]
+                                    i += 1
+                        _count_neuron(xp, wp, n, W, L, ap, &ov[f, y, xx, 0])
+    finally:
+        free(xp)
+        free(wp)
+        free(ones)
+    return out
+
+
+# ============================================================================ Btanh
+
+
+def btanh(counts, n, r, s0=None):
+    """Btanh up/down counter on per-cycle counts ``uint16[B, L]`` -> ``uint64[B, W]``."""
+    v = np.asarray(counts)
+    if v.ndim != 2:
+        raise ValueError(f"counts must be [B, length], got shape {v.shape}")
+    cdef int64_t nn = int(n), rr = int(r)
+    if rr < 2:
+        raise ValueError(f"Btanh state count r={rr} must be >= 2")
+    cdef Py_ssize_t B = v.shape[0], L = v.shape[1], W = n_words(L), b, t
+    s_init = np.ascontiguousarray(
+        np.broadcast_to(np.asarray(rr // 2 if s0 is None else s0, dtype=np.int64), (B,))
+    )
+    if np.any(s_init < 0) or np.any(s_init >= rr):
+        raise ValueError(f"Btanh initial state s0={s0} must be in 0..{rr - 1}")
+    out = np.zeros((B, W), dtype=np.uint64)
+    if B == 0 or L == 0:
+        return out
+    vc = np.ascontiguousarray(v, dtype=np.uint16)
+    cdef const uint16_t[:, ::1] cv = vc
+    cdef const int64_t[::1] sv = s_init
+    cdef uint64_t[:, ::1] ov = out
+    cdef int64_t s, top = rr - 1
+    cdef uint64_t word
+    with nogil:
+        for b in range(B):
+            s = sv[b]
+            word = 0
+            for t in range(L):
+                s += 2 * <int64_t>cv[b, t] - nn
+                if s < 0:
+                    s = 0
+                elif s > top:
+                    s = top
+                word |= (<uint64_t>(2 * s >= rr)) << (t & 63)
+                if (t & 63) == 63:
+                    ov[b, t >> 6] = word
+                    word = 0
+            if L & 63:
+                ov[b, W - 1] = word
+    return out
+
+
+# ============================================================================ max pooling
+
+
+def segment_maxpool(values, segment, first=0):
+    """Causal segment max pool of ``uint16[K, B, L]`` -> ``(uint16[B, L], uint8[B, nseg])``."""
+    v = np.asarray(values)
+    if v.ndim != 3:
+        raise ValueError(f"values must be [K, B, length], got shape {v.shape}")
+    cdef Py_ssize_t K = v.shape[0], B = v.shape[1], L = v.shape[2]
+    cdef Py_ssize_t seg = int(segment), fst = int(first)
+    if seg < 1:
+        raise ValueError(f"segment={seg} must be >= 1")
+    if not 1 <= K <= 256:
+        raise ValueError(f"K={K} candidates must be in 1..256")
+    if not 0 <= fst < K:
+        raise ValueError(f"first={fst} must be in 0..{K - 1}")
+    cdef Py_ssize_t nseg = (L + seg - 1) // seg
+    out = np.zeros((B, L), dtype=np.uint16)
+    selected = np.zeros((B, nseg), dtype=np.uint8)
+    if B == 0 or L == 0:
+        return out, selected
+    vc = np.ascontiguousarray(v, dtype=np.uint16)
+    cdef const uint16_t[:, :, ::1] vv = vc
+    cdef uint16_t[:, ::1] ov = out
+    cdef uint8_t[:, ::1] sv = selected
+    cdef Py_ssize_t b, s, t, kk, lo, hi, cur, best
+    cdef int64_t total, best_total
+    with nogil:
+        for b in range(B):
+            cur = fst
+            for s in range(nseg):
+                lo = s * seg
+                hi = lo + seg
+                if hi > L:
+                    hi = L
+                sv[b, s] = <uint8_t>cur
+                for t in range(lo, hi):
+                    ov[b, t] = vv[cur, b, t]
+                best = 0
+                best_total = -1
+                for kk in range(K):
+                    total = 0
+                    for t in range(lo, hi):
+                        total += vv[kk, b, t]
+                    if total >= best_total:  # ties: the last maximal index wins
+                        best_total = total
+                        best = kk
+                cur = best
+    return out, selected
+
+
+# ============================================================================ MUX
+
+
+def mux_select(x, select, length):
+    """MUX: output bit t is bit t of ``x[select[t]]``; ``x: uint64[n, W]`` -> ``uint64[W]``."""
+    cdef Py_ssize_t L = _ref._length(length)
+    x = _ref._words(x, L)
+    if x.ndim != 2:
+        raise ValueError(f"x must be uint64[n, W], got shape {x.shape}")
+    sel = np.asarray(select, dtype=np.int64).reshape(-1)
+    if sel.size < L:
+        raise ValueError(f"select has {sel.size} entries, need {L}")
+    sel = np.ascontiguousarray(sel[:L])
+    if sel.size and (sel.min() < 0 or sel.max() >= x.shape[0]):
+        raise ValueError(f"select entries must be in 0..{x.shape[0] - 1}")
+    cdef Py_ssize_t W = n_words(L), t
+    out = np.zeros(W, dtype=np.uint64)
+    if L == 0:
+        return out
+    xc = np.ascontiguousarray(x)
+    cdef const uint64_t[:, ::1] xv = xc
+    cdef const int64_t[::1] se = sel
+    cdef uint64_t[::1] ov = out
+    with nogil:
+        for t in range(L):
+            ov[t >> 6] |= ((xv[se[t], t >> 6] >> (t & 63)) & 1) << (t & 63)
+    return out
+
+
+# ============================================================================ decoding
+
+
+def popcount(x, length):
+    """Number of ones in the first ``length`` bits of each stream: ``int64[...]``."""
+    cdef Py_ssize_t L = _ref._length(length)
+    x = _ref._words(x, L)
+    cdef Py_ssize_t W = x.shape[x.ndim - 1], i, j
+    xc = np.ascontiguousarray(x).reshape(-1, W)
+    out = np.zeros(xc.shape[0], dtype=np.int64)
+    if out.size == 0 or W == 0:
+        return out.reshape(x.shape[: x.ndim - 1])
+    cdef const uint64_t[:, ::1] xv = xc
+    cdef int64_t[::1] ov = out
+    cdef uint64_t tm = <uint64_t>tail_mask(L)
+    cdef int64_t acc
+    with nogil:
+        for i in range(xv.shape[0]):
+            acc = 0
+            for j in range(W - 1):
+                acc += __builtin_popcountll(xv[i, j])
+            acc += __builtin_popcountll(xv[i, W - 1] & tm)
+            ov[i] = acc
+    return out.reshape(x.shape[: x.ndim - 1])
+
+
+def decode_bipolar(x, length):
+    """Bipolar value ``2 * ones / length - 1`` of each stream: ``float64[...]``."""
+    cdef Py_ssize_t L = _ref._length(length)
+    if L == 0:
+        raise ValueError("cannot decode a stream of length 0")
+    return 2.0 * popcount(x, L) / L - 1.0

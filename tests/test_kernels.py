@@ -1,0 +1,610 @@
+"""The SC bit kernels: the compiled kernels equal the NumPy oracle bit for bit, and the oracle
+implements the definitions of sc_definitions.md (APC closed form, Btanh, segment max pooling,
+comparator SNG, maximal-length LFSR, Kim's r).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from archsim.sc import kernels
+from archsim.sc import reference as ref
+from archsim.sc.rng import (
+    LFSR_TAPS,
+    SOBOL_MAX_DIM,
+    kim_r,
+    n_words,
+    pack_bits,
+    tail_mask,
+    unpack_bits,
+)
+
+cy = kernels.cython
+needs_cython = pytest.mark.skipif(cy is None, reason="archsim._kernels_sc is not built")
+
+SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+# stream lengths: short, around word boundaries, and a long multiple of 64
+lengths = st.one_of(st.integers(1, 300), st.sampled_from([63, 64, 65, 128, 511, 512, 1024]))
+seeds = st.integers(0, 2**32 - 1)
+
+
+def random_streams(rng: np.random.Generator, shape, length) -> np.ndarray:
+    """Packed streams with edge rows mixed in: all-zero (bipolar -1), all-one (+1),
+    alternating (bipolar 0, exactly half), and Bernoulli rows of random density."""
+    rows = int(np.prod(shape)) if shape else 1
+    p = rng.random((rows, 1))
+    bits = (rng.random((rows, length)) < p).astype(np.uint8)
+    kind = rng.integers(0, 6, rows)
+    bits[kind == 0] = 0
+    bits[kind == 1] = 1
+    bits[kind == 2] = np.arange(length) % 2
+    return pack_bits(bits.reshape(tuple(shape) + (length,)))
+
+
+def assert_tail_zero(x, length):
+    x = np.asarray(x)
+    if x.shape[-1]:
+        assert not np.any(x[..., -1] & ~np.uint64(tail_mask(length)))
+
+
+# ============================================================================ compiled == oracle
+
+
+@needs_cython
+@SETTINGS
+@given(
+    seed=seeds,
+    n=st.integers(1, 70),
+    nb=st.integers(1, 4),
+    length=lengths,
+    approx=st.booleans(),
+    shared=st.booleans(),
+)
+def test_xnor_counts_cython_equals_reference(seed, n, nb, length, approx, shared):
+    rng = np.random.default_rng(seed)
+    x = random_streams(rng, (nb, n), length)
+    w = random_streams(rng, (n,) if shared else (nb, n), length)
+    got = cy.xnor_counts(x, w, length, approx)
+    want = ref.xnor_counts(x, w, length, approx)
+    assert got.dtype == want.dtype == np.uint16
+    assert got.shape == (nb, length)
+    np.testing.assert_array_equal(got, want)
+
+
+@needs_cython
+@pytest.mark.parametrize("n", [1, 2, 15, 16, 17, 31, 32, 33, 255, 256, 257, 500, 501, 1025])
+@pytest.mark.parametrize("approx", [False, True])
+def test_xnor_counts_large_fanin(n, approx):
+    """Counts wider than 8 bit-planes, and n around multiples of the 16-word adder step."""
+    rng = np.random.default_rng(n)
+    for length in (1024, 300):
+        x = random_streams(rng, (2, n), length)
+        w = random_streams(rng, (n,), length)
+        np.testing.assert_array_equal(
+            cy.xnor_counts(x, w, length, approx), ref.xnor_counts(x, w, length, approx)
+        )
+
+
+@needs_cython
+def test_counts_extremes():
+    """All products 1 gives n (PC and APC); all products 0 gives 0."""
+    for n, length in [(1, 64), (7, 100), (64, 1024), (999, 130), (4000, 64)]:
+        ones = np.full((1, n, n_words(length)), np.uint64(2**64 - 1))
+        ones[..., -1] &= np.uint64(tail_mask(length))
+        zeros = np.zeros_like(ones)
+        for backend in (cy, ref):
+            for approx in (False, True):
+                assert np.all(backend.xnor_counts(ones, ones[0], length, approx) == n)
+                assert np.all(backend.xnor_counts(ones, zeros[0], length, approx) == 0)
+
+
+@needs_cython
+@SETTINGS
+@given(seed=seeds, n=st.integers(0, 40), length=lengths)
+def test_pc_apc_counts_cython_equals_reference(seed, n, length):
+    x = random_streams(np.random.default_rng(seed), (n,), length)
+    np.testing.assert_array_equal(cy.pc_counts(x, length), ref.pc_counts(x, length))
+    np.testing.assert_array_equal(cy.apc_counts(x, length), ref.apc_counts(x, length))
+
+
+@needs_cython
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=seeds,
+    c=st.integers(1, 3),
+    h=st.integers(1, 7),
+    wd=st.integers(1, 7),
+    k=st.integers(1, 3),
+    f=st.integers(1, 3),
+    length=lengths,
+    approx=st.booleans(),
+)
+def test_conv_counts_cython_equals_reference(seed, c, h, wd, k, f, length, approx):
+    k = min(k, h, wd)
+    rng = np.random.default_rng(seed)
+    inp = random_streams(rng, (c, h, wd), length)
+    wts = random_streams(rng, (f, c, k, k), length)
+    bias = random_streams(rng, (f,), length)
+    got = cy.conv_counts(inp, wts, bias, length, approx)
+    assert got.shape == (f, h - k + 1, wd - k + 1, length)
+    np.testing.assert_array_equal(got, ref.conv_counts(inp, wts, bias, length, approx))
+
+
+def test_conv_counts_is_xnor_counts_over_windows():
+    """A conv neuron is an FC neuron over its window (c, ky, kx order) plus the bias last."""
+    rng = np.random.default_rng(7)
+    c, h, wd, k, f, length = 2, 5, 6, 3, 2, 130
+    inp = random_streams(rng, (c, h, wd), length)
+    wts = random_streams(rng, (f, c, k, k), length)
+    bias = random_streams(rng, (f,), length)
+    ones = np.full((1, n_words(length)), np.uint64(2**64 - 1))
+    for approx in (False, True):
+        out = kernels.conv_counts(inp, wts, bias, length, approx)
+        for fi, y, x in itertools.product(range(f), range(h - k + 1), range(wd - k + 1)):
+            window = inp[:, y : y + k, x : x + k].reshape(-1, n_words(length))
+            xs = np.concatenate([window, ones])[None]
+            ws = np.concatenate([wts[fi].reshape(-1, n_words(length)), bias[fi : fi + 1]])
+            np.testing.assert_array_equal(out[fi, y, x], ref.xnor_counts(xs, ws, length, approx)[0])
+
+
+@needs_cython
+@SETTINGS
+@given(
+    seed=seeds,
+    nvals=st.integers(0, 6),
+    width=st.integers(1, 12),
+    length=lengths,
+    source=st.sampled_from(["lfsr", "sobol", "counter"]),
+    rule=st.sampled_from(["gt", "ge"]),
+    with_offsets=st.booleans(),
+)
+def test_sng_cython_equals_reference(seed, nvals, width, length, source, rule, with_offsets):
+    rng = np.random.default_rng(seed)
+    if source == "lfsr":
+        width = max(width, 3)
+        seq = ref.lfsr_sequence(width, (1 << width) - 1, seed=int(rng.integers(1, 1 << width)))
+    elif source == "sobol":
+        seq = ref.sobol_sequence(width, 1 << width, dim=int(rng.integers(0, SOBOL_MAX_DIM)))
+    else:
+        seq = ref.counter_sequence(width, 1 << width)
+    values = rng.integers(-1, (1 << width) + 2, nvals)
+    offsets = rng.integers(-3 * len(seq), 3 * len(seq), nvals) if with_offsets else None
+    got = cy.sng(values, seq, length, rule, offsets)
+    want = ref.sng(values, seq, length, rule, offsets)
+    assert got.shape == (nvals, n_words(length)) and got.dtype == np.uint64
+    np.testing.assert_array_equal(got, want)
+    assert_tail_zero(got, length)
+
+
+@needs_cython
+@SETTINGS
+@given(
+    seed=seeds, length=lengths, shape=st.sampled_from([(1,), (3,), (2, 3)]), broadcast=st.booleans()
+)
+def test_gates_cython_equals_reference(seed, length, shape, broadcast):
+    rng = np.random.default_rng(seed)
+    a = random_streams(rng, shape, length)
+    b = random_streams(rng, shape[-1:] if broadcast else shape, length)
+    for name in ("xnor", "and_"):
+        got = getattr(cy, name)(a, b, length)
+        np.testing.assert_array_equal(got, getattr(ref, name)(a, b, length))
+        assert got.shape == shape + (n_words(length),)
+        assert_tail_zero(got, length)
+
+
+@needs_cython
+@SETTINGS
+@given(
+    seed=seeds,
+    nb=st.integers(1, 4),
+    n=st.integers(1, 60),
+    length=lengths,
+    s_kind=st.sampled_from(["default", "low", "scalar", "per-neuron"]),
+)
+def test_btanh_cython_equals_reference(seed, nb, n, length, s_kind):
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(0, n + 1, (nb, length)).astype(np.uint16)
+    counts[:, : length // 4] = n  # saturate at the top for a while
+    r = 2 * int(rng.integers(1, 2 * n + 4))
+    s0 = {
+        "default": None,
+        "low": r // 2 - 1,
+        "scalar": int(rng.integers(0, r)),
+        "per-neuron": rng.integers(0, r, nb),
+    }[s_kind]
+    got = cy.btanh(counts, n, r, s0)
+    np.testing.assert_array_equal(got, ref.btanh(counts, n, r, s0))
+    assert got.shape == (nb, n_words(length))
+    assert_tail_zero(got, length)
+
+
+@needs_cython
+@SETTINGS
+@given(
+    seed=seeds,
+    k=st.integers(1, 5),
+    nb=st.integers(1, 3),
+    length=lengths,
+    segment=st.integers(1, 70),
+    top=st.sampled_from([1, 2, 30, 65535]),
+)
+def test_segment_maxpool_cython_equals_reference(seed, k, nb, length, segment, top):
+    rng = np.random.default_rng(seed)
+    values = rng.integers(0, top + 1, (k, nb, length)).astype(np.uint16)
+    first = int(rng.integers(0, k))
+    out_c, sel_c = cy.segment_maxpool(values, segment, first)
+    out_r, sel_r = ref.segment_maxpool(values, segment, first)
+    np.testing.assert_array_equal(out_c, out_r)
+    np.testing.assert_array_equal(sel_c, sel_r)
+    assert sel_c.dtype == np.uint8 and sel_c.shape == (nb, -(-length // segment))
+
+
+@needs_cython
+@SETTINGS
+@given(seed=seeds, n=st.integers(1, 9), length=lengths)
+def test_mux_select_cython_equals_reference(seed, n, length):
+    rng = np.random.default_rng(seed)
+    x = random_streams(rng, (n,), length)
+    select = rng.integers(0, n, length)
+    got = cy.mux_select(x, select, length)
+    np.testing.assert_array_equal(got, ref.mux_select(x, select, length))
+    assert_tail_zero(got, length)
+
+
+@needs_cython
+@SETTINGS
+@given(seed=seeds, length=lengths, shape=st.sampled_from([(1,), (4,), (2, 3)]))
+def test_popcount_decode_cython_equals_reference(seed, length, shape):
+    x = random_streams(np.random.default_rng(seed), shape, length)
+    np.testing.assert_array_equal(cy.popcount(x, length), ref.popcount(x, length))
+    np.testing.assert_array_equal(cy.decode_bipolar(x, length), ref.decode_bipolar(x, length))
+
+
+@needs_cython
+@pytest.mark.parametrize("width", [3, 4, 5, 8, 11, 16, 24, 32])
+def test_sequences_cython_equal_reference(width):
+    length = 5000
+    for seed in (1, 5, (1 << width) - 1):
+        np.testing.assert_array_equal(
+            cy.lfsr_sequence(width, length, seed), ref.lfsr_sequence(width, length, seed)
+        )
+    np.testing.assert_array_equal(
+        cy.lfsr_sequence(width, 300, 1, taps=(width, 1)),
+        ref.lfsr_sequence(width, 300, 1, taps=(width, 1)),
+    )
+    for dim in (0, 1, 7, 31, SOBOL_MAX_DIM - 1):
+        np.testing.assert_array_equal(
+            cy.sobol_sequence(width, length, dim), ref.sobol_sequence(width, length, dim)
+        )
+    np.testing.assert_array_equal(
+        cy.counter_sequence(width, length), ref.counter_sequence(width, length)
+    )
+
+
+# ============================================================================ the definitions
+
+
+def _apc_closed_form(bits) -> int:
+    n = len(bits)
+    total = 0
+    for j in range(n // 2):
+        a, b = bits[2 * j], bits[2 * j + 1]
+        total += (a | b) if j % 2 == 0 else (a & b)
+    return 2 * total + (bits[-1] if n % 2 else 0)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cython"])
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 8, 9])
+def test_pc_and_apc_truth_tables(backend, n):
+    """Exhaustive: cycle t carries input pattern t; PC counts ones, APC is the closed form."""
+    if backend == "cython" and cy is None:
+        pytest.skip("archsim._kernels_sc is not built")
+    mod = kernels.backend(backend)
+    length = 1 << n
+    patterns = [[(t >> i) & 1 for i in range(n)] for t in range(length)]
+    x = pack_bits(np.array(patterns, dtype=np.uint8).T)
+    np.testing.assert_array_equal(mod.pc_counts(x, length), [sum(p) for p in patterns])
+    np.testing.assert_array_equal(
+        mod.apc_counts(x, length), [_apc_closed_form(p) for p in patterns]
+    )
+
+
+def test_apc_hand_examples():
+    def apc(cols):
+        x = pack_bits(np.array(cols, dtype=np.uint8)[:, None])
+        return int(kernels.apc_counts(x, 1)[0])
+
+    assert apc([1, 0, 0, 1]) == 2  # OR(1,0)=1, AND(0,1)=0 -> 2*1
+    assert apc([1, 1, 1, 1]) == 4
+    assert apc([0, 1, 1, 1, 1]) == 5  # 2*(1+1) + last input at weight 1
+    assert apc([0, 0, 1, 0, 1]) == 1  # pairs 0, AND(1,0)=0; odd last input 1
+    assert apc([1]) == 1
+    assert apc([1, 0, 1, 0, 1, 1, 0, 1]) == 2 * (1 + 0 + 1 + 0)
+
+
+def test_xnor_is_bipolar_multiply():
+    a = pack_bits(np.array([[1, 1, 0, 0]], dtype=np.uint8))
+    b = pack_bits(np.array([[1, 0, 1, 0]], dtype=np.uint8))
+    np.testing.assert_array_equal(unpack_bits(kernels.xnor(a, b, 4), 4), [[1, 0, 0, 1]])
+    np.testing.assert_array_equal(unpack_bits(kernels.and_(a, b, 4), 4), [[1, 0, 0, 0]])
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cython"])
+def test_btanh_hand_sequence(backend):
+    if backend == "cython" and cy is None:
+        pytest.skip("archsim._kernels_sc is not built")
+    mod = kernels.backend(backend)
+    # n = 4, r = 8, S0 = 4; steps 2v - n = +4 +4 -4 -4 -4 0 +4 +2
+    counts = np.array([[4, 4, 0, 0, 0, 2, 4, 3]], dtype=np.uint16)
+    # S: 7(clamped) 7 3 0 0(clamped) 0 4 6; output S >= 4 after the update
+    out = unpack_bits(mod.btanh(counts, 4, 8), 8)
+    np.testing.assert_array_equal(out, [[1, 1, 0, 0, 0, 0, 1, 1]])
+    # Framework_SNN's initial state r/2 - 1 = 3, on counts 0 0 0 2 4 3
+    out = unpack_bits(mod.btanh(counts[:, 2:], 4, 8, s0=3), 6)
+    np.testing.assert_array_equal(out, [[0, 0, 0, 0, 1, 1]])  # S: 0 0 0 0 4 6
+
+
+def test_btanh_tracks_tanh():
+    """Btanh(n, r=kim_r(n, 1)) on an exact PC approximates tanh of the bipolar sum."""
+    rng = np.random.default_rng(0)
+    n, length = 9, 1 << 14
+    for t in (-1.0, 1.0):
+        bits = rng.random((n, length)) < (t / n + 1) / 2
+        counts = ref.pc_counts(pack_bits(bits), length)[None]
+        y = kernels.decode_bipolar(kernels.btanh(counts, n, kim_r(n, 1.0)), length)[0]
+        assert abs(y - np.tanh(t)) < 0.1
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cython"])
+def test_segment_maxpool_definition(backend):
+    if backend == "cython" and cy is None:
+        pytest.skip("archsim._kernels_sc is not built")
+    mod = kernels.backend(backend)
+    # K = 3 inputs, one window, segment = 2, length = 7
+    values = np.array(
+        [
+            [[0, 0, 1, 1, 0, 0, 1]],  # input 0
+            [[1, 1, 0, 0, 1, 0, 0]],  # input 1
+            [[1, 1, 1, 0, 1, 0, 0]],  # input 2
+        ],
+        dtype=np.uint16,
+    )
+    out, sel = mod.segment_maxpool(values, 2, first=0)
+    # seg 0 forwards `first`=0; sums seg 0: (0, 2, 2) -> tie, last index 2
+    # seg 1 forwards 2; sums (2, 0, 1) -> 0; seg 2 forwards 0; sums (0, 1, 1) -> 2
+    np.testing.assert_array_equal(sel, [[0, 2, 0, 2]])
+    np.testing.assert_array_equal(out, [[0, 0, 1, 0, 0, 0, 0]])
+    _, sel = mod.segment_maxpool(values, 2, first=1)
+    assert sel[0, 0] == 1
+    # all equal: the last index wins every time after segment 0
+    _, sel = mod.segment_maxpool(np.ones((4, 1, 9), np.uint16), 3, first=1)
+    np.testing.assert_array_equal(sel, [[1, 3, 3]])
+
+
+@pytest.mark.parametrize("width", [1, 3, 6, 8])
+@pytest.mark.parametrize("backend", ["numpy", "cython"])
+def test_sng_counter_gt_is_exact(backend, width):
+    """With a counter source and rule `>`, a value v gives exactly v ones in 2**w cycles."""
+    if backend == "cython" and cy is None:
+        pytest.skip("archsim._kernels_sc is not built")
+    mod = kernels.backend(backend)
+    length = 1 << width
+    values = np.arange(length + 1)
+    seq = mod.counter_sequence(width, length)
+    np.testing.assert_array_equal(mod.popcount(mod.sng(values, seq, length), length), values)
+    ge = mod.popcount(mod.sng(values, seq, length, rule="ge"), length)
+    np.testing.assert_array_equal(ge, np.minimum(values + 1, length))
+    sobol = mod.sobol_sequence(width, length, dim=3)
+    np.testing.assert_array_equal(mod.popcount(mod.sng(values, sobol, length), length), values)
+
+
+def test_sng_lfsr_counts():
+    """Over one LFSR period, `>` gives v - 1 ones and `>=` gives v (sc_definitions 2.1)."""
+    width = 7
+    period = (1 << width) - 1
+    seq = kernels.lfsr_sequence(width, period, seed=9)
+    values = np.arange(1, 1 << width)
+    gt = kernels.popcount(kernels.sng(values, seq, period), period)
+    ge = kernels.popcount(kernels.sng(values, seq, period, rule="ge"), period)
+    np.testing.assert_array_equal(gt, values - 1)
+    np.testing.assert_array_equal(ge, values)
+
+
+def test_sng_offsets_rotate_the_source():
+    seq = np.arange(8, dtype=np.uint32)
+    a = kernels.sng([3, 3], seq, 8, offsets=[0, 2])
+    bits = unpack_bits(a, 8)
+    np.testing.assert_array_equal(bits[0], [1, 1, 1, 0, 0, 0, 0, 0])
+    np.testing.assert_array_equal(bits[1], [1, 0, 0, 0, 0, 0, 1, 1])
+
+
+def _gf2_mulmod(a: int, b: int, poly: int, deg: int) -> int:
+    result = 0
+    while b:
+        if b & 1:
+            result ^= a
+        b >>= 1
+        a <<= 1
+        if (a >> deg) & 1:
+            a ^= poly
+    return result
+
+
+def _gf2_powmod(base: int, e: int, poly: int, deg: int) -> int:
+    result = 1
+    while e:
+        if e & 1:
+            result = _gf2_mulmod(result, base, poly, deg)
+        base = _gf2_mulmod(base, base, poly, deg)
+        e >>= 1
+    return result
+
+
+def _prime_factors(m: int) -> set[int]:
+    factors, p = set(), 2
+    while p * p <= m:
+        while m % p == 0:
+            factors.add(p)
+            m //= p
+        p += 1
+    if m > 1:
+        factors.add(m)
+    return factors
+
+
+@pytest.mark.parametrize("width", sorted(LFSR_TAPS))
+def test_lfsr_table_polynomials_are_primitive(width):
+    """x has order 2**w - 1 modulo the feedback polynomial: the period is maximal."""
+    poly = 1
+    for t in LFSR_TAPS[width]:
+        poly |= 1 << t
+    order = (1 << width) - 1
+    assert _gf2_powmod(2, order, poly, width) == 1
+    for q in _prime_factors(order):
+        assert _gf2_powmod(2, order // q, poly, width) != 1
+
+
+@pytest.mark.parametrize("width", [3, 4, 5, 7, 10, 13, 16])
+def test_lfsr_period_and_never_zero(width):
+    period = (1 << width) - 1
+    mod = cy if cy is not None else ref
+    seq = mod.lfsr_sequence(width, period + 1, seed=1)
+    assert seq[0] == 1 and seq[period] == seq[0]
+    assert np.all(seq > 0) and np.all(seq < (1 << width))
+    assert len(np.unique(seq[:period])) == period
+    if width <= 10:
+        np.testing.assert_array_equal(ref.lfsr_sequence(width, period + 1, seed=1), seq)
+
+
+def test_lfsr_rejects_bad_seed_and_taps():
+    with pytest.raises(ValueError):
+        kernels.lfsr_sequence(8, 10, seed=0)
+    with pytest.raises(ValueError):
+        kernels.lfsr_sequence(8, 10, seed=256)
+    with pytest.raises(ValueError):
+        kernels.lfsr_sequence(8, 10, taps=(7, 3))
+    with pytest.raises(ValueError):
+        kernels.lfsr_sequence(40, 10)
+
+
+@pytest.mark.parametrize("dim", range(SOBOL_MAX_DIM))
+def test_sobol_points(dim):
+    width = 9
+    seq = kernels.sobol_sequence(width, 1 << width, dim)
+    assert seq[0] == 0
+    np.testing.assert_array_equal(np.sort(seq), np.arange(1 << width))
+
+
+def test_sobol_matches_scipy():
+    qmc = pytest.importorskip("scipy.stats.qmc")
+    pts = qmc.Sobol(d=SOBOL_MAX_DIM, scramble=False, bits=32).random(1024)
+    want = (pts * 2.0**32).astype(np.uint64)
+    for dim in range(SOBOL_MAX_DIM):
+        np.testing.assert_array_equal(ref.sobol_sequence(32, 1024, dim), want[:, dim])
+
+
+@pytest.mark.parametrize(
+    "n, s, r",
+    [(9, 1, 18), (9, 0.5, 44), (25, 1, 50), (25, 0.5, 110), (150, 1, 300), (150, 0.5, 622)],
+)
+def test_kim_r_table(n, s, r):
+    assert kim_r(n, s) == r
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=seeds, length=st.integers(0, 300), rows=st.integers(0, 3))
+def test_pack_unpack_roundtrip(seed, length, rows):
+    bits = np.random.default_rng(seed).integers(0, 2, (rows, length)).astype(np.uint8)
+    x = pack_bits(bits)
+    assert x.dtype == np.uint64 and x.shape == (rows, n_words(length))
+    assert_tail_zero(x, length)
+    np.testing.assert_array_equal(unpack_bits(x, length), bits)
+    if length:  # LSB first: bit t is bit t % 64 of word t // 64
+        t = length - 1
+        b = np.zeros(length, np.uint8)
+        b[t] = 1
+        assert pack_bits(b)[t // 64] == np.uint64(1 << (t % 64))
+
+
+def test_decode_bipolar_edges():
+    length = 100
+    zeros = np.zeros((1, n_words(length)), np.uint64)
+    ones = pack_bits(np.ones((1, length), np.uint8))
+    half = pack_bits((np.arange(length) % 2)[None])
+    np.testing.assert_array_equal(kernels.decode_bipolar(zeros, length), [-1.0])
+    np.testing.assert_array_equal(kernels.decode_bipolar(ones, length), [1.0])
+    np.testing.assert_array_equal(kernels.decode_bipolar(half, length), [0.0])
+
+
+# ============================================================================ dispatch
+
+
+def test_backend_switching():
+    assert set(kernels.API) <= set(dir(kernels.numpy))
+    if cy is not None:
+        assert set(kernels.API) <= set(dir(cy))
+    previous = kernels.use_backend("numpy")
+    try:
+        assert kernels.BACKEND == "numpy"
+        x = pack_bits(np.ones((3, 70), np.uint8))
+        np.testing.assert_array_equal(kernels.pc_counts(x, 70), np.full(70, 3))
+    finally:
+        kernels.use_backend(previous)
+    with pytest.raises(ValueError):
+        kernels.use_backend("fortran")
+
+
+def test_env_var_forces_numpy():
+    code = "from archsim.sc import kernels; print(kernels.BACKEND)"
+    env = dict(os.environ, ARCHSIM_KERNELS="numpy")
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "numpy"
+
+
+@needs_cython
+def test_default_backend_is_cython():
+    if os.environ.get("ARCHSIM_KERNELS", "auto") in ("auto", "", "cython"):
+        assert kernels.BACKEND == "cython"
+
+
+def test_bad_arguments_are_rejected():
+    x = np.zeros((2, 2), np.uint64)
+    for mod in [ref] + ([cy] if cy is not None else []):
+        with pytest.raises(ValueError):
+            mod.pc_counts(x, 200)  # needs 4 words
+        with pytest.raises(TypeError):
+            mod.pc_counts(x.astype(np.int64), 100)
+        with pytest.raises(ValueError):
+            mod.btanh(np.zeros((1, 4), np.uint16), 2, 4, s0=4)
+        with pytest.raises(ValueError):
+            mod.segment_maxpool(np.zeros((2, 1, 4), np.uint16), 0)
+        with pytest.raises(ValueError):
+            mod.mux_select(x, [0, 5], 2)
+        with pytest.raises(ValueError):
+            mod.sng([1], [0, 1], 4, rule="gte")
+
+
+@needs_cython
+def test_non_contiguous_and_read_only_inputs():
+    rng = np.random.default_rng(3)
+    length = 200
+    big = random_streams(rng, (3, 40), length)
+    x = big[:, ::2]  # strided view
+    w = np.broadcast_to(random_streams(rng, (20,), length), (3, 20, n_words(length)))
+    for approx in (False, True):
+        np.testing.assert_array_equal(
+            cy.xnor_counts(x, w, length, approx), ref.xnor_counts(x, w, length, approx)
+        )
+    counts = np.broadcast_to(np.arange(length, dtype=np.uint16) % 5, (2, length))
+    np.testing.assert_array_equal(cy.btanh(counts, 4, 10), ref.btanh(counts, 4, 10))
