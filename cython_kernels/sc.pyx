@@ -676,6 +676,36 @@ def conv_counts(inp, wts, bias, length, approx):
 # ============================================================================ Btanh
 
 
+cdef inline void _btanh_rows(const uint16_t* counts, Py_ssize_t L, Py_ssize_t W, int64_t n,
+                             int64_t top, int64_t half, int64_t* s, uint64_t* out,
+                             int nrows) noexcept nogil:
+    """Btanh of ``nrows`` (<= 4) neurons: rows of ``counts`` (stride L) -> rows of ``out``.
+
+    Each neuron's state machine steps sequentially through its cycles; the (up to) four
+    neurons are interleaved so that their independent update chains overlap in the CPU.
+    """
+    cdef Py_ssize_t wi, t, t0, t1
+    cdef int h
+    cdef int64_t v
+    cdef uint64_t word[4]
+    for wi in range(W):
+        t0 = wi * 64
+        t1 = t0 + 64 if t0 + 64 < L else L
+        for h in range(4):
+            word[h] = 0
+        for t in range(t0, t1):
+            for h in range(nrows):
+                v = s[h] + 2 * <int64_t>counts[h * L + t] - n
+                if v < 0:
+                    v = 0
+                if v > top:
+                    v = top
+                s[h] = v
+                word[h] |= (<uint64_t>(v >= half)) << (t - t0)
+        for h in range(nrows):
+            out[h * W + wi] = word[h]
+
+
 def btanh(counts, n, r, s0=None):
     """Btanh up/down counter on per-cycle counts ``uint16[B, L]`` -> ``uint64[B, W]``."""
     v = np.asarray(counts)
@@ -697,24 +727,19 @@ def btanh(counts, n, r, s0=None):
     cdef const uint16_t[:, ::1] cv = vc
     cdef const int64_t[::1] sv = s_init
     cdef uint64_t[:, ::1] ov = out
-    cdef int64_t s, top = rr - 1
-    cdef uint64_t word
+    cdef int64_t top = rr - 1, half = (rr + 1) // 2  # S >= r/2  <=>  S >= ceil(r/2)
+    cdef int64_t s4[4]
+    cdef int h
     with nogil:
-        for b in range(B):
-            s = sv[b]
-            word = 0
-            for t in range(L):
-                s += 2 * <int64_t>cv[b, t] - nn
-                if s < 0:
-                    s = 0
-                elif s > top:
-                    s = top
-                word |= (<uint64_t>(2 * s >= rr)) << (t & 63)
-                if (t & 63) == 63:
-                    ov[b, t >> 6] = word
-                    word = 0
-            if L & 63:
-                ov[b, W - 1] = word
+        b = 0
+        while b < B:
+            for h in range(4):
+                s4[h] = sv[b + h] if b + h < B else 0
+            if b + 4 <= B:
+                _btanh_rows(&cv[b, 0], L, W, nn, top, half, s4, &ov[b, 0], 4)
+            else:
+                _btanh_rows(&cv[b, 0], L, W, nn, top, half, s4, &ov[b, 0], <int>(B - b))
+            b += 4
     return out
 
 
