@@ -307,17 +307,25 @@ cdef inline void _fill16_apc(const cwordp* xp, const cwordp* wp, Py_ssize_t p, P
     cdef const uint64_t* b0
     cdef const uint64_t* a1
     cdef const uint64_t* b1
-    for q in range(cnt):
+    q = 0
+    while q < cnt:  # pairs alternate: even pair -> AND of mismatches, odd pair -> OR
         a0 = xp[2 * (p + q)] + w0
         b0 = wp[2 * (p + q)] + w0
         a1 = xp[2 * (p + q) + 1] + w0
         b1 = wp[2 * (p + q) + 1] + w0
-        if q & 1:
-            for j in range(lanes):
-                d[q * BLK + j] = (a0[j] ^ b0[j]) | (a1[j] ^ b1[j])
-        else:
-            for j in range(lanes):
-                d[q * BLK + j] = (a0[j] ^ b0[j]) & (a1[j] ^ b1[j])
+        for j in range(lanes):
+            d[q * BLK + j] = (a0[j] ^ b0[j]) & (a1[j] ^ b1[j])
+        q += 1
+        if q == cnt:
+            break
+        a0 = xp[2 * (p + q)] + w0
+        b0 = wp[2 * (p + q)] + w0
+        a1 = xp[2 * (p + q) + 1] + w0
+        b1 = wp[2 * (p + q) + 1] + w0
+        for j in range(lanes):
+            d[q * BLK + j] = (a0[j] ^ b0[j]) | (a1[j] ^ b1[j])
+        q += 1
+    for q in range(cnt):
         for j in range(lanes, nl):
             d[q * BLK + j] = 0
     for q in range(cnt, 16):
