@@ -5,13 +5,14 @@ Same functions, signatures and bits as the NumPy oracle ``archsim.sc.reference``
 checks are shared with it. Streams are packed ``uint64`` words, LSB first, tail bits zero.
 
 The parallel counters (PC, Kim's APC, and the fused XNOR + counter of FC and conv neurons) are
-bit-sliced: for a block of 8 cycle-words (512 cycles, one cache line of every input row) the
-product words of all inputs are added into a vertical binary counter, one ``uint64`` bit-plane
-per count bit, with a Harley-Seal carry-save adder network (16 words per step), so one word
-operation adds 64 cycles at once. The per-cycle counts are then read out of the bit-planes by
-8x8 bit-matrix transposes. The APC first combines input pairs with OR (even pair) / AND (odd
-pair), counts the pair outputs, and reads the count shifted up by one plane with the odd last
-input as the lowest plane, which is exactly ``2 * count + x[n-1]``.
+bit-sliced: for a block of up to 16 cycle-words (1024 cycles, two cache lines of every input
+row) the product words of all inputs are added into a vertical binary counter, one ``uint64``
+bit-plane per count bit, with a Harley-Seal carry-save adder network (16 words per step, and
+the same network again on the carries of 16 steps), so one word operation adds 64 cycles at
+once. The per-cycle counts are then read out of the bit-planes by 8x8 bit-matrix transposes.
+The counters add mismatch words ``x ^ w`` (the complement of the XNOR product) and subtract at
+the end; the APC combines input pairs first (OR of products = NOT AND of mismatches for an
+even pair, AND of products = NOT OR for an odd pair) and returns ``2 * count + x[n-1]``.
 """
 
 import sys
