@@ -4,6 +4,7 @@ The torch network is the same function as ``archsim.nn.lenet.forward``: bipolar 
 2 p / 255 - 1, conv 5x5 (20) -> 2x2 max pool of pre-activations -> tanh(z / s), conv 5x5 (50)
 likewise, fc 800->500 + tanh(z / s), fc 500->10 logits. It is trained to suit the SC hardware:
 
+* random shifts of up to 1 pixel (``--augment-shift``) during training;
 * every weight and bias is clamped to [-1, 1] after each optimiser step (bipolar numbers);
 * SC-aware noise (``--sc-noise-length L``, default 1024, 0 = off): during training, Gaussian
   noise with std ``scale * sqrt(n_inputs / L)`` is added to each inner product (APC output),
@@ -145,7 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tanh-s", type=float, default=1.0, help="tanh gain s of every layer")
     p.add_argument("--sc-noise-length", type=int, default=1024, help="stream length L; 0 = off")
     p.add_argument("--sc-noise-scale", type=float, default=1.0)
-    p.add_argument("--augment-shift", type=int, default=0, help="max random shift in pixels")
+    p.add_argument(
+        "--augment-shift", type=int, default=1, help="max random shift in pixels (0 = off)"
+    )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
