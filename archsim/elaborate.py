@@ -44,7 +44,7 @@ def _memory(cfg: ArchConfig, name: str) -> MemorySpec:
             domains=mem.domains, ports=mem.ports, rw_ports=tuple(mem.rw_ports),
             port_select=mem.port_select, port_update=mem.port_update, layout=mem.layout,
             word_tracks=mem.word_tracks, shift_overlaps_read=mem.shift_overlaps_read,
-            reread=mem.reread, misalignment=mem.misalignment.probability,
+            reread=mem.reread, preshift=mem.preshift, misalignment=mem.misalignment.probability,
         )
     elif isinstance(mem, SramMemory):
         extra = dict(power_cycles=mem.power_cycles)

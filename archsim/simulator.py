@@ -32,7 +32,6 @@ from archsim.blocks.datapath import compute_layer
 from archsim.blocks.percycle import PerCycleLayer
 from archsim.blocks.streams import input_streams
 from archsim.engine.env import CycleEnvironment
-from archsim.engine.ledger import Ledger
 from archsim.engine.results import ImageRecord, LayerTiming, RunResult, Span
 from archsim.network import ElaboratedLayer, Network, float_forward
 from archsim.sc import kernels as K

@@ -58,7 +58,7 @@ def shared_fc_products(layer: LayerSpec, x_bits: np.ndarray, wts: LayerWeights,
     delivers that weight's bit.  Slots past the fan-in (the last phase is partly empty)
     carry the exact-zero bipolar stream 0101... so they add nothing on average.
     """
-    G, M, n = layer.mux_groups, layer.mux_phases, layer.fan_in
+    G, _M, n = layer.mux_groups, layer.mux_phases, layer.fan_in
     t = np.arange(L)
     m = wts.select[:L]
     idx = np.arange(G)[None, :] + G * m[:, None]  # (L, G) input index per slot

@@ -86,7 +86,7 @@ class LayerWeights:
             self.stored = program_stochastic(self.float_weights, layer.weight_length, seed,
                                              layer.name)  # (units, fan_in, L_w)
             if layer.shared_fc:
-                G, M = layer.mux_groups, layer.mux_phases
+                _G, M = layer.mux_groups, layer.mux_phases
                 self.select = (address % M).astype(np.int64)  # MUX select per stream bit
                 self.bit_index = (address // M).astype(np.int64)
                 self.read_bits = None

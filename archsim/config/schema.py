@@ -553,6 +553,8 @@ class DwmMemory(_MemoryBase):
     """Tracks per nanowire group (DBC word width)."""
     shift_overlaps_read: bool = False
     reread: Literal["rewind", "pingpong"] = "rewind"
+    preshift: bool = True
+    """Idle tracks of a chain realign in the background (latency hidden, energy paid)."""
     misalignment: Misalignment = Field(default_factory=Misalignment)
     read_energy_per_bit: TechEnergy | None = None
     write_energy_per_bit: TechEnergy | None = None
@@ -665,7 +667,7 @@ class _LayerBase(Strict):
     btanh: Btanh = Field(default_factory=Btanh)
     activation: Literal["btanh", "none"] = "btanh"
     """``none`` only on the last layer: its per-cycle counts are accumulated and decoded."""
-    pipeline_depth: int | None = Field(None, ge=0)
+    pipeline_depth: int | None = Field(None, ge=1)
     """Pipeline registers of the layer; None = the simulator's default."""
 
 
