@@ -80,7 +80,7 @@ def network_spec(cfg: ArchConfig) -> NetworkSpec:
                              **common)
         else:
             spec = LayerSpec(kind="fc", inputs=lay.inputs, outputs=lay.outputs,
-                             mux_groups=lay.mux_groups, **common)
+                             mux_groups=lay.mux_groups, mux_passes=lay.mux_passes, **common)
         if spec.weight_format == "stochastic" and mem.is_dwm:
             period = (spec.mux_phases if spec.shared_fc else 1) * spec.weight_length
             if period > mem.domains * 4096:

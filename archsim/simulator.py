@@ -150,7 +150,8 @@ def decode_layer(el: ElaboratedLayer, streams: np.ndarray | None, counts_sum: np
     lay = el.spec
     if lay.activation == "none":
         scale = lay.mux_phases if lay.shared_fc else 1
-        return scale * (2.0 * counts_sum - lay.counter_inputs * L) / L
+        S = lay.steps(L)
+        return scale * (2.0 * counts_sum - lay.counter_inputs * S) / S
     return K.decode_bipolar(streams, L)
 
 
@@ -170,9 +171,10 @@ def _fast_layer(env, run: _Run, el: ElaboratedLayer, inbox: simpy.Store, outbox:
         steps = el.store.image_steps()
         interval = el.store.interval_of(steps)
         s = np.cumsum(interval)
-        consume = s + np.maximum.accumulate(np.maximum(p_in - s, clk.c_prev))
+        p_all = np.tile(p_in, el.spec.passes)  # later passes read the buffered input
+        consume = s + np.maximum.accumulate(np.maximum(p_all - s, clk.c_prev))
         clk.c_prev = int(consume[-1])
-        produce = consume + depth
+        produce = consume[len(consume) - L:] + depth  # bits of the last pass leave the layer
         if first_layer:
             start = int(consume[0])
             run.record_input(k, int(consume[-1]))
@@ -186,7 +188,7 @@ def _fast_layer(env, run: _Run, el: ElaboratedLayer, inbox: simpy.Store, outbox:
         outbox.put((k, img, nxt, produce, values, start))
         if produce[-1] > env.now:
             yield env.timeout(int(produce[-1]) - env.now)
-        acts = el.hw.image_actions(L, int(steps.sum()))
+        acts = el.hw.image_actions(len(consume), int(steps.sum()))
         run.record_layer_image(el, k, acts, consume, produce, int((interval - 1).sum()))
 
 
@@ -279,12 +281,15 @@ class _PerCycleEngine:
             out = np.zeros((units, L), dtype=np.uint8)
             times = np.full(L, -1, dtype=np.int64)
             self.bits[i][k], self.times[i][k] = out, times
-            consume = np.zeros(L, dtype=np.int64)
+            S = el.spec.steps(L)
+            emit = S - L  # multi-pass shared FC: only the last pass leaves the layer
+            consume = np.zeros(S, dtype=np.int64)
             acts: dict[str, dict[str, int]] = {}
             stall = 0
-            for t in range(L):
-                steps = el.store.step_access(t)
-                interval = int(el.store.interval_of(np.array([steps]), t)[0])
+            for s in range(S):
+                t = s % L
+                steps = el.store.step_access(s)
+                interval = int(el.store.interval_of(np.array([steps]), s)[0])
                 earliest = clk.c_prev + interval
                 while True:
                     src = self._available(i, k, t)
@@ -293,11 +298,13 @@ class _PerCycleEngine:
                     yield env.timeout(1)
                 c = int(env.now)
                 clk.c_prev = c
-                consume[t] = c
+                consume[s] = c
                 stall += interval - 1
-                out[:, t] = pcl.step(t, src[:, t])
-                times[t] = c + depth
-                for block, counts in el.hw.cycle_actions(steps).items():
+                bits = pcl.step(s, src[:, t])
+                if s >= emit:
+                    out[:, t] = bits
+                    times[t] = c + depth
+                for block, counts in el.hw.cycle_actions(steps, s).items():
                     d = acts.setdefault(block, {})
                     for a, n in counts.items():
                         d[a] = d.get(a, 0) + n

@@ -89,7 +89,7 @@ def _random_config(i: int, tmp_path: Path) -> Path:
          "counter": str(rng.choice(["apc", "pc"])), "weights": weights()},
         {"name": "fc1", "kind": "fc", "inputs": out, "outputs": fc_out,
          "counter": str(rng.choice(["apc", "pc"])), "weights": weights(),
-         **({"mux_groups": g} if g else {})},
+         **({"mux_groups": g, "mux_passes": int(rng.choice([1, 1, 2, 3]))} if g else {})},
         {"name": "fc2", "kind": "fc", "inputs": fc_out, "outputs": 3, "activation": "none",
          "counter": "apc", "weights": weights()},
     ]

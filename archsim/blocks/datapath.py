@@ -58,18 +58,19 @@ def shared_fc_products(layer: LayerSpec, x_bits: np.ndarray, wts: LayerWeights,
     delivers that weight's bit.  Slots past the fan-in (the last phase is partly empty)
     carry the exact-zero bipolar stream 0101... so they add nothing on average.
     """
-    G, _M, n = layer.mux_groups, layer.mux_phases, layer.fan_in
-    t = np.arange(L)
-    m = wts.select[:L]
+    G, n = layer.mux_groups, layer.fan_in
+    S = layer.steps(L)
+    t = np.arange(S)
+    m = wts.select[:S]
     idx = np.arange(G)[None, :] + G * m[:, None]  # (L, G) input index per slot
     valid = idx < n
     idx_c = np.minimum(idx, n - 1)
     xin = np.concatenate([x_bits, np.ones((1, L), dtype=np.uint8)], axis=0)  # bias input = 1
-    xs = xin[idx_c, t[:, None]]  # (L, G)
+    xs = xin[idx_c, (t % L)[:, None]]  # (S, G): pass q re-reads the buffered input bit t
     if wts.read_bits is not None:
-        ws = wts.read_bits[:, idx_c, t[:, None]]  # (outputs, L, G)
+        ws = wts.read_bits[:, idx_c, wts.bit_index[:S, None]]  # (outputs, S, G)
     else:
-        ws = wts.stored[:, idx_c, wts.bit_index[:L, None]]
+        ws = wts.stored[:, idx_c, wts.bit_index[:S, None]]
     prod = (1 - (xs[None] ^ ws)).astype(np.uint8)
     prod = np.where(valid[None], prod, (t[:, None] & 1).astype(np.uint8)[None])
     return prod.transpose(0, 2, 1)
@@ -94,20 +95,24 @@ def compute_layer(layer: LayerSpec, x: np.ndarray, wts: LayerWeights, L: int,
     else:
         x = x.reshape(-1, x.shape[-1])  # (C, H, W) order, as the float reference flattens
         if layer.shared_fc:
+            S = layer.steps(L)
             prod = K.pack_bits(shared_fc_products(layer, K.unpack_bits(x, L), wts, L))
             # XNOR with the all-ones stream passes the products through to the counter
-            vals = K.xnor_counts(prod, _full(L, prod.shape[1]), L, approx)
+            vals = K.xnor_counts(prod, _full(S, prod.shape[1]), S, approx)
         else:
             ones = _full(L, 1)
             xin = np.concatenate([x, ones], axis=0)
             vals = K.xnor_counts(wts.packed, xin, L, approx)
         sel = None
+    S = layer.steps(L)
     if layer.activation == "none":
         return LayerOutput(streams=np.zeros((layer.out_count, (L + 63) // 64), np.uint64),
-                           counts_sum=vals.reshape(layer.out_count, L).sum(axis=1, dtype=np.int64),
+                           counts_sum=vals.reshape(layer.out_count, S).sum(axis=1, dtype=np.int64),
                            pool_select=sel)
     r, s0 = btanh_states(layer)
-    y = K.btanh(np.ascontiguousarray(vals.reshape(-1, L)), layer.btanh_n, r, s0)
+    y = K.btanh(np.ascontiguousarray(vals.reshape(-1, S)), layer.btanh_n, r, s0)
+    if S > L:  # multi-pass shared FC: the counter runs through all passes, the last one is emitted
+        y = K.pack_bits(K.unpack_bits(y, S)[:, S - L:])
     if layer.kind == "conv":
         y = y.reshape(layer.filters, layer.out_size, layer.out_size, -1)
     return LayerOutput(streams=y, pool_select=sel)

@@ -83,6 +83,15 @@ class LayerHardware:
         blocks.append(_block(lay.counter, name, "apc", self.counters,
                              per_input.scaled(lay.counter_inputs), "count",
                              f"{lay.counter_inputs}-input {lay.counter.upper()}"))
+        self.buffer_bits = lay.inputs * store.L if lay.passes > 1 else 0
+        if self.buffer_bits:
+            blocks.append(Block(
+                "input_buf", name, "memory", self.buffer_bits,
+                {"write": Action("write", mem.write_energy_pj),
+                 "read": Action("read", mem.read_energy_pj)},
+                mem.cell_area_um2, mem.leakage_mw_per_bit,
+                f"buffer of the {lay.inputs} input streams for {lay.passes} passes "
+                f"({mem.kind} per-bit costs, shifts not modelled)"))
         if lay.shared_fc:
             self.muxes = lay.outputs * lay.mux_groups  # type: ignore[operator]
             blocks.append(_block("mux", name, "mux", self.muxes,
@@ -122,8 +131,8 @@ class LayerHardware:
                 acts["weight_mem"]["shift"] = steps * st.shifting_tracks
         return acts
 
-    def cycle_actions(self, steps: int) -> dict[str, dict[str, int]]:
-        """Actions of consuming one stream bit whose weight access needed ``steps`` shifts."""
+    def cycle_actions(self, steps: int, s: int = 0) -> dict[str, dict[str, int]]:
+        """Actions of datapath step ``s`` whose weight access needed ``steps`` shifts."""
         st = self.store
         a: dict[str, dict[str, int]] = {
             "xnor": {"multiply": self.xnors},
@@ -145,12 +154,23 @@ class LayerHardware:
             a["btanh"] = {"update": self.btanhs}
         if self.accs:
             a["acc"] = {"add": self.accs}
+        if self.buffer_bits:
+            # pass 0 writes the arriving input bits; later passes read the G selected ones
+            if s < st.L:
+                a["input_buf"] = {"write": self.layer.inputs}
+            else:
+                a["input_buf"] = {"read": self.layer.mux_groups}  # type: ignore[dict-item]
         return a
 
     def image_actions(self, bits: int, total_steps: int) -> dict[str, dict[str, int]]:
         """Actions of consuming ``bits`` stream bits needing ``total_steps`` shifts in all."""
         one = self.cycle_actions(0)
+        one.pop("input_buf", None)
         out = {b: {a: n * bits for a, n in acts.items()} for b, acts in one.items()}
+        if self.buffer_bits:
+            L = self.store.L
+            out["input_buf"] = {"write": self.layer.inputs * L,
+                                "read": self.layer.mux_groups * (bits - L)}  # type: ignore[operator]
         if self.store.stochastic and total_steps:
             out["weight_mem"]["shift"] = total_steps * self.store.shifting_tracks
         return out

@@ -91,6 +91,7 @@ class LayerSpec:
     outputs: int = 0
     sharing: str = "filter"
     mux_groups: int | None = None
+    mux_passes: int = 1  # shared FC: passes over the buffered input streams per image
     counter: str = "apc"
     pool_segment: int = 16
     pool_first: int = 0
@@ -142,6 +143,15 @@ class LayerSpec:
         """M: MUX selections needed to cover the fan-in with G groups (shared FC)."""
         assert self.mux_groups is not None
         return -(-self.fan_in // self.mux_groups)
+
+    @property
+    def passes(self) -> int:
+        """Passes over the input streams per image (> 1 only for a multi-pass shared FC)."""
+        return self.mux_passes if self.shared_fc else 1
+
+    def steps(self, stream_length: int) -> int:
+        """Datapath steps (cycles without stalls) per image."""
+        return self.passes * stream_length
 
     @property
     def counter_inputs(self) -> int:

@@ -99,19 +99,20 @@ class LayerWeights:
             spec = layer.weight_rng
             seq = rng_sequence(spec, length, dim=1)
             offs = sng_offsets(spec, v.size, len(seq), layer.name)
-            packed = K.sng(v.ravel(), seq, length, rule=rule, offsets=offs)
-            self.read_bits = K.unpack_bits(packed, length).reshape(*v.shape, length)
+            S = layer.steps(length)  # the SNGs keep running through every pass
+            packed = K.sng(v.ravel(), seq, S, rule=rule, offsets=offs)
+            self.read_bits = K.unpack_bits(packed, S).reshape(*v.shape, S)
             self.effective = 2.0 * v / (1 << layer.weight_bits) - 1.0
             if layer.shared_fc:
                 M = layer.mux_phases
-                t = np.arange(length, dtype=np.int64)
+                t = np.arange(layer.steps(length), dtype=np.int64)
                 self.select = t % M
-                self.bit_index = t  # binary SNG output is indexed by the cycle itself
+                self.bit_index = t
         self.packed = None if self.read_bits is None else K.pack_bits(self.read_bits)
 
     def bits_at(self, t: int) -> np.ndarray:
         """Weight bits (units, fan_in) read at stream position t (shared FC: the selected ones)."""
         if self.read_bits is not None:
-            return self.read_bits[:, :, t]
+            return self.read_bits[:, :, t]  # binary SNG output, or stochastic unshared
         j = self.bit_index[t]
         return self.stored[:, :, j]

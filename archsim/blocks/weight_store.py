@@ -47,6 +47,7 @@ class WeightStore:
         self.layer = layer
         self.mem: MemorySpec = layer.memory
         self.L = stream_length
+        self.S = layer.steps(stream_length)  # accesses per image (passes x stream bits)
         self.cycle_ns = cycle_ns
         lay = layer
         copies = 1
@@ -67,7 +68,7 @@ class WeightStore:
                 self.nanowires = self.weights
                 self.period = lay.weight_length
             self.reads_per_cycle = self.nanowires
-            t = np.arange(stream_length, dtype=np.int64)
+            t = np.arange(self.S, dtype=np.int64)
             self.address = reread_index(t, self.period, mem.reread)  # logical domain per bit
         else:
             self.stored_bits = self.weights * lay.weight_bits
@@ -132,7 +133,7 @@ class WeightStore:
         accesses to other tracks since this track's last access (cyclically over the image).
         The shift energy is paid either way.
         """
-        L = self.L
+        L = self.S
         hidden = np.zeros(L, dtype=np.int64)
         if not (self.stochastic and self.mem.is_dwm and not self.zone_mode
                 and self.mem.preshift and self.chain_tracks > 1 and self.shift_latency_ns > 0):
@@ -174,7 +175,7 @@ class WeightStore:
         realigns the track to the stream's first bit.
         """
         if not (self.stochastic and self.mem.is_dwm):
-            return np.zeros(self.L, dtype=np.int64)
+            return np.zeros(self.S, dtype=np.int64)
         key = self.heads.state()
         hit = self._cache.get(key)
         if hit is None:

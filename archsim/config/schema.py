@@ -761,6 +761,9 @@ class FcLayer(_LayerBase):
     outputs: int = Field(ge=1)
     mux_groups: int | None = Field(None, ge=1)
     """G: MUX-shared FC with a G-input APC; None = unshared."""
+    mux_passes: int = Field(1, ge=1, le=64)
+    """Shared FC: passes over the buffered input streams per image; the Btanh counts through
+    all of them and the last pass is emitted (more samples per product, P times longer)."""
 
     @model_validator(mode="after")
     def _check_groups(self) -> FcLayer:
