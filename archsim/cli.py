@@ -44,6 +44,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--data-dir", help="folder with mnist/ and fashion-mnist/ (or ARCHSIM_DATA)")
     r.add_argument("--events", choices=("aggregated", "per-action"), default="aggregated",
                    help="event log granularity")
+    r.add_argument("--probe", action="append", default=[], metavar="SIGNAL",
+                   help="waveform probe for waves.vcd, e.g. fc1.mux.select, conv1.apc.count[0], "
+                   "fc1.btanh.state[3] (see archsim/probes.py)")
+    r.add_argument("--probe-images", type=int, default=1,
+                   help="probe the first N images (default 1)")
     r.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
     v = sub.add_parser("validate", help="check an architecture description")
@@ -88,8 +93,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else (
         Path("traces") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     opts = RunOptions(images=args.images, start=args.start, data_dir=args.data_dir,
-                      mode=args.mode)
+                      mode=args.mode, probes=tuple(args.probe), probe_images=args.probe_images)
     total = opts.images if opts.images is not None else cfg.dataset.images
+    from archsim.outputs.run_folder import INCOMPLETE as INCOMPLETE_MARKER
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / INCOMPLETE_MARKER).write_text(  # removed only when every file is written
+        f"archsim run of {args.config} started {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
     bar = _progress(total, args.quiet)
     correct = [0, 0]
 

@@ -16,6 +16,7 @@ from archsim.config.schema import ArchConfig
 from archsim.elaborate import model_weights, network_spec
 from archsim.engine.results import ImageRecord, RunResult
 from archsim.network import Network
+from archsim.probes import ProbeError, parse_probes
 from archsim.seeds import derive_seed
 from archsim.simulator import Image, SimTrace, simulate
 
@@ -29,6 +30,8 @@ class RunOptions:
     data_dir: str | None = None
     mode: str = "fast"
     keep_trace: bool = False
+    probes: tuple[str, ...] = ()  # added to the config's probes
+    probe_images: int = 1
 
 
 def load_images(cfg: ArchConfig, shape: tuple[int, int, int], start: int, count: int,
@@ -65,9 +68,14 @@ def run_config(cfg: ArchConfig, opts: RunOptions | None = None,
     count = opts.images if opts.images is not None else cfg.dataset.images
     start = opts.start if opts.start is not None else cfg.dataset.start
     images, source = load_images(cfg, spec.input_shape, start, count, opts.data_dir)
+    try:
+        probes = parse_probes([*cfg.probes, *opts.probes], list(spec.layers))
+    except ProbeError as e:
+        raise ConfigError(cfg.source_file, f"probes[{e.index}]", e.value, e.expected) from e
     net = Network(spec, weights)
     result, trace = simulate(net, images, count, weights, mode=opts.mode,
-                             keep_trace=opts.keep_trace, progress=progress)
+                             keep_trace=opts.keep_trace, progress=progress, probes=probes,
+                             probe_images=opts.probe_images)
     result.config_resolved = cfg.resolved_dict()
     result.metadata.update({
         "dataset": source, "start": start, "model": wmeta, "mode": opts.mode,

@@ -32,8 +32,9 @@ from archsim.blocks.datapath import compute_layer
 from archsim.blocks.percycle import PerCycleLayer
 from archsim.blocks.streams import input_streams
 from archsim.engine.env import CycleEnvironment
-from archsim.engine.results import ImageRecord, LayerTiming, RunResult, Span
+from archsim.engine.results import ImageRecord, LayerTiming, ProbeTrace, RunResult, Span
 from archsim.network import ElaboratedLayer, Network, float_forward
+from archsim.probes import Probe, sample
 from archsim.sc import kernels as K
 
 
@@ -70,8 +71,12 @@ class _Run:
     """Shared bookkeeping of one simulation (ledger, spans, per-image records)."""
 
     def __init__(self, net: Network, float_weights, keep_trace: bool,
-                 progress: Callable[[ImageRecord], None] | None) -> None:
+                 progress: Callable[[ImageRecord], None] | None,
+                 probes: list[Probe] | None = None, probe_images: int = 1) -> None:
         self.net = net
+        self.probes = probes or []
+        self.probe_images = probe_images
+        self.probe_traces: dict[str, ProbeTrace] = {}
         self.float_weights = float_weights
         self.ledger = net.new_ledger()
         self.spans: list[Span] = []
@@ -105,6 +110,17 @@ class _Run:
                                "consume"))
         self.spans.append(Span(name, "output", int(produce[0]), end + 1, k, "produce"))
         self.end_cycle = max(self.end_cycle, end + 1)
+
+    def sample_probe(self, p: Probe, el: ElaboratedLayer, out, steps, consume, produce) -> None:
+        select = getattr(el.weights, "select", None)
+        cycles, values = sample(p, el.spec, el.r, out.counts, out.pool_select, select,
+                                el.store.address, steps, consume, produce,
+                                self.net.spec.stream_length)
+        period = max(1, el.store.period)
+        tr = self.probe_traces.setdefault(p.name, ProbeTrace(p.name, p.width(el.spec, el.r,
+                                                                              period)))
+        for c, v in zip(cycles.tolist(), values.tolist(), strict=True):
+            tr.change(c, v)
 
     def record_input(self, k: int, cycle: int) -> None:
         L = self.net.spec.stream_length
@@ -141,6 +157,7 @@ class _Run:
                          clock_mhz=self.net.spec.clock_mhz, images=n_images,
                          cycles=max(self.end_cycle, int(env.now)), ledger=self.ledger,
                          layers=layers, spans=self.spans, accuracy=self.records,
+                         probes=list(self.probe_traces.values()),
                          simpy_events=env.events_scheduled)
 
 
@@ -167,7 +184,9 @@ def _fast_layer(env, run: _Run, el: ElaboratedLayer, inbox: simpy.Store, outbox:
             outbox.put(None)
             return
         k, img, streams, p_in, values, start = item
-        out = compute_layer(el.spec, streams, el.weights, L, el.pool_first)
+        probes = [p for p in run.probes if p.layer == el.spec.name] if k < run.probe_images else []
+        out = compute_layer(el.spec, streams, el.weights, L, el.pool_first,
+                            keep_counts=bool(probes))
         steps = el.store.image_steps()
         interval = el.store.interval_of(steps)
         s = np.cumsum(interval)
@@ -188,6 +207,8 @@ def _fast_layer(env, run: _Run, el: ElaboratedLayer, inbox: simpy.Store, outbox:
         outbox.put((k, img, nxt, produce, values, start))
         if produce[-1] > env.now:
             yield env.timeout(int(produce[-1]) - env.now)
+        for p in probes:
+            run.sample_probe(p, el, out, steps, consume, produce)
         acts = el.hw.image_actions(len(consume), int(steps.sum()))
         run.record_layer_image(el, k, acts, consume, produce, int((interval - 1).sum()))
 
@@ -213,10 +234,15 @@ def _sink(env, run: _Run, inbox: simpy.Store):
 
 def simulate(net: Network, images: Iterable[Image], n_images: int, float_weights,
              mode: str = "fast", keep_trace: bool = False,
-             progress: Callable[[ImageRecord], None] | None = None) -> tuple[RunResult, SimTrace | None]:
-    """Simulate ``n_images`` images through the network; returns the result (and trace)."""
+             progress: Callable[[ImageRecord], None] | None = None,
+             probes: list[Probe] | None = None,
+             probe_images: int = 1) -> tuple[RunResult, SimTrace | None]:
+    """Simulate ``n_images`` images through the network; returns the result (and trace).
+
+    Probes are sampled by the fast engine (the per-cycle engine ignores them).
+    """
     env = CycleEnvironment()
-    run = _Run(net, float_weights, keep_trace, progress)
+    run = _Run(net, float_weights, keep_trace, progress, probes, probe_images)
     if mode == "fast":
         stores = [simpy.Store(env, capacity=1) for _ in range(len(net.layers) + 1)]
         env.process(_source(env, run, images, stores[0]))

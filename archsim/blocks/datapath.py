@@ -41,6 +41,7 @@ class LayerOutput:
     streams: np.ndarray  # packed output streams, shape out_shape + (words,)
     counts_sum: np.ndarray | None = None  # last layer: accumulated counts per output
     pool_select: np.ndarray | None = None  # max-pool forwarded input per segment
+    counts: np.ndarray | None = None  # per-cycle counter outputs (kept for probes)
 
 
 def pool_windows(counts: np.ndarray) -> np.ndarray:
@@ -77,7 +78,7 @@ def shared_fc_products(layer: LayerSpec, x_bits: np.ndarray, wts: LayerWeights,
 
 
 def compute_layer(layer: LayerSpec, x: np.ndarray, wts: LayerWeights, L: int,
-                  pool_first: int) -> LayerOutput:
+                  pool_first: int, keep_counts: bool = False) -> LayerOutput:
     """Run one image through one layer on packed streams."""
     approx = layer.counter == "apc"
     if layer.kind == "conv":
@@ -88,6 +89,7 @@ def compute_layer(layer: LayerSpec, x: np.ndarray, wts: LayerWeights, L: int,
         bias = np.ascontiguousarray(wp[:, n - 1])
         counts = K.conv_counts(np.ascontiguousarray(x), filt, bias, L, approx)
         sel = None
+        kept = counts if keep_counts else None
         if layer.pool > 1:
             vals, sel = K.segment_maxpool(pool_windows(counts), layer.pool_segment, pool_first)
         else:
@@ -104,18 +106,19 @@ def compute_layer(layer: LayerSpec, x: np.ndarray, wts: LayerWeights, L: int,
             xin = np.concatenate([x, ones], axis=0)
             vals = K.xnor_counts(wts.packed, xin, L, approx)
         sel = None
+        kept = vals if keep_counts else None
     S = layer.steps(L)
     if layer.activation == "none":
         return LayerOutput(streams=np.zeros((layer.out_count, (L + 63) // 64), np.uint64),
                            counts_sum=vals.reshape(layer.out_count, S).sum(axis=1, dtype=np.int64),
-                           pool_select=sel)
+                           pool_select=sel, counts=kept)
     r, s0 = btanh_states(layer)
     y = K.btanh(np.ascontiguousarray(vals.reshape(-1, S)), layer.btanh_n, r, s0)
     if S > L:  # multi-pass shared FC: the counter runs through all passes, the last one is emitted
         y = K.pack_bits(K.unpack_bits(y, S)[:, S - L:])
     if layer.kind == "conv":
         y = y.reshape(layer.filters, layer.out_size, layer.out_size, -1)
-    return LayerOutput(streams=y, pool_select=sel)
+    return LayerOutput(streams=y, pool_select=sel, counts=kept)
 
 
 def _full(L: int, rows: int) -> np.ndarray:
