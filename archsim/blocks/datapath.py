@@ -51,30 +51,34 @@ def pool_windows(counts: np.ndarray) -> np.ndarray:
     return c.transpose(2, 4, 0, 1, 3, 5).reshape(4, -1, L)
 
 
-def shared_fc_products(layer: LayerSpec, x_bits: np.ndarray, wts: LayerWeights,
-                       L: int) -> np.ndarray:
-    """Unpacked product bits (outputs, G, L) of the MUX-shared FC.
+def shared_fc_counts(layer: LayerSpec, x_bits: np.ndarray, wts: LayerWeights, L: int,
+                     approx: bool, chunk: int = 1024) -> np.ndarray:
+    """Per-step G-input counts (outputs, S) of the MUX-shared FC.
 
-    At stream position t the MUX of group k selects input k + G*m(t); the group's nanowire
-    delivers that weight's bit.  Slots past the fan-in (the last phase is partly empty)
-    carry the exact-zero bipolar stream 0101... so they add nothing on average.
+    At step s the MUX of group k selects input k + G*m(s); the group's nanowire delivers that
+    weight's bit.  Slots past the fan-in (the last phase is partly empty) carry the exact-zero
+    bipolar stream 0101... so they add nothing on average.  Pass q re-reads the buffered input
+    bit s mod L.  Steps are processed in chunks to bound memory.
     """
     G, n = layer.mux_groups, layer.fan_in
     S = layer.steps(L)
-    t = np.arange(S)
-    m = wts.select[:S]
-    idx = np.arange(G)[None, :] + G * m[:, None]  # (L, G) input index per slot
-    valid = idx < n
-    idx_c = np.minimum(idx, n - 1)
     xin = np.concatenate([x_bits, np.ones((1, L), dtype=np.uint8)], axis=0)  # bias input = 1
-    xs = xin[idx_c, (t % L)[:, None]]  # (S, G): pass q re-reads the buffered input bit t
-    if wts.read_bits is not None:
-        ws = wts.read_bits[:, idx_c, wts.bit_index[:S, None]]  # (outputs, S, G)
-    else:
-        ws = wts.stored[:, idx_c, wts.bit_index[:S, None]]
-    prod = (1 - (xs[None] ^ ws)).astype(np.uint8)
-    prod = np.where(valid[None], prod, (t[:, None] & 1).astype(np.uint8)[None])
-    return prod.transpose(0, 2, 1)
+    out = np.empty((layer.outputs, S), dtype=np.uint16)
+    for lo in range(0, S, chunk):
+        t = np.arange(lo, min(lo + chunk, S))
+        idx = np.arange(G)[None, :] + G * wts.select[t][:, None]  # (T, G) input per slot
+        valid = idx < n
+        idx_c = np.minimum(idx, n - 1)
+        xs = xin[idx_c, (t % L)[:, None]]  # (T, G)
+        j = wts.bit_index[t][:, None]
+        word = wts.source[:, idx_c, j >> 6]  # (outputs, T, G)
+        ws = ((word >> (j & 63).astype(np.uint64)[None]) & np.uint64(1)).astype(np.uint8)
+        prod = (1 - (xs[None] ^ ws)).astype(np.uint8)
+        prod = np.where(valid[None], prod, (t[:, None] & 1).astype(np.uint8)[None])
+        T = len(t)
+        packed = K.pack_bits(np.ascontiguousarray(prod.transpose(0, 2, 1)))  # (outputs, G, W)
+        out[:, lo: lo + T] = K.xnor_counts(packed, _full(T, G), T, approx)
+    return out
 
 
 def compute_layer(layer: LayerSpec, x: np.ndarray, wts: LayerWeights, L: int,
@@ -97,10 +101,7 @@ def compute_layer(layer: LayerSpec, x: np.ndarray, wts: LayerWeights, L: int,
     else:
         x = x.reshape(-1, x.shape[-1])  # (C, H, W) order, as the float reference flattens
         if layer.shared_fc:
-            S = layer.steps(L)
-            prod = K.pack_bits(shared_fc_products(layer, K.unpack_bits(x, L), wts, L))
-            # XNOR with the all-ones stream passes the products through to the counter
-            vals = K.xnor_counts(prod, _full(S, prod.shape[1]), S, approx)
+            vals = shared_fc_counts(layer, K.unpack_bits(x, L), wts, L, approx)
         else:
             ones = _full(L, 1)
             xin = np.concatenate([x, ones], axis=0)

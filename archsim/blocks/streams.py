@@ -57,20 +57,49 @@ def quantize_binary(x: np.ndarray, bits: int) -> np.ndarray:
     return np.clip(v, 0, (1 << bits) - 1)
 
 
-def program_stochastic(x: np.ndarray, length: int, seed: int, name: str) -> np.ndarray:
-    """Stored streams (unpacked uint8, shape x.shape + (length,)) with exact ones counts."""
+def program_stochastic(x: np.ndarray, length: int, seed: int, name: str,
+                       chunk: int = 8192) -> np.ndarray:
+    """Stored streams, packed (x.shape + (words,)), each with exactly round((x+1)/2 L) ones.
+
+    The ones sit in a seeded random order: a random permutation of the L positions, read at
+    a seeded phase per weight, compared against the ones count.
+    """
     flat = np.clip(x.ravel(), -1.0, 1.0)
     ones = np.rint((flat + 1.0) / 2.0 * length).astype(np.int64)
     rng = np.random.default_rng(derive_seed(seed, "program", name))
     perm = rng.permutation(length).astype(np.int64)
     offs = rng.integers(0, length, size=flat.size, dtype=np.int64)
-    pos = (np.arange(length, dtype=np.int64)[None, :] + offs[:, None]) % length
-    bits = (perm[pos] < ones[:, None]).astype(np.uint8)
-    return bits.reshape(*x.shape, length)
+    out = np.empty((flat.size, (length + 63) // 64), dtype=np.uint64)
+    pos0 = np.arange(length, dtype=np.int64)[None, :]
+    for lo in range(0, flat.size, chunk):  # bounded temporaries for large layers
+        hi = min(lo + chunk, flat.size)
+        pos = (pos0 + offs[lo:hi, None]) % length
+        out[lo:hi] = K.pack_bits((perm[pos] < ones[lo:hi, None]).astype(np.uint8))
+    return out.reshape(*x.shape, -1)
+
+
+def gather_bits(packed: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Bits at positions ``j`` of packed streams: ``packed[..., w]`` -> uint8 (..., *j.shape)."""
+    return ((packed[..., j >> 6] >> (j & 63).astype(np.uint64)) & np.uint64(1)).astype(np.uint8)
+
+
+def reorder_streams(packed: np.ndarray, length: int, index: np.ndarray,
+                    chunk: int = 4096) -> np.ndarray:
+    """Packed streams whose bit t is bit ``index[t]`` of the input streams (re-read order)."""
+    flat = packed.reshape(-1, packed.shape[-1])
+    out = np.empty((flat.shape[0], (len(index) + 63) // 64), dtype=np.uint64)
+    for lo in range(0, flat.shape[0], chunk):
+        out[lo: lo + chunk] = K.pack_bits(gather_bits(flat[lo: lo + chunk], index))
+    return out.reshape(*packed.shape[:-1], -1)
 
 
 class LayerWeights:
-    """The weight bits one layer's XNOR array sees, for every stream position of an image."""
+    """The weight bits one layer's XNOR array sees, for every datapath step of an image.
+
+    Everything is kept packed (64 bits per word): ``packed`` holds the streams the XNOR array
+    reads (unshared layers), ``source``/``bit_index`` the stored streams and the bit read at
+    each step (shared FC), so memory stays at bits / 8 bytes.
+    """
 
     def __init__(self, layer: LayerSpec, w: np.ndarray, b: np.ndarray, address: np.ndarray,
                  length: int, rule: str, seed: int) -> None:
@@ -82,37 +111,36 @@ class LayerWeights:
         else:
             wf = np.concatenate([w.reshape(layer.outputs, -1), b.reshape(-1, 1)], axis=1)
         self.float_weights = np.clip(wf, -1.0, 1.0)
+        self.packed: np.ndarray | None = None
+        S = layer.steps(length)
         if layer.weight_format == "stochastic":
-            self.stored = program_stochastic(self.float_weights, layer.weight_length, seed,
-                                             layer.name)  # (units, fan_in, L_w)
+            Lw = layer.weight_length
+            stored = program_stochastic(self.float_weights, Lw, seed, layer.name)
+            self.effective = 2.0 * np.rint((self.float_weights + 1) / 2 * Lw) / Lw - 1.0
             if layer.shared_fc:
-                _G, M = layer.mux_groups, layer.mux_phases
-                self.select = (address % M).astype(np.int64)  # MUX select per stream bit
+                M = layer.mux_phases
+                self.select = (address % M).astype(np.int64)  # MUX select per step
                 self.bit_index = (address // M).astype(np.int64)
-                self.read_bits = None
+                self.source = stored
             else:
-                self.bit_index = address
-                self.read_bits = self.stored[:, :, address]  # (units, fan_in, L)
-            self.effective = (2.0 * self.stored.mean(axis=-1) - 1.0)
+                self.bit_index = address.astype(np.int64)
+                self.packed = reorder_streams(stored, Lw, self.bit_index)
+                self.source = self.packed
+                self.bit_index = np.arange(length, dtype=np.int64)
         else:
             v = quantize_binary(self.float_weights, layer.weight_bits)
             spec = layer.weight_rng
             seq = rng_sequence(spec, length, dim=1)
             offs = sng_offsets(spec, v.size, len(seq), layer.name)
-            S = layer.steps(length)  # the SNGs keep running through every pass
-            packed = K.sng(v.ravel(), seq, S, rule=rule, offsets=offs)
-            self.read_bits = K.unpack_bits(packed, S).reshape(*v.shape, S)
+            # the SNGs keep running through every pass of a multi-pass shared FC
+            self.packed = K.sng(v.ravel(), seq, S, rule=rule, offsets=offs).reshape(*v.shape, -1)
+            self.source = self.packed
+            self.bit_index = np.arange(S, dtype=np.int64)
             self.effective = 2.0 * v / (1 << layer.weight_bits) - 1.0
             if layer.shared_fc:
-                M = layer.mux_phases
-                t = np.arange(layer.steps(length), dtype=np.int64)
-                self.select = t % M
-                self.bit_index = t
-        self.packed = None if self.read_bits is None else K.pack_bits(self.read_bits)
+                self.select = self.bit_index % layer.mux_phases
 
     def bits_at(self, t: int) -> np.ndarray:
-        """Weight bits (units, fan_in) read at stream position t (shared FC: the selected ones)."""
-        if self.read_bits is not None:
-            return self.read_bits[:, :, t]  # binary SNG output, or stochastic unshared
-        j = self.bit_index[t]
-        return self.stored[:, :, j]
+        """Weight bits (units, fan_in) read at datapath step t."""
+        j = int(self.bit_index[t])
+        return ((self.source[..., j >> 6] >> np.uint64(j & 63)) & np.uint64(1)).astype(np.uint8)
