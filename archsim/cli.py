@@ -3,7 +3,9 @@
     archsim run CONFIG [--images N] [--start K] [--seed S] [--out DIR] [--set key.path=value ...]
                        [--mode fast|per-cycle] [--data-dir DIR] [--quiet]
     archsim validate CONFIG [--set ...]
-    archsim plot RUN_DIR [RUN_DIR ...] [--format png|svg|pdf]
+    archsim plot RUN_DIR|SWEEP_DIR [...] [--format png|svg|pdf]
+    archsim sweep SWEEP.yaml [--jobs N] [--backend local|dask|ray] [--scheduler ADDRESS]
+                             [--out DIR] [--images N] [--seed S] [--set ...] [--data-dir DIR]
     archsim data fetch mnist|fashion-mnist [--dir DIR] [--base-url URL]
     archsim --version
 
@@ -13,6 +15,7 @@ Exit codes: 0 success, 2 bad input (config, data, arguments), 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -49,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
                    "fc1.btanh.state[3] (see archsim/probes.py)")
     r.add_argument("--probe-images", type=int, default=1,
                    help="probe the first N images (default 1)")
+    r.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                   help="image-parallel worker processes (default: all cores); results do not "
+                   "depend on it")
     r.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
     v = sub.add_parser("validate", help="check an architecture description")
@@ -58,6 +64,20 @@ def _parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plot", help="draw the figures of run folders")
     pl.add_argument("run_dirs", nargs="+")
     pl.add_argument("--format", choices=("png", "svg", "pdf"), default="png")
+
+    sw = sub.add_parser("sweep", help="run a design-space sweep (docs/sweeps.md)")
+    sw.add_argument("sweep", help="YAML sweep file")
+    sw.add_argument("--jobs", type=int, default=None, help="parallel points (default: CPUs)")
+    sw.add_argument("--backend", choices=("local", "dask", "ray"), default="local")
+    sw.add_argument("--scheduler", help="dask scheduler / ray cluster address")
+    sw.add_argument("--out", help="sweep folder (default traces/sweeps/<name>)")
+    sw.add_argument("--images", type=int, help="images per point (overrides the sweep file)")
+    sw.add_argument("--seed", type=int, help="one seed for every point (overrides the policy)")
+    sw.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
+                    help="override applied to every point")
+    sw.add_argument("--data-dir", help="folder with mnist/ and fashion-mnist/")
+    sw.add_argument("--mode", choices=("fast", "per-cycle"), default="fast")
+    sw.add_argument("--quiet", action="store_true", help="no progress bar")
 
     d = sub.add_parser("data", help="data sets")
     dsub = d.add_subparsers(dest="data_command", required=True)
@@ -93,7 +113,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else (
         Path("traces") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     opts = RunOptions(images=args.images, start=args.start, data_dir=args.data_dir,
-                      mode=args.mode, probes=tuple(args.probe), probe_images=args.probe_images)
+                      mode=args.mode, probes=tuple(args.probe), probe_images=args.probe_images,
+                      jobs=max(1, args.jobs))
     total = opts.images if opts.images is not None else cfg.dataset.images
     from archsim.outputs.run_folder import INCOMPLETE as INCOMPLETE_MARKER
 
@@ -152,8 +173,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     from archsim.plots import plot_main
+    from archsim.sweep.plots import is_sweep_folder, plot_sweep_main
 
+    if any(is_sweep_folder(d) for d in args.run_dirs):
+        return plot_sweep_main(args.run_dirs, args.format)
     return plot_main(args.run_dirs, args.format)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from archsim.sweep.cli import sweep_main
+
+    return sweep_main(args)
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -164,7 +194,8 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"run": cmd_run, "validate": cmd_validate, "plot": cmd_plot, "data": cmd_data}
+    handlers = {"run": cmd_run, "validate": cmd_validate, "plot": cmd_plot, "data": cmd_data,
+                "sweep": cmd_sweep}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:

@@ -32,6 +32,7 @@ class RunOptions:
     keep_trace: bool = False
     probes: tuple[str, ...] = ()  # added to the config's probes
     probe_images: int = 1
+    jobs: int = 1  # image-parallel worker processes (fast mode)
 
 
 def load_images(cfg: ArchConfig, shape: tuple[int, int, int], start: int, count: int,
@@ -75,7 +76,7 @@ def run_config(cfg: ArchConfig, opts: RunOptions | None = None,
     net = Network(spec, weights)
     result, trace = simulate(net, images, count, weights, mode=opts.mode,
                              keep_trace=opts.keep_trace, progress=progress, probes=probes,
-                             probe_images=opts.probe_images)
+                             probe_images=opts.probe_images, jobs=opts.jobs)
     result.config_resolved = cfg.resolved_dict()
     result.metadata.update({
         "dataset": source, "start": start, "model": wmeta, "mode": opts.mode,

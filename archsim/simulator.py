@@ -22,7 +22,10 @@ do not fit in a cycle stall the layer); ``depth`` is the layer's pipeline depth.
 
 from __future__ import annotations
 
+import multiprocessing
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -185,8 +188,13 @@ def _fast_layer(env, run: _Run, el: ElaboratedLayer, inbox: simpy.Store, outbox:
             return
         k, img, streams, p_in, values, start = item
         probes = [p for p in run.probes if p.layer == el.spec.name] if k < run.probe_images else []
-        out = compute_layer(el.spec, streams, el.weights, L, el.pool_first,
-                            keep_counts=bool(probes))
+        if isinstance(streams, Future):  # bits computed by a worker process (--jobs)
+            streams = streams.result()
+        if isinstance(streams, _ImageBits):
+            out = streams.layers[len(values)]
+        else:
+            out = compute_layer(el.spec, streams, el.weights, L, el.pool_first,
+                                keep_counts=bool(probes))
         steps = el.store.image_steps()
         interval = el.store.interval_of(steps)
         s = np.cumsum(interval)
@@ -199,11 +207,15 @@ def _fast_layer(env, run: _Run, el: ElaboratedLayer, inbox: simpy.Store, outbox:
             run.record_input(k, int(consume[-1]))
         if produce[0] > env.now:
             yield env.timeout(int(produce[0]) - env.now)
-        values = [*values, decode_layer(el, out.streams, out.counts_sum, L)]
+        if isinstance(out, _LayerValue):
+            values = [*values, out.value]
+            nxt = streams if el.spec.activation != "none" else out.counts_sum
+        else:
+            values = [*values, decode_layer(el, out.streams, out.counts_sum, L)]
+            nxt = out.counts_sum if el.spec.activation == "none" else out.streams
         if run.trace is not None:
             run.trace.layer_bits.setdefault(el.spec.name, []).append(out.streams)
             run.trace.produce.setdefault(el.spec.name, []).append(produce)
-        nxt = out.counts_sum if el.spec.activation == "none" else out.streams
         outbox.put((k, img, nxt, produce, values, start))
         if produce[-1] > env.now:
             yield env.timeout(int(produce[-1]) - env.now)
@@ -213,14 +225,65 @@ def _fast_layer(env, run: _Run, el: ElaboratedLayer, inbox: simpy.Store, outbox:
         run.record_layer_image(el, k, acts, consume, produce, int((interval - 1).sum()))
 
 
-def _source(env, run: _Run, images: Iterable[Image], outbox: simpy.Store):
+def _source(env, run: _Run, images: Iterable[Image], outbox: simpy.Store, pool=None,
+            window: int = 4):
     spec = run.net.spec
     L = spec.stream_length
-    for k, img in enumerate(images):
-        streams = input_streams(img.pixels.reshape(spec.input_shape), spec.input_rng, L,
-                                spec.comparator)
+    pending: deque = deque()
+    it = iter(enumerate(images))
+
+    def submit() -> bool:
+        nxt = next(it, None)
+        if nxt is None:
+            return False
+        k, img = nxt
+        if pool is not None and k >= run.probe_images:  # probed images keep their counts here
+            pending.append((k, img, pool.submit(_worker_image, img.pixels)))
+        else:
+            pending.append((k, img, input_streams(img.pixels.reshape(spec.input_shape),
+                                                  spec.input_rng, L, spec.comparator)))
+        return True
+
+    while len(pending) < window and submit():
+        pass
+    while pending:
+        k, img, streams = pending.popleft()
+        submit()
         yield outbox.put((k, img, streams, np.zeros(L, dtype=np.int64), [], 0))
     yield outbox.put(None)
+
+
+# ------------------------------------------------------------- image-parallel datapath
+@dataclass
+class _LayerValue:
+    """A worker's result for one layer: the decoded output (and the last layer's counts)."""
+
+    value: np.ndarray
+    counts_sum: np.ndarray | None
+    streams: np.ndarray | None = None
+
+
+@dataclass
+class _ImageBits:
+    layers: list[_LayerValue]
+
+
+_WORKER_NET: Network | None = None
+
+
+def _worker_image(pixels: np.ndarray) -> _ImageBits:
+    """The whole datapath of one image (runs in a forked worker holding the network)."""
+    net = _WORKER_NET
+    assert net is not None
+    spec = net.spec
+    L = spec.stream_length
+    x = input_streams(pixels.reshape(spec.input_shape), spec.input_rng, L, spec.comparator)
+    out = []
+    for el in net.layers:
+        o = compute_layer(el.spec, x, el.weights, L, el.pool_first)
+        out.append(_LayerValue(decode_layer(el, o.streams, o.counts_sum, L), o.counts_sum))
+        x = o.streams
+    return _ImageBits(out)
 
 
 def _sink(env, run: _Run, inbox: simpy.Store):
@@ -236,16 +299,25 @@ def simulate(net: Network, images: Iterable[Image], n_images: int, float_weights
              mode: str = "fast", keep_trace: bool = False,
              progress: Callable[[ImageRecord], None] | None = None,
              probes: list[Probe] | None = None,
-             probe_images: int = 1) -> tuple[RunResult, SimTrace | None]:
+             probe_images: int = 1, jobs: int = 1) -> tuple[RunResult, SimTrace | None]:
     """Simulate ``n_images`` images through the network; returns the result (and trace).
 
-    Probes are sampled by the fast engine (the per-cycle engine ignores them).
+    Probes are sampled by the fast engine (the per-cycle engine ignores them).  With
+    ``jobs > 1`` (fast mode) worker processes compute the images' bits in parallel while this
+    process keeps the SimPy timing, the ledger and the image order, so every result is
+    identical to a single-process run.
     """
+    global _WORKER_NET
     env = CycleEnvironment()
     run = _Run(net, float_weights, keep_trace, progress, probes, probe_images)
+    pool = None
+    jobs = max(1, min(jobs, n_images - probe_images)) if mode == "fast" and not keep_trace else 1
+    if jobs > 1:
+        _WORKER_NET = net  # inherited by the forked workers, copy-on-write
+        pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"))
     if mode == "fast":
         stores = [simpy.Store(env, capacity=1) for _ in range(len(net.layers) + 1)]
-        env.process(_source(env, run, images, stores[0]))
+        env.process(_source(env, run, images, stores[0], pool, window=2 * jobs + 1))
         for i, el in enumerate(net.layers):
             env.process(_fast_layer(env, run, el, stores[i], stores[i + 1]))
         env.process(_sink(env, run, stores[-1]))
@@ -253,8 +325,15 @@ def simulate(net: Network, images: Iterable[Image], n_images: int, float_weights
         _PerCycleEngine(env, run, list(_take(images, n_images)))
     else:
         raise ValueError(f"mode(={mode!r}) must be 'fast' or 'per-cycle'")
-    env.run()
-    return run.result(env, mode, n_images), run.trace
+    try:
+        env.run()
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+            _WORKER_NET = None
+    result = run.result(env, mode, n_images)
+    result.metadata["jobs"] = jobs
+    return result, run.trace
 
 
 def _take(it: Iterable[Image], n: int) -> Iterator[Image]:
