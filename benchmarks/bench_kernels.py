@@ -7,6 +7,7 @@ writes ``benchmarks/results/kernels.json``.
 Units:
 - ``xnor_counts`` / ``conv_counts``: bit-products per second, a bit-product being one XNOR of
   one input bit with one weight bit, counted by the PC/APC (neurons * n * L per call);
+- ``mux_fc_counts``: slot-products per second (outputs * G * steps per call);
 - ``btanh``: neuron-cycles per second; ``segment_maxpool``: candidate values per second;
 - ``sng``: stream bits per second.
 
@@ -113,6 +114,24 @@ def run(quick: bool = False) -> dict:
             work,
             {
                 b: (lambda m=m, a=approx: m.conv_counts(inp, wts, bias, length, a))
+                for b, m in backends.items()
+            },
+        )
+
+    # MUX-shared FC, LeNet fc1: 500 outputs, fan-in 801, G = 25 slots, 16 passes of L = 1024
+    o_f, n_f, g_f, passes, lw = 500, 801, 25, 16, 1024
+    s_f = passes * length
+    xf = _streams(rng, (n_f - 1,), length)
+    src = rng.integers(0, 2**63, (o_f, n_f, lw // 64), dtype=np.uint64)
+    sel = rng.integers(0, -(-n_f // g_f), s_f).astype(np.int64)
+    bidx = rng.integers(0, lw, s_f).astype(np.int64)
+    for approx, label in ((True, "APC"), (False, "PC")):
+        case(
+            f"mux_fc_counts {label} LeNet fc1 G={g_f} S={s_f}",
+            "slot-products",
+            o_f * g_f * s_f,
+            {
+                b: (lambda m=m, a=approx: m.mux_fc_counts(xf, src, sel, bidx, g_f, length, a))
                 for b, m in backends.items()
             },
         )

@@ -832,6 +832,100 @@ def mux_select(x, select, length):
     return out
 
 
+# ============================================================================ MUX-shared FC
+#
+# Per step s the table holds, for each valid slot k (i = k + G*m < n, a prefix of the slots),
+# one uint64 entry: word offset of weight bit j in a neuron's source rows (i * Wsrc + j/64) << 7,
+# the input bit x[i] at s mod L at bit 6, and j mod 64 in bits 0..5. The mismatch of the slot is
+# ((row[off] >> (j mod 64)) ^ x) & 1, computed once per neuron; the slots past the fan-in carry
+# the constant product s & 1. Neurons are the outer loop so one neuron's source rows stay in
+# cache while its S counts are produced.
+
+
+def mux_fc_counts(x, source, select, bit_index, G, L, approx):
+    """Per-step G-input counts of the MUX-shared FC -> ``uint16[outputs, S]`` (see reference)."""
+    x, source, sel, bi, G, L = _ref._mux_fc_args(x, source, select, bit_index, G, L)
+    cdef Py_ssize_t outputs = source.shape[0], n = source.shape[1], wsrc = source.shape[2]
+    cdef Py_ssize_t S = sel.size, g = G, Lc = L, nx = n - 1
+    cdef bint apx = bool(approx)
+    out = np.empty((outputs, S), dtype=np.uint16)
+    if S == 0 or outputs == 0:
+        return out
+    xc = np.ascontiguousarray(x)
+    src = np.ascontiguousarray(source)
+    tab = np.empty(S * g, dtype=np.uint64)
+    nvalid = np.empty(S, dtype=np.int64)
+    cdef const uint64_t[:, ::1] xv = xc
+    cdef const uint64_t[:, :, ::1] sv = src
+    cdef const int64_t[::1] se = sel
+    cdef const int64_t[::1] bv = bi
+    cdef uint64_t[::1] tv = tab
+    cdef int64_t[::1] nv = nvalid
+    cdef uint16_t[:, ::1] ov = out
+    cdef Py_ssize_t s, k, o, i, base, t, nval, m, half = g // 2
+    cdef int64_t j
+    cdef uint64_t xb, e, pa, pb, const_p
+    cdef int64_t c
+    cdef const uint64_t* row
+    cdef const uint64_t* tp
+    cdef uint8_t* prod = <uint8_t*>malloc(g if g > 0 else 1)
+    if prod == NULL:
+        raise MemoryError()
+    try:
+        with nogil:
+            for s in range(S):
+                m = se[s]
+                base = g * m if m <= n else n
+                nval = n - base
+                if nval < 0:
+                    nval = 0
+                if nval > g:
+                    nval = g
+                nv[s] = nval
+                j = bv[s]
+                t = s % Lc
+                for k in range(nval):
+                    i = base + k
+                    if i == nx:
+                        xb = 1
+                    else:
+                        xb = (xv[i, t >> 6] >> (t & 63)) & 1
+                    tv[s * g + k] = (<uint64_t>(i * wsrc + (j >> 6)) << 7) | (xb << 6) | <uint64_t>(j & 63)
+            for o in range(outputs):
+                row = &sv[o, 0, 0]
+                for s in range(S):
+                    tp = &tv[s * g]
+                    nval = nv[s]
+                    const_p = s & 1
+                    if not apx:
+                        c = 0
+                        for k in range(nval):
+                            e = tp[k]
+                            c += ((row[e >> 7] >> (e & 63)) ^ (e >> 6)) & 1
+                        ov[o, s] = <uint16_t>(nval - c + (g - nval) * <int64_t>const_p)
+                    else:
+                        for k in range(nval):
+                            e = tp[k]
+                            prod[k] = <uint8_t>((((row[e >> 7] >> (e & 63)) ^ (e >> 6)) & 1) ^ 1)
+                        for k in range(nval, g):
+                            prod[k] = <uint8_t>const_p
+                        c = 0
+                        for k in range(half):
+                            pa = prod[2 * k]
+                            pb = prod[2 * k + 1]
+                            if k & 1:
+                                c += pa & pb
+                            else:
+                                c += pa | pb
+                        c *= 2
+                        if g & 1:
+                            c += prod[g - 1]
+                        ov[o, s] = <uint16_t>c
+    finally:
+        free(prod)
+    return out
+
+
 # ============================================================================ decoding
 
 

@@ -260,6 +260,78 @@ def test_mux_select_cython_equals_reference(seed, n, length):
     assert_tail_zero(got, length)
 
 
+def _mux_fc_case(rng, n, G, outputs, length, passes, wsrc):
+    x = random_streams(rng, (n - 1,), length)
+    source = rng.integers(0, 2**63, (outputs, n, wsrc), dtype=np.uint64)
+    source ^= rng.integers(0, 2, (outputs, n, wsrc), dtype=np.uint64) << np.uint64(63)
+    S = passes * length
+    select = rng.integers(0, -(-n // G), S)
+    bit_index = rng.integers(0, 64 * wsrc, S)
+    return x, source, select, bit_index
+
+
+@needs_cython
+@SETTINGS
+@given(
+    seed=seeds,
+    n=st.integers(1, 90),
+    G=st.integers(1, 20),
+    outputs=st.integers(1, 5),
+    length=st.one_of(st.integers(1, 200), st.sampled_from([63, 64, 65, 128])),
+    passes=st.integers(1, 3),
+    wsrc=st.integers(1, 3),
+    approx=st.booleans(),
+)
+def test_mux_fc_counts_cython_equals_reference(seed, n, G, outputs, length, passes, wsrc, approx):
+    rng = np.random.default_rng(seed)
+    x, source, select, bit_index = _mux_fc_case(rng, n, G, outputs, length, passes, wsrc)
+    got = cy.mux_fc_counts(x, source, select, bit_index, G, length, approx)
+    want = ref.mux_fc_counts(x, source, select, bit_index, G, length, approx)
+    assert got.dtype == want.dtype == np.uint16
+    assert got.shape == (outputs, passes * length)
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cython"])
+@pytest.mark.parametrize("G", [1, 2, 3, 4, 7, 8])
+@pytest.mark.parametrize("approx", [False, True])
+def test_mux_fc_counts_definition(backend, G, approx):
+    """Slot by slot: XNOR of x[k + G*m] (bias 1) bit s mod L with weight bit j, s & 1 past n."""
+    if backend == "cython" and cy is None:
+        pytest.skip("archsim._kernels_sc is not built")
+    rng = np.random.default_rng(G)
+    n, outputs, length, passes, wsrc = 11, 3, 37, 3, 2  # n not a multiple of G, S > L, j >= 64
+    x, source, select, bit_index = _mux_fc_case(rng, n, G, outputs, length, passes, wsrc)
+    got = kernels.backend(backend).mux_fc_counts(x, source, select, bit_index, G, length, approx)
+    xb = unpack_bits(x, length)
+    for o in range(outputs):
+        for s in range(passes * length):
+            j, prods = int(bit_index[s]), []
+            for k in range(G):
+                i = k + G * int(select[s])
+                if i >= n:
+                    prods.append(s & 1)
+                    continue
+                xi = 1 if i == n - 1 else int(xb[i, s % length])
+                wi = (int(source[o, i, j >> 6]) >> (j & 63)) & 1
+                prods.append(1 - (xi ^ wi))
+            want = _apc_closed_form(prods) if approx else sum(prods)
+            assert got[o, s] == want, (o, s)
+
+
+def test_mux_fc_counts_rejects_bad_arguments():
+    rng = np.random.default_rng(0)
+    x, source, select, bit_index = _mux_fc_case(rng, 5, 2, 2, 10, 1, 1)
+    with pytest.raises(ValueError):
+        ref.mux_fc_counts(x[:3], source, select, bit_index, 2, 10, False)
+    with pytest.raises(ValueError):
+        ref.mux_fc_counts(x, source, select, bit_index + 64, 2, 10, False)
+    with pytest.raises(ValueError):
+        ref.mux_fc_counts(x, source, select[:5], bit_index, 2, 10, False)
+    with pytest.raises(ValueError):
+        ref.mux_fc_counts(x, source, select, bit_index, 0, 10, False)
+
+
 @needs_cython
 @SETTINGS
 @given(seed=seeds, length=lengths, shape=st.sampled_from([(1,), (4,), (2, 3)]))

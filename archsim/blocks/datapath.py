@@ -51,44 +51,29 @@ def pool_windows(counts: np.ndarray) -> np.ndarray:
     return c.transpose(2, 4, 0, 1, 3, 5).reshape(4, -1, L)
 
 
-def shared_fc_counts(layer: LayerSpec, x_bits: np.ndarray, wts: LayerWeights, L: int,
-                     approx: bool, chunk: int = 1024) -> np.ndarray:
+def shared_fc_counts(layer: LayerSpec, x: np.ndarray, wts: LayerWeights, L: int,
+                     approx: bool) -> np.ndarray:
     """Per-step G-input counts (outputs, S) of the MUX-shared FC.
 
-    At step s the MUX of group k selects input k + G*m(s); the group's nanowire delivers that
-    weight's bit.  Slots past the fan-in (the last phase is partly empty) carry the exact-zero
-    bipolar stream 0101... so they add nothing on average.  Pass q re-reads the buffered input
-    bit s mod L.  Steps are processed in chunks to bound memory.
+    ``x: uint64[n-1, W]`` are the packed input streams. At step s the MUX of group k selects
+    input k + G*m(s); the group's nanowire delivers that weight's bit.  Slots past the fan-in
+    (the last phase is partly empty) carry the exact-zero bipolar stream 0101... so they add
+    nothing on average.  Pass q re-reads the buffered input bit s mod L.  The compiled kernel
+    ``mux_fc_counts`` does the work.
     """
-    G, n = layer.mux_groups, layer.fan_in
     S = layer.steps(L)
-    xin = np.concatenate([x_bits, np.ones((1, L), dtype=np.uint8)], axis=0)  # bias input = 1
-    out = np.empty((layer.outputs, S), dtype=np.uint16)
-    for lo in range(0, S, chunk):
-        t = np.arange(lo, min(lo + chunk, S))
-        idx = np.arange(G)[None, :] + G * wts.select[t][:, None]  # (T, G) input per slot
-        valid = idx < n
-        idx_c = np.minimum(idx, n - 1)
-        xs = xin[idx_c, (t % L)[:, None]]  # (T, G)
-        j = wts.bit_index[t][:, None]
-        word = wts.source[:, idx_c, j >> 6]  # (outputs, T, G)
-        ws = ((word >> (j & 63).astype(np.uint64)[None]) & np.uint64(1)).astype(np.uint8)
-        prod = (1 - (xs[None] ^ ws)).astype(np.uint8)
-        prod = np.where(valid[None], prod, (t[:, None] & 1).astype(np.uint8)[None])
-        T = len(t)
-        packed = K.pack_bits(np.ascontiguousarray(prod.transpose(0, 2, 1)))  # (outputs, G, W)
-        out[:, lo: lo + T] = K.xnor_counts(packed, _full(T, G), T, approx)
-    return out
+    return K.mux_fc_counts(x, wts.source, wts.select[:S], wts.bit_index[:S], layer.mux_groups,
+                           L, approx)
 
 
 def compute_layer(layer: LayerSpec, x: np.ndarray, wts: LayerWeights, L: int,
-                  pool_first: int, keep_counts: bool = False) -> LayerOutput:
+                  pool_first: int, keep_counts: bool = False, image: int = 0) -> LayerOutput:
     """Run one image through one layer on packed streams."""
     approx = layer.counter == "apc"
     if layer.kind == "conv":
         F, n = layer.filters, layer.fan_in
         k, C = layer.kernel, layer.in_channels
-        wp = wts.packed  # (F, fan_in, W)
+        wp = wts.image_packed(image)  # (F, fan_in, W)
         filt = np.ascontiguousarray(wp[:, : n - 1].reshape(F, C, k, k, -1))
         bias = np.ascontiguousarray(wp[:, n - 1])
         counts = K.conv_counts(np.ascontiguousarray(x), filt, bias, L, approx)
@@ -101,11 +86,11 @@ def compute_layer(layer: LayerSpec, x: np.ndarray, wts: LayerWeights, L: int,
     else:
         x = x.reshape(-1, x.shape[-1])  # (C, H, W) order, as the float reference flattens
         if layer.shared_fc:
-            vals = shared_fc_counts(layer, K.unpack_bits(x, L), wts, L, approx)
+            vals = shared_fc_counts(layer, x, wts, L, approx)
         else:
             ones = _full(L, 1)
             xin = np.concatenate([x, ones], axis=0)
-            vals = K.xnor_counts(wts.packed, xin, L, approx)
+            vals = K.xnor_counts(wts.image_packed(image), xin, L, approx)
         sel = None
         kept = vals if keep_counts else None
     S = layer.steps(L)

@@ -41,6 +41,7 @@ __all__ = [
     "decode_bipolar",
     "kim_r",
     "lfsr_sequence",
+    "mux_fc_counts",
     "mux_select",
     "n_words",
     "numpy",
@@ -71,6 +72,7 @@ API = (
     "btanh",
     "segment_maxpool",
     "mux_select",
+    "mux_fc_counts",
     "popcount",
     "decode_bipolar",
 )
@@ -185,6 +187,16 @@ def segment_maxpool(values, segment, first=0):
 def mux_select(x, select, length):
     """MUX: output bit t is bit t of ``x[select[t]]`` -> ``uint64[W]``."""
     return _active.mux_select(x, select, length)
+
+
+def mux_fc_counts(x, source, select, bit_index, G, L, approx):
+    """MUX-shared FC: per-step counts of G XNOR products -> ``uint16[outputs, S]``.
+
+    Slot k of step s multiplies input ``k + G*select[s]`` (bit s mod L of ``x: uint64[n-1, W]``,
+    the bias input n-1 being 1) by bit ``bit_index[s]`` of ``source[o, i]``; slots past the
+    fan-in give the bit s & 1. Exact count or Kim's APC over the G slots.
+    """
+    return _active.mux_fc_counts(x, source, select, bit_index, G, L, approx)
 
 
 def popcount(x, length):

@@ -31,6 +31,7 @@ __all__ = [
     "counter_sequence",
     "decode_bipolar",
     "lfsr_sequence",
+    "mux_fc_counts",
     "mux_select",
     "pc_counts",
     "popcount",
@@ -319,6 +320,78 @@ def mux_select(x, select, length) -> np.ndarray:
         raise ValueError(f"select entries must be in 0..{x.shape[0] - 1}")
     bits = unpack_bits(x, length)
     return pack_bits(bits[sel, np.arange(length)])
+
+
+def _mux_fc_args(x, source, select, bit_index, G, L):
+    """Checked arguments of ``mux_fc_counts`` (shared by both back ends)."""
+    L = _length(L)
+    G = int(G)
+    if G < 1:
+        raise ValueError(f"G={G} must be >= 1")
+    _check_count_range(G)
+    x = _words(x, L)
+    if x.ndim != 2:
+        raise ValueError(f"x must be uint64[n-1, W], got shape {x.shape}")
+    source = np.asarray(source)
+    if source.dtype != np.uint64 or source.ndim != 3:
+        raise ValueError(f"source must be uint64[outputs, n, Wsrc], got {source.dtype} {source.shape}")
+    n = source.shape[1]
+    if n < 1 or x.shape[0] != n - 1:
+        raise ValueError(f"x has {x.shape[0]} inputs but source has fan-in {n} (n-1 inputs + bias)")
+    sel = np.asarray(select, dtype=np.int64).reshape(-1)
+    bi = np.asarray(bit_index, dtype=np.int64).reshape(-1)
+    if sel.size != bi.size:
+        raise ValueError(f"select has {sel.size} entries but bit_index {bi.size}")
+    if sel.size:
+        if L == 0:
+            raise ValueError("steps need an input stream of length >= 1")
+        if sel.min() < 0:
+            raise ValueError("select entries must be >= 0")
+        if bi.min() < 0 or bi.max() >= 64 * source.shape[2]:
+            raise ValueError(f"bit_index entries must be in 0..{64 * source.shape[2] - 1}")
+    return x, source, sel, bi, G, L
+
+
+def mux_fc_counts(x, source, select, bit_index, G, L, approx) -> np.ndarray:
+    """Per-step G-input counts of the MUX-shared FC (DW-CNN Fig. 10): ``uint16[outputs, S]``.
+
+    ``x: uint64[n-1, W]`` packed input streams of length L (the bias input n-1 is constant 1),
+    ``source: uint64[outputs, n, Wsrc]`` stored weight streams, ``select``/``bit_index``
+    ``int64[S]`` the MUX phase m and the weight bit j read at step s. Slot k of step s reads
+    input i = k + G*m: its product is XNOR(x[i] bit s mod L, source[o, i] bit j) for i < n and
+    the bipolar-zero stream bit s & 1 for i >= n. The count is the exact sum of the G products
+    or Kim's APC over them in slot order (``approx``).
+    """
+    x, source, sel, bi, G, L = _mux_fc_args(x, source, select, bit_index, G, L)
+    outputs, n = source.shape[0], source.shape[1]
+    S = sel.size
+    out = np.empty((outputs, S), dtype=np.uint16)
+    if S == 0 or outputs == 0:
+        return out
+    xin = np.concatenate([unpack_bits(x, L), np.ones((1, L), dtype=np.uint8)], axis=0)
+    step = max(1, _CHUNK_BITS // max(1, outputs * G * 8))
+    for lo in range(0, S, step):
+        t = np.arange(lo, min(lo + step, S))
+        idx = np.arange(G)[None, :] + G * np.minimum(sel[t], n)[:, None]  # (T, G) input per slot
+        valid = idx < n
+        idx_c = np.minimum(idx, n - 1)
+        xs = xin[idx_c, (t % L)[:, None]]  # (T, G)
+        j = bi[t][:, None]
+        word = source[:, idx_c, j >> 6]  # (outputs, T, G)
+        ws = ((word >> (j & 63).astype(np.uint64)[None]) & np.uint64(1)).astype(np.uint8)
+        prod = 1 - (xs[None] ^ ws)
+        prod = np.where(valid[None], prod, (t[:, None] & 1).astype(np.uint8)[None])
+        if approx:
+            m = G // 2
+            first, second = prod[..., 0 : 2 * m : 2], prod[..., 1 : 2 * m : 2]
+            gates = np.where(np.arange(m) % 2 == 0, first | second, first & second)
+            counts = 2 * gates.sum(axis=-1, dtype=np.int64)
+            if G % 2:
+                counts += prod[..., G - 1]
+        else:
+            counts = prod.sum(axis=-1, dtype=np.int64)
+        out[:, lo : lo + len(t)] = counts
+    return out
 
 
 # ----------------------------------------------------------------------------- decoding
