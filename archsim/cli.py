@@ -181,7 +181,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from archsim.sweep.cli import sweep_main
+    from archsim.sweep.runner import sweep_main
 
     return sweep_main(args)
 

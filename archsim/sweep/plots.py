@@ -1,0 +1,185 @@
+"""Figures of a sweep folder (``archsim plot SWEEP_DIR``), drawn from ``results.csv``.
+
+* ``metric_vs_<axis>``: energy per image, latency per image, power, area and accuracy
+  against each axis, one line per combination of the other axes;
+* ``pareto_energy_accuracy``: energy per image against accuracy (front: least energy for
+  the accuracy), skipped when no point has an accuracy (random images);
+* ``pareto_area_power``: area against power (front: least of both).
+
+Every point is labelled ``P<n>`` (its row in ``results.csv``); the figures are written into
+``<sweep>/plots/`` atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from archsim.plots.style import FORMATS, new_figure, save_figure
+
+__all__ = ["is_sweep_folder", "pareto_front", "plot_sweep", "plot_sweep_main"]
+
+METRICS = (
+    ("energy_per_image_pj", "energy / image (pJ)"),
+    ("latency_per_image_ns", "latency / image (ns)"),
+    ("power_mw", "power (mW)"),
+    ("area_um2", "area (µm²)"),
+    ("accuracy", "accuracy"),
+)
+
+
+def is_sweep_folder(path: str | Path) -> bool:
+    return (Path(path) / "results.csv").is_file()
+
+
+def _num(text: str | None) -> float | None:
+    if text in (None, ""):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _axes(folder: Path, header: list[str]) -> list[str]:
+    meta = folder / "sweep.yaml"
+    if meta.is_file():
+        axes = (yaml.safe_load(meta.read_text(encoding="utf-8")) or {}).get("axes") or {}
+        return [a for a in axes if a in header]
+    return header[2:header.index("seed")] if "seed" in header else []
+
+
+def pareto_front(points: list[tuple[float, float]], maximize_y: bool = False) -> list[int]:
+    """Indices of the non-dominated points (minimise x; minimise or maximise y), by x."""
+    sign = -1.0 if maximize_y else 1.0
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], sign * points[i][1]))
+    front: list[int] = []
+    best = float("inf")
+    for i in order:
+        y = sign * points[i][1]
+        if y < best:
+            front.append(i)
+            best = y
+    return front
+
+
+def _short(value: str, width: int = 14) -> str:
+    if value.startswith("{") and "kind:" in value:
+        value = value.split("kind:", 1)[1].split(",")[0].strip(" }")
+    return value if len(value) <= width else value[: width - 1] + "…"
+
+
+def _scatter(rows: list[dict[str, Any]], xk: str, yk: str, xl: str, yl: str,
+             maximize_y: bool, title: str, path: Path, fmt: str) -> Path | None:
+    pts = [(r, _num(r.get(xk)), _num(r.get(yk))) for r in rows]
+    pts = [(r, x, y) for r, x, y in pts if x is not None and y is not None]
+    if not pts:
+        return None
+    fig = new_figure(8.0, 5.5)
+    ax = fig.subplots()
+    xy = [(x, y) for _, x, y in pts]
+    ax.scatter([p[0] for p in xy], [p[1] for p in xy], color="0.55", zorder=2, label="points")
+    front = pareto_front(xy, maximize_y=maximize_y)
+    ax.plot([xy[i][0] for i in front], [xy[i][1] for i in front], "o-", color="C3",
+            zorder=3, label="Pareto front")
+    for r, x, y in pts:
+        ax.annotate(r["_label"], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set_xlabel(xl)
+    ax.set_ylabel(yl)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    return save_figure(fig, path, fmt)
+
+
+def plot_sweep(folder: str | Path, fmt: str = "png") -> list[Path]:
+    """Draw the figures of one sweep folder into ``<folder>/plots``; return the files."""
+    folder = Path(folder)
+    with open(folder / "results.csv", encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        header = list(reader.fieldnames or [])
+        all_rows = list(reader)
+    for i, r in enumerate(all_rows):
+        r["_label"] = f"P{i}"
+    rows = [r for r in all_rows if r.get("status") == "ok"]
+    axes = _axes(folder, header)
+    out = folder / "plots"
+    written: list[Path] = []
+    # a legend of point labels, as text next to the figures
+    legend = ["point  key               " + "  ".join(axes)]
+    legend += [f"{r['_label']:<6} {r['key']:<17} " + "  ".join(_short(r.get(a, ""), 30)
+                                                                for a in axes)
+               for r in all_rows]
+    out.mkdir(parents=True, exist_ok=True)
+    from archsim.outputs.atomic import write_text
+
+    written.append(write_text(out / "points.txt", "\n".join(legend) + "\n"))
+    metrics = [(k, lbl) for k, lbl in METRICS if any(_num(r.get(k)) is not None for r in rows)]
+    for axis in axes:
+        if not metrics:
+            break
+        values = list(dict.fromkeys(r[axis] for r in rows))
+        numeric = all(_num(v) is not None for v in values)
+        if numeric:
+            values.sort(key=lambda v: _num(v) or 0.0)
+        xpos = {v: (_num(v) if numeric else float(i)) for i, v in enumerate(values)}
+        others = [a for a in axes if a != axis]
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for r in rows:
+            label = ", ".join(f"{a}={_short(r[a])}" for a in others) or axis
+            groups.setdefault(label, []).append(r)
+        fig = new_figure(4.0 * len(metrics), 4.2)
+        subplots = fig.subplots(1, len(metrics), squeeze=False)[0]
+        for ax, (key, lbl) in zip(subplots, metrics, strict=True):
+            for gi, (glabel, grows) in enumerate(groups.items()):
+                pts = sorted(((xpos[r[axis]], _num(r.get(key)), r["_label"]) for r in grows
+                              if _num(r.get(key)) is not None), key=lambda t: t[0] or 0.0)
+                if not pts:
+                    continue
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color=f"C{gi % 10}",
+                        label=glabel)
+                for x, y, name in pts:
+                    ax.annotate(name, (x, y), textcoords="offset points", xytext=(3, 3),
+                                fontsize=6)
+            ax.set_xlabel(axis)
+            ax.set_ylabel(lbl)
+            if not numeric:
+                ax.set_xticks([xpos[v] for v in values], [_short(v) for v in values])
+            ax.grid(True, alpha=0.3)
+        if len(groups) > 1:
+            subplots[0].legend(fontsize=7)
+        fig.suptitle(f"{folder.name}: metrics against {axis}")
+        written.append(save_figure(fig, out / f"metric_vs_{axis}.{fmt}", fmt))
+    p = _scatter(rows, "energy_per_image_pj", "accuracy", "energy / image (pJ)", "accuracy",
+                 True, f"{folder.name}: energy per image vs accuracy",
+                 out / f"pareto_energy_accuracy.{fmt}", fmt)
+    if p is not None:
+        written.append(p)
+    p = _scatter(rows, "area_um2", "power_mw", "area (µm²)", "power (mW)", False,
+                 f"{folder.name}: area vs power", out / f"pareto_area_power.{fmt}", fmt)
+    if p is not None:
+        written.append(p)
+    return written
+
+
+def plot_sweep_main(dirs: list[str], fmt: str = "png") -> int:
+    """``archsim plot`` on sweep folders (run folders among them go to the run plotter)."""
+    if fmt not in FORMATS:
+        print(f"archsim plot: unknown format {fmt!r}; use one of {', '.join(FORMATS)}",
+              file=sys.stderr)
+        return 2
+    sweeps = [d for d in dirs if is_sweep_folder(d)]
+    runs = [d for d in dirs if not is_sweep_folder(d)]
+    rc = 0
+    if runs:
+        from archsim.plots import plot_main
+
+        rc = plot_main(runs, fmt)
+    for d in sweeps:
+        files = plot_sweep(d, fmt)
+        print(f"{d}: {len(files)} file(s) in {Path(d) / 'plots'}")
+    return rc

@@ -1,0 +1,423 @@
+"""Running a sweep: expand the points, run the unfinished ones, tabulate every point.
+
+Each point is the base description with one override per axis (plus the sweep-wide
+overrides).  Its key is the first 16 hex digits of the SHA-256 of the resolved configuration
+after the overrides, the seed and the image count, so the same design point always lands in
+the same folder ``<out>/points/<key>/`` (a normal run folder, plus ``point.json``).  A point
+whose folder is complete (``summary.json``, no ``INCOMPLETE`` marker) is skipped, which makes
+an interrupted sweep resumable; a point that raises gets ``error.txt`` and the others go on.
+
+Backends: ``local`` (a process pool; ``jobs`` 1 runs in this process), ``dask``
+(``dask.distributed``: the scheduler at ``scheduler`` or a ``LocalCluster``) and ``ray``.
+At the end ``<out>/results.csv`` and ``<out>/results.parquet`` hold one row per point.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from archsim.config.errors import ConfigError
+from archsim.outputs.atomic import atomic_open, atomic_path, json_ready, write_json, write_text
+from archsim.outputs.run_folder import is_complete_run_folder
+from archsim.run import RunOptions, run_config
+from archsim.sweep.spec import Sweep, override_text
+
+__all__ = [
+    "BACKENDS",
+    "Point",
+    "SweepReport",
+    "expand_points",
+    "run_point",
+    "run_sweep",
+    "sweep_main",
+]
+
+BACKENDS = ("local", "dask", "ray")
+#: Columns that depend on the invocation, not on the design point.
+TIMING_COLUMNS = ("cached", "wall_s")
+ERROR_TXT, POINT_JSON = "error.txt", "point.json"
+
+#: The simulation entry point the workers call (tests replace it).
+_RUN: Callable[..., Any] = run_config
+
+
+@dataclass
+class Point:
+    """One design point of a sweep."""
+
+    index: int
+    axes: dict[str, Any]
+    overrides: list[str]
+    key: str
+    seed: int | None = None
+    images: int | None = None
+    error: str | None = None
+    """Set when the point's configuration is invalid (the combination of axis values)."""
+
+
+@dataclass
+class SweepReport:
+    out: Path
+    points: list[Point]
+    rows: list[dict[str, Any]]
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    failures: dict[str, str] = field(default_factory=dict)
+
+    def line(self) -> str:
+        return f"done {self.done}, skipped {self.skipped}, failed {self.failed}"
+
+
+def _hash(obj: Any) -> str:
+    text = json.dumps(json_ready(obj), sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def expand_points(sweep: Sweep, overrides: Iterable[str] = (), *, images: int | None = None,
+                  seed: int | None = None) -> list[Point]:
+    """The points of ``sweep``: overrides, seed, images and key of each.
+
+    ``overrides`` apply to every point; ``images`` and ``seed`` (command line) replace the
+    sweep file's.  An invalid combination becomes a point with ``error`` set.  Two points with
+    the same key are a :class:`ConfigError` naming the sweep file.
+    """
+    from archsim.config import load_config
+
+    common = list(overrides)
+    policy: int | str = seed if seed is not None else sweep.spec.seed
+    n_images = images if images is not None else sweep.spec.images
+    points: list[Point] = []
+    seen: dict[str, int] = {}
+    for i, combo in enumerate(sweep.combos):
+        ov = common + [override_text(k, v) for k, v in combo.items()]
+        if isinstance(policy, int) and not isinstance(policy, bool):
+            ov.append(f"seed={policy}")
+        try:
+            cfg = load_config(sweep.base, ov)
+            if policy == "per-point":
+                d = cfg.resolved_dict()
+                d.pop("seed", None)
+                h = _hash({"config": d, "images": n_images})
+                ov.append(f"seed={int(h[:8], 16) & 0x7FFFFFFF}")
+                cfg = load_config(sweep.base, ov)
+        except ConfigError as e:
+            key = _hash({"base": str(sweep.base), "overrides": ov, "images": n_images})[:16]
+            points.append(Point(i, combo, ov, key, images=n_images, error=str(e)))
+            continue
+        count = n_images if n_images is not None else cfg.dataset.images
+        key = _hash({"config": cfg.resolved_dict(), "seed": cfg.seed, "images": count})[:16]
+        if key in seen:
+            raise ConfigError(str(sweep.path), "axes", combo,
+                              f"distinct design points (point {i} repeats point {seen[key]})")
+        seen[key] = i
+        points.append(Point(i, combo, ov, key, seed=cfg.seed, images=count))
+    return points
+
+
+# --------------------------------------------------------------------------------------------
+# one point (runs in a worker)
+# --------------------------------------------------------------------------------------------
+
+
+def run_point(task: dict[str, Any]) -> dict[str, Any]:
+    """Run one point into its folder; never raises (a failure is written to ``error.txt``)."""
+    from archsim.config import load_config
+    from archsim.outputs.run_folder import write_run_folder
+
+    folder = Path(task["folder"])
+    folder.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    info = {k: task[k] for k in ("key", "axes", "overrides", "seed", "images")}
+    try:
+        (folder / ERROR_TXT).unlink(missing_ok=True)
+        write_json(folder / POINT_JSON, info)
+        cfg = load_config(task["base"], task["overrides"])
+        opts = RunOptions(images=task["images"], data_dir=task.get("data_dir"),
+                          mode=task.get("mode", "fast"))
+        result, _ = _RUN(cfg, opts)
+        write_run_folder(result, folder, config_name=cfg.name)
+        wall = time.perf_counter() - t0
+        write_json(folder / POINT_JSON, {**info, "wall_s": wall})
+        return {"key": task["key"], "status": "ok", "wall_s": wall, "error": None}
+    except Exception as e:  # noqa: BLE001 - a failed point must not stop the sweep
+        wall = time.perf_counter() - t0
+        write_text(folder / ERROR_TXT, traceback.format_exc())
+        return {"key": task["key"], "status": "failed", "wall_s": wall,
+                "error": f"{type(e).__name__}: {e}"}
+
+
+# --------------------------------------------------------------------------------------------
+# backends: each yields the result dicts of run_point as the points finish
+# --------------------------------------------------------------------------------------------
+
+
+def _local(tasks: list[dict[str, Any]], jobs: int, scheduler: str | None) -> Iterator[dict]:
+    if jobs <= 1 or len(tasks) <= 1:
+        for t in tasks:
+            yield run_point(t)
+        return
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks))) as pool:
+        futures = [pool.submit(run_point, t) for t in tasks]
+        for fut in as_completed(futures):
+            yield fut.result()
+
+
+def _dask(tasks: list[dict[str, Any]], jobs: int, scheduler: str | None) -> Iterator[dict]:
+    try:
+        from dask.distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise RuntimeError("the dask backend needs dask.distributed: "
+                           "pip install 'archsim[dask]' (or \"dask[distributed]\")") from None
+    cluster = None
+    if scheduler:
+        client = Client(scheduler)
+    else:
+        cluster = LocalCluster(n_workers=max(1, jobs), threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        client = Client(cluster)
+    try:
+        futures = client.map(run_point, tasks, pure=False)
+        for fut in as_completed(futures):
+            yield fut.result()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _ray(tasks: list[dict[str, Any]], jobs: int, scheduler: str | None) -> Iterator[dict]:
+    try:
+        import ray
+    except ImportError:
+        raise RuntimeError("the ray backend needs ray: pip install 'archsim[ray]'") from None
+    started = not ray.is_initialized()
+    if started:
+        if scheduler:
+            ray.init(address=scheduler)
+        else:
+            ray.init(num_cpus=max(1, jobs), include_dashboard=False)
+    try:
+        remote = ray.remote(num_cpus=1)(run_point)
+        pending = [remote.remote(t) for t in tasks]
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            yield ray.get(ready[0])
+    finally:
+        if started:
+            ray.shutdown()
+
+
+_BACKENDS = {"local": _local, "dask": _dask, "ray": _ray}
+
+
+# --------------------------------------------------------------------------------------------
+# the sweep
+# --------------------------------------------------------------------------------------------
+
+
+def _progress(total: int, quiet: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="pt", desc="sweep", file=sys.stderr,
+                disable=quiet or not sys.stderr.isatty())
+
+
+def run_sweep(sweep: Sweep, out: str | os.PathLike[str], *, overrides: Iterable[str] = (),
+              images: int | None = None, seed: int | None = None, jobs: int | None = None,
+              backend: str = "local", scheduler: str | None = None,
+              data_dir: str | None = None, mode: str = "fast", quiet: bool = False
+              ) -> SweepReport:
+    """Run every unfinished point of ``sweep`` into ``out`` and write the results tables."""
+    if backend not in _BACKENDS:
+        raise ValueError(f"backend(={backend!r}) must be one of {BACKENDS}")
+    jobs = jobs or os.cpu_count() or 1
+    out = Path(out)
+    points = expand_points(sweep, overrides, images=images, seed=seed)
+    (out / "points").mkdir(parents=True, exist_ok=True)
+    write_text(out / "sweep.yaml", yaml.safe_dump(
+        json_ready({"name": sweep.name, "sweep_file": str(sweep.path), "base": str(sweep.base),
+                    "mode": sweep.spec.mode, "axes": sweep.spec.axes,
+                    "overrides": list(overrides), "images": images, "seed": seed}),
+        sort_keys=False))
+    report = SweepReport(out=out, points=points, rows=[])
+    status: dict[str, dict[str, Any]] = {}
+    tasks = []
+    for pt in points:
+        folder = out / "points" / pt.key
+        if pt.error is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+            write_text(folder / ERROR_TXT, f"invalid configuration for this point:\n{pt.error}\n")
+            status[pt.key] = {"status": "failed", "wall_s": 0.0, "error": pt.error}
+        elif is_complete_run_folder(folder):
+            status[pt.key] = {"status": "ok", "cached": True, "error": None}
+            report.skipped += 1
+        else:
+            tasks.append({"key": pt.key, "axes": pt.axes, "overrides": pt.overrides,
+                          "seed": pt.seed, "images": pt.images, "folder": str(folder),
+                          "base": str(sweep.base), "data_dir": data_dir, "mode": mode})
+    bar = _progress(len(points), quiet)
+    bar.update(len(points) - len(tasks))
+    try:
+        if tasks:
+            for res in _BACKENDS[backend](tasks, jobs, scheduler):
+                status[res["key"]] = {**res, "cached": False}
+                bar.update(1)
+    finally:
+        bar.close()
+        for st in status.values():
+            if st["status"] == "failed":
+                report.failed += 1
+            elif not st.get("cached"):
+                report.done += 1
+        report.failures = {k: st["error"] for k, st in status.items() if st["status"] == "failed"}
+        report.rows = [_row(pt, out / "points" / pt.key, status.get(pt.key)) for pt in points]
+        write_results(report.rows, out)
+    return report
+
+
+def _scalar_metrics(summary: dict[str, Any]) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for k, v in summary.items():
+        if v is None or isinstance(v, (bool, int, float, str)):
+            if k not in ("archsim_version", "events_granularity"):
+                row[k] = v
+        elif isinstance(v, dict) and k == "accuracy_detail":
+            for k2, v2 in v.items():
+                if v2 is None or isinstance(v2, (bool, int, float, str)):
+                    row[f"{k}.{k2}"] = v2
+    return row
+
+
+def _cell(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return yaml.safe_dump(json_ready(value), default_flow_style=True, width=10**9,
+                          sort_keys=False).strip()
+
+
+def _row(pt: Point, folder: Path, st: dict[str, Any] | None) -> dict[str, Any]:
+    st = st or {"status": "not run", "error": None}
+    row: dict[str, Any] = {"key": pt.key, "status": st["status"]}
+    row.update({k: _cell(v) for k, v in pt.axes.items()})
+    row["seed"], row["images"] = pt.seed, pt.images
+    if st["status"] == "ok" and is_complete_run_folder(folder):
+        with open(folder / "summary.json", encoding="utf-8") as f:
+            row.update({k: v for k, v in _scalar_metrics(json.load(f)).items()
+                        if k not in row})
+    wall = st.get("wall_s")
+    if wall is None and (folder / POINT_JSON).is_file():
+        with open(folder / POINT_JSON, encoding="utf-8") as f:
+            wall = json.load(f).get("wall_s")
+    row["cached"] = bool(st.get("cached", False))
+    row["wall_s"] = wall
+    row["error"] = st.get("error")
+    return row
+
+
+def _columns(rows: list[dict[str, Any]]) -> list[str]:
+    cols: dict[str, None] = {}
+    for r in rows:
+        cols.update(dict.fromkeys(k for k in r if k not in ("cached", "wall_s", "error")))
+    return [*cols, "cached", "wall_s", "error"]
+
+
+def write_results(rows: list[dict[str, Any]], out: Path) -> list[Path]:
+    """``results.csv`` and ``results.parquet`` (atomically), one row per point."""
+    cols = _columns(rows)
+    with atomic_open(out / "results.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cols, lineterminator="\n")
+        w.writeheader()
+        for r in rows:
+            w.writerow({c: ("" if r.get(c) is None else r[c]) for c in cols})
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    arrays = {}
+    for c in cols:
+        vals = [r.get(c) for r in rows]
+        present = [v for v in vals if v is not None]
+        if present and all(isinstance(v, bool) for v in present):
+            typ = pa.bool_()
+        elif present and all(isinstance(v, int) and not isinstance(v, bool) for v in present):
+            typ = pa.int64()
+        elif present and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                             for v in present):
+            typ = pa.float64()
+            vals = [None if v is None else float(v) for v in vals]
+        else:
+            typ = pa.string()
+            vals = [None if v is None else str(v) for v in vals]
+        arrays[c] = pa.array(vals, type=typ)
+    table = pa.table(arrays)
+    with atomic_path(out / "results.parquet") as tmp:
+        pq.write_table(table, tmp)
+    return [out / "results.csv", out / "results.parquet"]
+
+
+def read_results(out: str | os.PathLike[str]) -> list[dict[str, str]]:
+    """The rows of ``<out>/results.csv`` as strings."""
+    with open(Path(out) / "results.csv", encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+# --------------------------------------------------------------------------------------------
+# archsim sweep
+# --------------------------------------------------------------------------------------------
+
+
+def sweep_main(args: Any) -> int:
+    """``archsim sweep`` (``args`` from the CLI parser).
+
+    Exit codes: 0 every point finished, 1 some points failed (``points/<key>/error.txt``),
+    2 bad sweep file or arguments (nothing runs), 130 interrupted.
+    """
+    from archsim.config.errors import ConfigError
+    from archsim.sweep.spec import load_sweep
+
+    if args.jobs is not None and args.jobs < 1:
+        print("archsim: error: --jobs must be at least 1", file=sys.stderr)
+        return 2
+    if args.images is not None and args.images < 1:
+        print("archsim: error: --images must be at least 1", file=sys.stderr)
+        return 2
+    overrides = list(args.set)
+    try:
+        sweep = load_sweep(args.sweep, overrides)
+    except ConfigError as e:
+        print(f"archsim: error: {e}", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else Path("traces") / "sweeps" / sweep.name
+    try:
+        report = run_sweep(sweep, out, overrides=overrides, images=args.images, seed=args.seed,
+                           jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
+                           data_dir=args.data_dir, mode=args.mode, quiet=args.quiet)
+    except ConfigError as e:
+        print(f"archsim: error: {e}", file=sys.stderr)
+        return 2
+    except RuntimeError as e:  # a backend that is not installed
+        print(f"archsim: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"archsim: interrupted; finished points stay in {out}/points, "
+              "re-run to resume", file=sys.stderr)
+        return 130
+    for key, err in report.failures.items():
+        print(f"archsim: point {key} failed: {err}", file=sys.stderr)
+    print(f"{out}: results.csv, results.parquet ({len(report.points)} points)")
+    print(report.line())
+    return 1 if report.failed else 0
