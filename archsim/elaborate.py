@@ -45,6 +45,7 @@ def _memory(cfg: ArchConfig, name: str) -> MemorySpec:
             port_select=mem.port_select, port_update=mem.port_update, layout=mem.layout,
             word_tracks=mem.word_tracks, shift_overlaps_read=mem.shift_overlaps_read,
             reread=mem.reread, preshift=mem.preshift, misalignment=mem.misalignment.probability,
+            misalignment_edge=mem.misalignment.edge,
         )
     elif isinstance(mem, SramMemory):
         extra = dict(power_cycles=mem.power_cycles)
@@ -86,6 +87,13 @@ def network_spec(cfg: ArchConfig) -> NetworkSpec:
             if period > mem.domains * 4096:
                 raise ConfigError(cfg.source_file, f"{here}.weights.length", spec.weight_length,
                                   "a stream that fits in 4096 tracks of the memory's domains")
+        if mem.misalignment > 0 and not (
+                spec.weight_format == "stochastic" and not spec.shared_fc
+                and not (spec.kind == "conv" and spec.sharing == "none")):
+            raise ConfigError(cfg.source_file, f"memories.{w.memory}.misalignment.probability",
+                              mem.misalignment,
+                              f"0 for layer {lay.name!r}: misalignment faults are simulated for "
+                              "stochastic weights of unshared fc and filter-shared conv layers")
         layers.append(spec)
     first = cfg.layers[0]
     if isinstance(first, ConvLayer):

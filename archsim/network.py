@@ -6,16 +6,18 @@ per-cycle engines, so both simulate exactly the same hardware.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from archsim.blocks.datapath import btanh_states
 from archsim.blocks.hardware import LayerHardware, input_blocks
+from archsim.blocks.misalignment import FaultTable, draw_faults
 from archsim.blocks.specs import LayerSpec, NetworkSpec
 from archsim.blocks.streams import LayerWeights
 from archsim.blocks.weight_store import WeightStore
-from archsim.engine.ledger import Block, Ledger
+from archsim.engine.ledger import Action, Block, Ledger
 from archsim.seeds import derive_seed
 
 
@@ -27,6 +29,7 @@ class ElaboratedLayer:
     hw: LayerHardware
     r: int
     pool_first: int
+    faults: Callable[[int], tuple[FaultTable, Callable[[int], np.ndarray]]] | None = None
 
 
 class Network:
@@ -48,7 +51,12 @@ class Network:
             else:  # "random": a seeded choice, fixed for the run
                 first = int(np.random.default_rng(derive_seed(spec.seed, "pool", lay.name))
                             .integers(0, 4))
-            self.layers.append(ElaboratedLayer(lay, store, lw, hw, r, first))
+            el = ElaboratedLayer(lay, store, lw, hw, r, first)
+            if lay.memory.is_dwm and lay.memory.misalignment > 0 and lay.weight_format == "stochastic":
+                el.faults = _fault_model(el, spec.seed)
+                lw.faults = el.faults
+                hw.blocks["weight_mem"].actions["misalign"] = Action("misalign", 0.0)
+            self.layers.append(el)
         self.input_blocks = input_blocks(spec)
 
     def new_ledger(self) -> Ledger:
@@ -75,6 +83,28 @@ class Network:
             steps = el.store.load_steps()
             out[el.spec.name] = int(el.store.interval_of(steps).sum()) if len(steps) else 0
         return out
+
+
+def _fault_model(el: ElaboratedLayer, seed: int):
+    """image -> (fault table, track -> weight streams) for a layer's misaligning tracks."""
+    store, mem = el.store, el.spec.memory
+    streams = store.nanowires
+    tracks = int(store.track_of_stream(np.array([streams - 1]))[0]) + 1
+    cache: dict[int, tuple] = {}
+
+    def streams_of(track: int) -> np.ndarray:
+        if store.zone_mode:
+            return np.arange(track * mem.ports, min((track + 1) * mem.ports, streams))
+        return np.array([track])
+
+    def faults(image: int):
+        if image not in cache:
+            if len(cache) > 4:
+                cache.clear()
+            cache[image] = (draw_faults(store.nominal_steps(), tracks, mem.misalignment, seed,
+                                        el.spec.name, image), streams_of)
+        return cache[image]
+    return faults
 
 
 def random_weights(spec: NetworkSpec, seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -194,7 +194,7 @@ def _fast_layer(env, run: _Run, el: ElaboratedLayer, inbox: simpy.Store, outbox:
             out = streams.layers[len(values)]
         else:
             out = compute_layer(el.spec, streams, el.weights, L, el.pool_first,
-                                keep_counts=bool(probes))
+                                keep_counts=bool(probes), image=img.index)
         steps = el.store.image_steps()
         interval = el.store.interval_of(steps)
         s = np.cumsum(interval)
@@ -222,6 +222,8 @@ def _fast_layer(env, run: _Run, el: ElaboratedLayer, inbox: simpy.Store, outbox:
         for p in probes:
             run.sample_probe(p, el, out, steps, consume, produce)
         acts = el.hw.image_actions(len(consume), int(steps.sum()))
+        if el.faults is not None:
+            acts["weight_mem"]["misalign"] = int(el.faults(img.index)[0].per_step.sum())
         run.record_layer_image(el, k, acts, consume, produce, int((interval - 1).sum()))
 
 
@@ -238,7 +240,7 @@ def _source(env, run: _Run, images: Iterable[Image], outbox: simpy.Store, pool=N
             return False
         k, img = nxt
         if pool is not None and k >= run.probe_images:  # probed images keep their counts here
-            pending.append((k, img, pool.submit(_worker_image, img.pixels)))
+            pending.append((k, img, pool.submit(_worker_image, img.pixels, img.index)))
         else:
             pending.append((k, img, input_streams(img.pixels.reshape(spec.input_shape),
                                                   spec.input_rng, L, spec.comparator)))
@@ -271,7 +273,7 @@ class _ImageBits:
 _WORKER_NET: Network | None = None
 
 
-def _worker_image(pixels: np.ndarray) -> _ImageBits:
+def _worker_image(pixels: np.ndarray, index: int) -> _ImageBits:
     """The whole datapath of one image (runs in a forked worker holding the network)."""
     net = _WORKER_NET
     assert net is not None
@@ -280,7 +282,7 @@ def _worker_image(pixels: np.ndarray) -> _ImageBits:
     x = input_streams(pixels.reshape(spec.input_shape), spec.input_rng, L, spec.comparator)
     out = []
     for el in net.layers:
-        o = compute_layer(el.spec, x, el.weights, L, el.pool_first)
+        o = compute_layer(el.spec, x, el.weights, L, el.pool_first, image=index)
         out.append(_LayerValue(decode_layer(el, o.streams, o.counts_sum, L), o.counts_sum))
         x = o.streams
     return _ImageBits(out)
@@ -382,7 +384,7 @@ class _PerCycleEngine:
         pcl = PerCycleLayer(el.spec, el.weights, L, el.pool_first)
         units = el.spec.out_count
         for k, img in enumerate(self.images):
-            pcl.reset()
+            pcl.reset(img.index)
             out = np.zeros((units, L), dtype=np.uint8)
             times = np.full(L, -1, dtype=np.int64)
             self.bits[i][k], self.times[i][k] = out, times
@@ -413,6 +415,11 @@ class _PerCycleEngine:
                     d = acts.setdefault(block, {})
                     for a, n in counts.items():
                         d[a] = d.get(a, 0) + n
+                if el.faults is not None:  # fault events of this access, from the same table
+                    n_f = int(el.faults(img.index)[0].per_step[s])
+                    if n_f:
+                        d = acts["weight_mem"]
+                        d["misalign"] = d.get("misalign", 0) + n_f
             if i == 0:
                 self.start[k] = int(consume[0])
                 run.record_input(k, int(consume[-1]))

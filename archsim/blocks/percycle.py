@@ -49,8 +49,9 @@ class PerCycleLayer:
                            + (ox.ravel()[:, None] + kx.ravel()[None, :]))
         self.reset()
 
-    def reset(self) -> None:
+    def reset(self, image: int = 0) -> None:
         """Counters and pooling state start afresh for every image."""
+        self.image = image
         lay = self.layer
         units = lay.out_count
         self.state = np.full(units, self.s0, dtype=np.int64)
@@ -63,7 +64,7 @@ class PerCycleLayer:
     def step(self, t: int, x_t: np.ndarray) -> np.ndarray:
         """Consume input bits x_t (flat, uint8) of stream position t; return output bits."""
         lay = self.layer
-        wbits = self.wts.bits_at(t)  # (units, fan_in) weight bits at this position
+        wbits = self.wts.bits_at(t, self.image)  # (units, fan_in) weight bits at this step
         if lay.kind == "conv":
             xs = x_t[self.window]  # (P, fan_in - 1)
             prod = 1 - (xs[None, :, :] ^ wbits[:, None, : lay.fan_in - 1])  # (F, P, n-1)

@@ -60,7 +60,8 @@ class MemorySpec:
     reread: str = "rewind"  # rewind | pingpong
     preshift: bool = True  # idle chain tracks realign in the background (latency hidden)
     power_cycles: int = 1
-    misalignment: float = 0.0
+    misalignment: float = 0.0  # per shift-step over/under-shift probability
+    misalignment_edge: str = "saturate"
 
     @property
     def is_dwm(self) -> bool:

@@ -123,10 +123,12 @@ class LayerWeights:
                 self.bit_index = (address // M).astype(np.int64)
                 self.source = stored
             else:
-                self.bit_index = address.astype(np.int64)
-                self.packed = reorder_streams(stored, Lw, self.bit_index)
+                self.packed = reorder_streams(stored, Lw, address.astype(np.int64))
                 self.source = self.packed
                 self.bit_index = np.arange(length, dtype=np.int64)
+                if layer.memory.misalignment > 0:
+                    self._stored = stored.reshape(-1, stored.shape[-1])
+                    self._address = address.astype(np.int64)
         else:
             v = quantize_binary(self.float_weights, layer.weight_bits)
             spec = layer.weight_rng
@@ -140,7 +142,40 @@ class LayerWeights:
             if layer.shared_fc:
                 self.select = self.bit_index % layer.mux_phases
 
-    def bits_at(self, t: int) -> np.ndarray:
-        """Weight bits (units, fan_in) read at datapath step t."""
+    # ------------------------------------------------------------ misalignment
+    faults = None  # a callable image -> FaultTable, set by the network when p > 0
+    _cached: tuple[int, np.ndarray] | None = None
+
+    def image_packed(self, image: int) -> np.ndarray:
+        """The streams the XNOR array reads for ``image``: misaligned tracks read shifted bits."""
+        if self.faults is None:
+            return self.packed
+        if self._cached is not None and self._cached[0] == image:
+            return self._cached[1]
+        from archsim.blocks.misalignment import misread_addresses
+        from archsim.seeds import derive_seed
+
+        table, streams_of = self.faults(image)
+        packed = self.packed
+        if len(table.tracks):
+            flat = packed.reshape(-1, packed.shape[-1]).copy()
+            rng = np.random.default_rng(derive_seed(0, "misread", self.layer.name, image))
+            for row, tr in enumerate(table.tracks.tolist()):
+                streams = streams_of(tr)
+                a, outside = misread_addresses(self._address, table.offsets[row:row + 1],
+                                               self.layer.weight_length,
+                                               self.layer.memory.misalignment_edge, rng)
+                for w in streams.tolist():
+                    bits = gather_bits(self._stored[w], a[0])
+                    if outside.any():
+                        bits = np.where(outside[0], rng.integers(0, 2, bits.shape), bits)
+                    flat[w] = K.pack_bits(bits.astype(np.uint8))
+            packed = flat.reshape(packed.shape)
+        self._cached = (image, packed)
+        return packed
+
+    def bits_at(self, t: int, image: int = 0) -> np.ndarray:
+        """Weight bits (units, fan_in) read at datapath step t of ``image``."""
         j = int(self.bit_index[t])
-        return ((self.source[..., j >> 6] >> np.uint64(j & 63)) & np.uint64(1)).astype(np.uint8)
+        src = self.image_packed(image) if self.faults is not None else self.source
+        return ((src[..., j >> 6] >> np.uint64(j & 63)) & np.uint64(1)).astype(np.uint8)

@@ -168,6 +168,22 @@ class WeightStore:
             return np.maximum(np.maximum(a, _ceil_cycles(rd, cyc)), 1)
         return np.maximum(np.ceil((sh + rd) / cyc - 1e-9).astype(np.int64), 1)
 
+    def nominal_steps(self) -> np.ndarray:
+        """Shift steps of one image's accesses starting with its first bit under the port."""
+        if not hasattr(self, "_nominal"):
+            if not (self.stochastic and self.mem.is_dwm):
+                self._nominal = np.zeros(self.S, dtype=np.int64)
+            else:
+                state = self.heads.state()
+                self.heads.set_state(0 if self.zone_mode else (0,) * self.chain_tracks)
+                self._nominal = self.heads.access_many(self.address)
+                self.heads.set_state(state)
+        return self._nominal
+
+    def track_of_stream(self, stream: np.ndarray) -> np.ndarray:
+        """Physical track (or chain) holding each weight stream (zone mode: ports per track)."""
+        return stream // self.mem.ports if self.zone_mode else stream
+
     def image_steps(self) -> np.ndarray:
         """Shift steps of every weight-bit access of one image (fast mode; cached by head state).
 
