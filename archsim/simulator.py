@@ -239,7 +239,7 @@ def _source(env, run: _Run, images: Iterable[Image], outbox: simpy.Store, pool=N
         if nxt is None:
             return False
         k, img = nxt
-        if pool is not None and k >= run.probe_images:  # probed images keep their counts here
+        if pool is not None and not (run.probes and k < run.probe_images):  # probed: here
             pending.append((k, img, pool.submit(_worker_image, img.pixels, img.index)))
         else:
             pending.append((k, img, input_streams(img.pixels.reshape(spec.input_shape),
@@ -313,7 +313,8 @@ def simulate(net: Network, images: Iterable[Image], n_images: int, float_weights
     env = CycleEnvironment()
     run = _Run(net, float_weights, keep_trace, progress, probes, probe_images)
     pool = None
-    jobs = max(1, min(jobs, n_images - probe_images)) if mode == "fast" and not keep_trace else 1
+    local = probe_images if probes else 0  # probed images are computed here, keeping counts
+    jobs = max(1, min(jobs, n_images - local)) if mode == "fast" and not keep_trace else 1
     if jobs > 1:
         _WORKER_NET = net  # inherited by the forked workers, copy-on-write
         pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"))

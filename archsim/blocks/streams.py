@@ -89,7 +89,7 @@ def reorder_streams(packed: np.ndarray, length: int, index: np.ndarray,
     flat = packed.reshape(-1, packed.shape[-1])
     out = np.empty((flat.shape[0], (len(index) + 63) // 64), dtype=np.uint64)
     for lo in range(0, flat.shape[0], chunk):
-        out[lo: lo + chunk] = K.pack_bits(gather_bits(flat[lo: lo + chunk], index))
+        out[lo: lo + chunk] = K.pack_bits(K.unpack_bits(flat[lo: lo + chunk], length)[:, index])
     return out.reshape(*packed.shape[:-1], -1)
 
 
