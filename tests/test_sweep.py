@@ -195,3 +195,19 @@ def test_pareto_front():
     pts = [(1.0, 0.5), (2.0, 0.9), (3.0, 0.8), (0.5, 0.1)]
     assert pareto_front(pts, maximize_y=True) == [3, 0, 1]
     assert pareto_front([(1, 3), (2, 1), (3, 2)]) == [0, 1]
+
+
+def test_dwcnn_design_point_sweep_local_and_dask_give_identical_tables(tmp_path):
+    """Memory x format x stored length of the DW-CNN LeNet-5, one image per point."""
+    f = ROOT / "arch_configs" / "sweeps" / "dwcnn_memory_format.yaml"
+    out_local = tmp_path / "local"
+    assert main(["sweep", str(f), "--out", str(out_local), "--jobs", "2", "--images", "1",
+                 "--quiet"]) == 0
+    rows = _table(out_local)
+    assert len(rows) == 8 and {r["status"] for r in rows} == {"ok"}
+    assert {r["layers.fc1.weights.format"] for r in rows} == {"stochastic", "binary"}
+    pytest.importorskip("dask.distributed")
+    out_dask = tmp_path / "dask"
+    assert main(["sweep", str(f), "--out", str(out_dask), "--backend", "dask", "--jobs", "2",
+                 "--images", "1", "--quiet"]) == 0
+    assert _table(out_dask) == rows
