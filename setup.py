@@ -34,17 +34,16 @@ def _extensions():
         compile_args += ["-march=native"]
     elif platform.machine() in ("x86_64", "AMD64"):
         compile_args += ["-mpopcnt"]  # POPCNT: every x86-64 CPU since 2008
-    exts = []
-    for pyx in sorted((HERE / "cython_kernels").glob("*.pyx")):
-        exts.append(
-            Extension(
-                f"archsim._kernels_{pyx.stem}",
-                [str(pyx.relative_to(HERE))],
-                include_dirs=[np.get_include()],
-                extra_compile_args=compile_args,
-                define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-            )
+    exts = [
+        Extension(
+            f"archsim._kernels_{pyx.stem}",
+            [str(pyx.relative_to(HERE))],
+            include_dirs=[np.get_include()],
+            extra_compile_args=compile_args,
+            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         )
+        for pyx in sorted((HERE / "cython_kernels").glob("*.pyx"))
+    ]
     return cythonize(
         exts,
         compiler_directives={
