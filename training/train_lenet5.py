@@ -11,10 +11,29 @@ likewise, fc 800->500 + tanh(z / s), fc 500->10 logits. It is trained to suit th
   the spread of a sum of ``n_inputs`` bipolar XNOR products decoded from L-bit streams, so the
   network learns margins that survive stochastic-stream noise;
 * cross-entropy is taken on ``logits * T`` with a learned temperature T (recorded in the
-  metadata); the hardware decodes argmax, which T does not change.
+  metadata); the hardware decodes argmax, which T does not change;
+* ``--counter apc`` (the default) trains through the *expected* output of Kim's approximate
+  parallel counter instead of the exact sum (``--counter pc``), see below; ``--counter mixed``
+  alternates APC and PC batches, so that one model works with either counter.
 
-Its float test accuracy is measured on the full test set with the NumPy reference (not torch)
-and written, with the settings, into the .npz metadata.
+APC expectation. An inner product has n = fan_in + 1 inputs (the bias last, its input the
+constant +1); conv inputs are ordered (c, ky, kx) row-major, FC inputs in index order of the
+(C, H, W)-flattened vector. With independent streams, input i is 1 with probability
+p_i = (1 + q_i) / 2, q_i = x_i w_i. The APC ORs pair j = (2j, 2j+1) if j is even, ANDs it if
+j is odd, and outputs 2 * count + (last input if n is odd), so its expected count is
+E = 2 sum_j g_j + p_last, g_j = p_a + p_b - p_a p_b (OR) or p_a p_b (AND). Substituting p,
+the decoded bipolar sum that the Btanh sees is
+
+    z_apc = 2 E - n = sum_i q_i + sum_j s_j (1 - q_2j q_2j+1),   s_j = +1 (j even), -1 (j odd)
+
+and q_2j q_2j+1 = (x_2j x_2j+1)(w_2j w_2j+1): the APC bias is one more linear layer on the
+products of neighbouring inputs with the products of neighbouring weights. The torch forward
+(``apc_inner``) uses that form (one matmul on [inputs, pair products]); ``apc_forward_numpy``
+is the same function in NumPy float64 and gives the "float-APC" test accuracy.
+
+Its float test accuracy is measured on the full test set with the NumPy reference (not torch),
+and with the APC expectation in NumPy, and both are written, with the settings, into the .npz
+metadata.
 
     python training/train_lenet5.py --dataset mnist --data-dir $ARCHSIM_DATA
 """
@@ -23,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import math
 import platform
 import sys
@@ -32,13 +52,19 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from numpy.lib.stride_tricks import sliding_window_view
 from torch import nn
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from archsim.nn.datasets import load_dataset, resolve_data_dir  # noqa: E402
-from archsim.nn.lenet import LeNet5Weights, accuracy, save_weights  # noqa: E402
+from archsim.nn.lenet import (  # noqa: E402
+    LeNet5Weights,
+    accuracy,
+    pixels_to_bipolar,
+    save_weights,
+)
 
 DEFAULT_OUT = {
     "mnist": REPO / "archsim" / "models" / "lenet5_mnist.npz",
@@ -46,11 +72,120 @@ DEFAULT_OUT = {
 }
 
 
-class SCLeNet5(nn.Module):
-    """LeNet-5 with SC semantics: pool before tanh, weights in [-1, 1], optional APC noise."""
+def apc_pair_signs(n: int) -> np.ndarray:
+    """s_j of the n // 2 APC pairs: +1 for an OR pair (even j), -1 for an AND pair (odd j)."""
+    return np.where(np.arange(n // 2) % 2 == 0, 1.0, -1.0)
 
-    def __init__(self, s: float, noise_length: int, noise_scale: float) -> None:
+
+def apc_inner(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Expected decoded APC inner product z_apc = 2 E - n of every neuron.
+
+    ``x`` (..., K): the K = fan_in inputs of each inner product, in hardware order; ``w``
+    (F, K), ``b`` (F,). The bias is input K (value +1). Returns (..., F). One GEMM on the
+    inputs and the products of neighbouring inputs.
+    """
+    n = x.shape[-1] + 1
+    m = n // 2
+    xin = torch.cat([x, x.new_ones(x.shape[:-1] + (1,))], -1)  # (..., n)
+    wb = torch.cat([w, b[:, None]], 1)  # (F, n)
+    sign = torch.from_numpy(apc_pair_signs(n)).to(w.dtype)
+    x2 = xin[..., 0 : 2 * m : 2] * xin[..., 1 : 2 * m : 2]  # (..., m)
+    w2 = wb[:, 0 : 2 * m : 2] * wb[:, 1 : 2 * m : 2] * sign  # (F, m)
+    return F.linear(torch.cat([xin, x2], -1), torch.cat([wb, -w2], 1)) + float(sign.sum())
+
+
+@functools.cache
+def _apc_conv_plan(channels: int, k: int) -> tuple:
+    """Index plan of the APC pairs of a (channels, k, k) window + bias, in (c, ky, kx) order.
+
+    Pair j joins inputs a = 2j and b = 2j + 1. Either b is the bias (its input is +1, so the
+    pair term is linear in x_a and folds into the conv kernel), or b is the next window
+    element, displaced from a by one of three offsets (dc, dky, dkx): the next column
+    (0, 0, 1), the start of the next row (0, 1, 1 - k) or of the next channel
+    (1, 1 - k, 1 - k). Returns (bias_pair, groups): ``bias_pair`` = (j, a) or None; each
+    group = (dc, dky, dkx, ky0, kx0, kh, kw, j, c, ky - ky0, kx - kx0) with index arrays.
+    """
+    n = channels * k * k + 1
+    by_offset: dict[tuple[int, int, int], list[tuple[int, int, int, int]]] = {}
+    bias_pair = None
+    for j in range(n // 2):
+        ia, ib = 2 * j, 2 * j + 1
+        if ib == n - 1:
+            bias_pair = (j, ia)
+            continue
+        ca, ra = divmod(ia, k * k)
+        cb, rb = divmod(ib, k * k)
+        (ya, xa), (yb, xb) = divmod(ra, k), divmod(rb, k)
+        by_offset.setdefault((cb - ca, yb - ya, xb - xa), []).append((j, ca, ya, xa))
+    groups = []
+    for (dc, dky, dkx), items in sorted(by_offset.items()):
+        j, c, y, x = (np.array(v) for v in zip(*items, strict=True))
+        ky0, kx0 = int(y.min()), int(x.min())
+        kh, kw = int(y.max()) - ky0 + 1, int(x.max()) - kx0 + 1
+        groups.append((dc, dky, dkx, ky0, kx0, kh, kw, j, c, y - ky0, x - kx0))
+    return bias_pair, tuple(groups)
+
+
+def apc_conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """Valid stride-1 conv through the APC expectation (window order (c, ky, kx), bias last).
+
+    z_apc = conv(x) + sum_j s_j - sum_j s_j w_a w_b x_a x_b. The pair term is computed as
+    convolutions of *product maps* x[c, u, v] * x[c + dc, u + dky, v + dkx] (one per pair
+    offset) with kernels holding s_j w_a w_b at tap a, which costs about one more conv
+    instead of an im2col of the whole window.
+    """
+    f, c, k, _ = conv.weight.shape
+    n = c * k * k + 1
+    m = n // 2
+    ho, wo = x.shape[-2] - k + 1, x.shape[-1] - k + 1
+    sign = torch.from_numpy(apc_pair_signs(n)).to(conv.weight.dtype)
+    wb = torch.cat([conv.weight.reshape(f, -1), conv.bias[:, None]], 1)  # (F, n)
+    w2 = wb[:, 0 : 2 * m : 2] * wb[:, 1 : 2 * m : 2] * sign  # (F, m): s_j w_a w_b
+    bias_pair, groups = _apc_conv_plan(c, k)
+    kernel = conv.weight
+    if bias_pair is not None:  # x_b = 1: -s_j w_a b x_a is linear in x_a
+        j, ia = bias_pair
+        fold = torch.zeros_like(wb[:, :-1])
+        fold[:, ia] = w2[:, j]
+        kernel = (wb[:, :-1] - fold).reshape(conv.weight.shape)
+    z = F.conv2d(x, kernel, conv.bias) + float(sign.sum())
+    for dc, dky, dkx, ky0, kx0, kh, kw, j, ci, yi, xi in groups:
+        hm, wm, cd = ho + kh - 1, wo + kw - 1, c - dc
+        prod = (
+            x[:, :cd, ky0 : ky0 + hm, kx0 : kx0 + wm]
+            * x[:, dc : dc + cd, ky0 + dky : ky0 + dky + hm, kx0 + dkx : kx0 + dkx + wm]
+        )
+        pk = w2.new_zeros(f, cd, kh, kw)
+        pk[:, ci, yi, xi] = w2[:, j]
+        z = z - F.conv2d(prod, pk)
+    return z
+
+
+def apc_conv_im2col(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """Same as :func:`apc_conv` through im2col and :func:`apc_inner` (slower; for tests)."""
+    f, _, k, _ = conv.weight.shape
+    ho, wo = x.shape[-2] - k + 1, x.shape[-1] - k + 1
+    cols = F.unfold(x, k).transpose(1, 2)  # (N, Ho*Wo, C*k*k), (c, ky, kx) row-major
+    z = apc_inner(cols, conv.weight.reshape(f, -1), conv.bias)  # (N, Ho*Wo, F)
+    return z.transpose(1, 2).reshape(x.shape[0], f, ho, wo).contiguous()
+
+
+def apc_fc(x: torch.Tensor, fc: nn.Linear) -> torch.Tensor:
+    """Fully connected layer through the APC expectation; x (N, K) -> (N, F)."""
+    return apc_inner(x, fc.weight, fc.bias)
+
+
+class SCLeNet5(nn.Module):
+    """LeNet-5 with SC semantics: pool before tanh, weights in [-1, 1], PC or APC counter,
+    optional stream noise."""
+
+    def __init__(
+        self, s: float, noise_length: int, noise_scale: float, counter: str = "apc"
+    ) -> None:
         super().__init__()
+        if counter not in ("apc", "pc"):
+            raise ValueError(f"counter={counter!r} must be 'apc' or 'pc'")
+        self.counter = counter
         self.conv1 = nn.Conv2d(1, 20, 5)
         self.conv2 = nn.Conv2d(20, 50, 5)
         self.fc1 = nn.Linear(800, 500)
@@ -70,14 +205,20 @@ class SCLeNet5(nn.Module):
             z = z + torch.randn_like(z) * std
         return z
 
+    def _conv(self, x: torch.Tensor, layer: nn.Conv2d) -> torch.Tensor:
+        return apc_conv(x, layer) if self.counter == "apc" else layer(x)
+
+    def _fc(self, x: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
+        return apc_fc(x, layer) if self.counter == "apc" else layer(x)
+
     def forward(self, x: torch.Tensor, noise: bool = False) -> torch.Tensor:
-        z = self._noisy(self.conv1(x), "conv1", noise)
+        z = self._noisy(self._conv(x, self.conv1), "conv1", noise)
         x = torch.tanh(F.max_pool2d(z, 2) / self.s)
-        z = self._noisy(self.conv2(x), "conv2", noise)
+        z = self._noisy(self._conv(x, self.conv2), "conv2", noise)
         x = torch.tanh(F.max_pool2d(z, 2) / self.s)
-        z = self._noisy(self.fc1(x.flatten(1)), "fc1", noise)
+        z = self._noisy(self._fc(x.flatten(1), self.fc1), "fc1", noise)
         x = torch.tanh(z / self.s)
-        return self._noisy(self.fc2(x), "fc2", noise)
+        return self._noisy(self._fc(x, self.fc2), "fc2", noise)
 
     @torch.no_grad()
     def clamp_(self) -> None:
@@ -100,6 +241,66 @@ class SCLeNet5(nn.Module):
             s=dict.fromkeys(("conv1", "conv2", "fc1"), self.s),
             metadata=metadata,
         )  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- NumPy APC
+
+
+def apc_inner_numpy(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """NumPy twin of :func:`apc_inner`: ``x`` (..., K), ``w`` (F, K), ``b`` (F,) ->
+    z_apc (..., F), float64."""
+    x = np.asarray(x, dtype=np.float64)
+    n = x.shape[-1] + 1
+    m = n // 2
+    xin = np.concatenate([x, np.ones(x.shape[:-1] + (1,))], axis=-1)
+    wb = np.concatenate([np.asarray(w, np.float64), np.asarray(b, np.float64)[:, None]], axis=1)
+    sign = apc_pair_signs(n)
+    x2 = xin[..., 0 : 2 * m : 2] * xin[..., 1 : 2 * m : 2]
+    w2 = wb[:, 0 : 2 * m : 2] * wb[:, 1 : 2 * m : 2] * sign
+    return np.concatenate([xin, x2], -1) @ np.concatenate([wb, -w2], 1).T + sign.sum()
+
+
+def _apc_conv_numpy(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    f, c, k, _ = w.shape
+    n, _, h, wd = x.shape
+    ho, wo = h - k + 1, wd - k + 1
+    win = sliding_window_view(x, (k, k), axis=(2, 3))  # (N, C, Ho, Wo, k, k)
+    cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n, ho * wo, c * k * k)  # (c, ky, kx)
+    z = apc_inner_numpy(cols, w.reshape(f, -1), b)  # (N, Ho*Wo, F)
+    return z.transpose(0, 2, 1).reshape(n, f, ho, wo)
+
+
+def _maxpool2_numpy(z: np.ndarray) -> np.ndarray:
+    n, c, h, w = z.shape
+    return z.reshape(n, c, h // 2, 2, w // 2, 2).max(axis=(3, 5))
+
+
+def apc_forward_numpy(
+    weights: LeNet5Weights, images_uint8: np.ndarray, batch_size: int = 250
+) -> np.ndarray:
+    """Logits (N, 10) of the network with every inner product replaced by its APC expectation
+    (z_apc = 2 E - n), float64; pooling and tanh(z / s) as in ``archsim.nn.lenet.forward``."""
+    wt = weights.clipped()
+    s = wt.s
+    x_all = pixels_to_bipolar(images_uint8)
+    out = []
+    for lo in range(0, len(x_all), batch_size):
+        x = x_all[lo : lo + batch_size]
+        a = np.tanh(_maxpool2_numpy(_apc_conv_numpy(x, wt.conv1_w, wt.conv1_b)) / s["conv1"])
+        a = np.tanh(_maxpool2_numpy(_apc_conv_numpy(a, wt.conv2_w, wt.conv2_b)) / s["conv2"])
+        a = a.reshape(len(x), -1)
+        a = np.tanh(apc_inner_numpy(a, wt.fc1_w, wt.fc1_b) / s["fc1"])
+        out.append(apc_inner_numpy(a, wt.fc2_w, wt.fc2_b))
+    return np.concatenate(out) if out else np.zeros((0, 10))
+
+
+def apc_accuracy(weights: LeNet5Weights, images_uint8: np.ndarray, labels: np.ndarray) -> float:
+    """Test accuracy of :func:`apc_forward_numpy` (argmax of the logits)."""
+    pred = apc_forward_numpy(weights, images_uint8).argmax(axis=1)
+    return float(np.mean(pred == np.asarray(labels)))
+
+
+# ----------------------------------------------------------------------------- training
 
 
 def to_bipolar(images: np.ndarray) -> torch.Tensor:
@@ -149,6 +350,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--augment-shift", type=int, default=1, help="max random shift in pixels (0 = off)"
     )
+    p.add_argument(
+        "--counter",
+        default="pc",
+        choices=("apc", "pc", "mixed"),
+        help="train through the APC expectation, the exact parallel count (default), or "
+        "alternate the two batch by batch (mixed)",
+    )
+    p.add_argument(
+        "--max-train",
+        type=int,
+        default=0,
+        help="use only the first N training images (0 = all; for timing and smoke runs)",
+    )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
@@ -164,11 +378,15 @@ def main(argv: list[str] | None = None) -> int:
         p.error("set --data-dir or ARCHSIM_DATA to a folder filled by `archsim data fetch`")
     tr_img, tr_lab, tr_src = load_dataset(args.dataset, "train", data_dir)
     te_img, te_lab, te_src = load_dataset(args.dataset, "test", data_dir)
+    if args.max_train:
+        tr_img, tr_lab = tr_img[: args.max_train], tr_lab[: args.max_train]
+        tr_src += f", first {len(tr_lab)} used"
     x_tr, y_tr = to_bipolar(tr_img), torch.from_numpy(tr_lab.astype(np.int64))
     x_te, y_te = to_bipolar(te_img), torch.from_numpy(te_lab.astype(np.int64))
     print(f"train: {tr_src}\ntest: {te_src}", flush=True)
 
-    model = SCLeNet5(args.tanh_s, args.sc_noise_length, args.sc_noise_scale)
+    counters = ("apc", "pc") if args.counter == "mixed" else (args.counter,)
+    model = SCLeNet5(args.tanh_s, args.sc_noise_length, args.sc_noise_scale, counters[0])
     model.clamp_()
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     steps_per_epoch = math.ceil(len(x_tr) / args.batch_size)
@@ -182,7 +400,8 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.time()
         perm = torch.randperm(len(x_tr), generator=gen)
         total_loss = 0.0
-        for lo in range(0, len(x_tr), args.batch_size):
+        for step, lo in enumerate(range(0, len(x_tr), args.batch_size)):
+            model.counter = counters[step % len(counters)]
             idx = perm[lo : lo + args.batch_size]
             xb = random_shift(x_tr[idx], args.augment_shift, gen)
             logits = model(xb, noise=True)
@@ -193,14 +412,24 @@ def main(argv: list[str] | None = None) -> int:
             sched.step()
             model.clamp_()
             total_loss += float(loss.detach()) * len(idx)
-        acc = evaluate(model, x_te, y_te, noise=False)
-        acc_noisy = evaluate(model, x_te, y_te, noise=True) if args.sc_noise_length else None
+        # test accuracy with each trained counter (the first one is "test_acc_torch"); one
+        # noisy draw at the end only (an APC evaluation of the test set is not free)
+        accs = {}
+        for c in counters:
+            model.counter = c
+            accs[c] = evaluate(model, x_te, y_te, noise=False)
+        model.counter = counters[0]
+        last = epoch == args.epochs
+        acc_noisy = (
+            evaluate(model, x_te, y_te, noise=True) if args.sc_noise_length and last else None
+        )
         rec = {
             "epoch": epoch,
             "loss": round(total_loss / len(x_tr), 5),
-            "test_acc_torch": acc,
+            "test_acc_torch": accs[counters[0]],
+            **{f"test_acc_torch_{c}": a for c, a in accs.items() if c != counters[0]},
             "test_acc_torch_noisy": acc_noisy,
-            "temperature": round(float(model.log_temperature.exp()), 5),
+            "temperature": round(float(model.log_temperature.detach().exp()), 5),
             "seconds": round(time.time() - t0, 1),
         }
         history.append(rec)
@@ -215,7 +444,17 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {k: v for k, v in vars(args).items() if k not in ("out", "data_dir")},
         "optimizer": "Adam + OneCycleLR (cosine), weights/biases clamped to [-1,1] every step",
         "loss": "cross-entropy on logits * T, T learned",
-        "temperature": float(model.log_temperature.exp()),
+        "counter": args.counter,
+        "counter_note": (
+            "apc: every pre-activation is the expected APC output z = 2E - n (Kim OR/AND "
+            "pairs in hardware input order, bias last), computed exactly in training"
+            if args.counter == "apc"
+            else "pc: exact inner products"
+            if args.counter == "pc"
+            else "mixed: batches alternate between the APC expectation (z = 2E - n, Kim OR/AND "
+            "pairs in hardware input order, bias last) and exact inner products"
+        ),
+        "temperature": float(model.log_temperature.detach().exp()),
         "sc_noise_std": model.noise_std,
         "epochs": args.epochs,
         "history": history,
@@ -230,11 +469,18 @@ def main(argv: list[str] | None = None) -> int:
     metadata["float_test_accuracy_note"] = (
         f"archsim.nn.lenet.forward (NumPy, float64) on the full {len(te_lab)}-image test set"
     )
+    apc_acc = apc_accuracy(weights, te_img, te_lab)
+    metadata["float_apc_test_accuracy"] = apc_acc
+    metadata["float_apc_test_accuracy_note"] = (
+        "apc_forward_numpy (training/train_lenet5.py; every inner product replaced by its "
+        f"expected APC output, float64) on the full {len(te_lab)}-image test set"
+    )
     out = args.out or DEFAULT_OUT[args.dataset]
     out.parent.mkdir(parents=True, exist_ok=True)
     save_weights(weights, out)
     print(
-        f"float test accuracy (NumPy reference): {float_acc:.4f}; wrote {out} "
+        f"float test accuracy (NumPy reference): {float_acc:.4f}; float-APC: {apc_acc:.4f}; "
+        f"wrote {out} "
         f"({out.stat().st_size} bytes) in {train_seconds:.0f} s",
         flush=True,
     )
