@@ -926,6 +926,275 @@ def mux_fc_counts(x, source, select, bit_index, G, L, approx):
     return out
 
 
+# ============================================================================ MUX-shared FC, neuron-sliced
+#
+# The fast path of the MUX-shared FC works across neurons instead of across cycles: at step s
+# every neuron sees the same G input bits (the MUX selects are shared), so bit b of one uint64
+# holds neuron 64*q + b. The weight bits come from a static per-layer table (``mux_fc_table``:
+# tab[s, k, q]); the product of slot k is tab ^ xm with xm = 0 when the input bit is 1 and ~0
+# when it is 0 (XNOR), or the constant s & 1 past the fan-in (tab = 0 there). The G products are
+# added into a bit-sliced count (APC: the pairs first), and the Btanh up/down counter itself is
+# bit-sliced: its state is held as bit-planes and updated with ripple adders and constant
+# comparators, so one word operation steps 64 neurons. Only the last L steps' output bits are
+# written out.
+
+cdef enum:
+    MAXB = 48      # bit-planes of the bit-sliced counts, Btanh states and accumulators
+
+
+cdef inline void _bs_add_word(uint64_t* c, int nb, uint64_t w) noexcept nogil:
+    """Bit-sliced c += w (w: one bit per lane) over planes 0..nb-1 (carries out are dropped)."""
+    cdef int k = 0
+    cdef uint64_t t
+    while w and k < nb:
+        t = c[k] & w
+        c[k] ^= w
+        w = t
+        k += 1
+
+
+cdef inline uint64_t _bs_sub_const(const uint64_t* a, int nb, uint64_t c, uint64_t* d) noexcept nogil:
+    """Bit-sliced d = a - c (mod 2**nb); returns the lanes where a >= c (c < 2**nb)."""
+    cdef uint64_t carry = ~(<uint64_t>0)
+    cdef uint64_t ak
+    cdef int k
+    for k in range(nb):
+        ak = a[k]
+        if (c >> k) & 1:
+            d[k] = ak ^ carry
+            carry = ak & carry
+        else:
+            d[k] = ~(ak ^ carry)
+            carry = ak | carry
+    return carry
+
+
+cdef inline uint64_t _bs_ge_const(const uint64_t* a, int nb, uint64_t c) noexcept nogil:
+    """Lanes where the bit-sliced a (nb planes) is >= the constant c (c < 2**nb)."""
+    cdef uint64_t carry = ~(<uint64_t>0)
+    cdef int k
+    for k in range(nb):
+        if (c >> k) & 1:
+            carry = a[k] & carry
+        else:
+            carry = a[k] | carry
+    return carry
+
+
+cdef inline void _mux_fc_step_value(const uint64_t* tp, const uint64_t* xm, Py_ssize_t g,
+                                    Py_ssize_t nl, bint approx, uint64_t* v, int nv) noexcept nogil:
+    """Bit-sliced count value v (nv planes) of one lane at one step: tp[k * nl] ^ xm[k], k < g."""
+    cdef Py_ssize_t k, half = g // 2
+    cdef uint64_t a, b
+    cdef int q
+    for q in range(nv):
+        v[q] = 0
+    if approx:  # v = 2 * (APC pair count) + last product: count into planes 1.., last into 0
+        for k in range(half):
+            a = tp[2 * k * nl] ^ xm[2 * k]
+            b = tp[(2 * k + 1) * nl] ^ xm[2 * k + 1]
+            _bs_add_word(v + 1, nv - 1, (a & b) if (k & 1) else (a | b))
+        if g & 1:
+            v[0] = tp[(g - 1) * nl] ^ xm[g - 1]
+    else:
+        for k in range(g):
+            _bs_add_word(v, nv, tp[k * nl] ^ xm[k])
+
+
+cdef inline void _mux_fc_masks(const uint64_t[:, ::1] xv, const int64_t* se, Py_ssize_t s,
+                               Py_ssize_t g, Py_ssize_t n, Py_ssize_t Lc, uint64_t* xm) noexcept nogil:
+    """xm[k] for step s: 0 where slot k's input bit is 1, ~0 where it is 0; past the fan-in
+    (table bits 0) the constant product s & 1."""
+    cdef Py_ssize_t k, i, base, t = s % Lc
+    cdef int64_t m = se[s]
+    cdef uint64_t ones = ~(<uint64_t>0)
+    base = g * m if m <= n else n
+    for k in range(g):
+        i = base + k
+        if i >= n:
+            xm[k] = ones if (s & 1) else 0
+        elif i == n - 1:
+            xm[k] = 0  # the bias input is the constant 1
+        else:
+            xm[k] = 0 if ((xv[i, t >> 6] >> (t & 63)) & 1) else ones
+
+
+def mux_fc_table(source, select, bit_index, G):
+    """Weight bits per step, slot and neuron lane ``uint64[S, G, lanes]`` (see reference)."""
+    source = np.asarray(source)
+    if source.dtype != np.uint64 or source.ndim != 3:
+        raise ValueError(f"source must be uint64[outputs, n, Wsrc], got {source.dtype} {source.shape}")
+    cdef Py_ssize_t g = int(G)
+    if g < 1:
+        raise ValueError(f"G={g} must be >= 1")
+    cdef Py_ssize_t outputs = source.shape[0], n = source.shape[1], wsrc = source.shape[2]
+    sel = np.ascontiguousarray(np.asarray(select, dtype=np.int64).reshape(-1))
+    bi = np.ascontiguousarray(np.asarray(bit_index, dtype=np.int64).reshape(-1))
+    if sel.size != bi.size:
+        raise ValueError(f"select has {sel.size} entries but bit_index {bi.size}")
+    if sel.size and (sel.min() < 0 or bi.min() < 0 or bi.max() >= 64 * wsrc):
+        raise ValueError(f"select must be >= 0 and bit_index in 0..{64 * wsrc - 1}")
+    cdef Py_ssize_t S = sel.size, nl = (outputs + 63) // 64
+    tab = np.zeros((S, g, nl), dtype=np.uint64)
+    if S == 0 or outputs == 0:
+        return tab
+    src = np.ascontiguousarray(source)
+    cdef const uint64_t[:, :, ::1] sv = src
+    cdef const int64_t[::1] se = sel
+    cdef const int64_t[::1] bv = bi
+    cdef uint64_t[:, :, ::1] tv = tab
+    cdef Py_ssize_t s, k, o, i, base, wj
+    cdef int64_t m, j
+    cdef uint64_t word
+    with nogil:
+        for s in range(S):
+            m = se[s]
+            base = g * m if m <= n else n
+            j = bv[s]
+            wj = j >> 6
+            for k in range(g):
+                i = base + k
+                if i >= n:
+                    break
+                for o in range(outputs):
+                    word = (sv[o, i, wj] >> (j & 63)) & 1
+                    tv[s, k, o >> 6] |= word << (o & 63)
+    return tab
+
+
+def mux_fc_btanh(x, tab, select, n, G, L, approx, n_btanh, r, s0, outputs):
+    """MUX-shared FC + Btanh, neuron-sliced -> ``uint64[outputs, W]`` (see reference)."""
+    x, tab, sel, n, G, L, outputs = _ref._mux_fc_table_args(x, tab, select, n, G, L, outputs)
+    cdef Py_ssize_t S = sel.size, Lc = L, g = G, nn = n, no = outputs
+    if S < Lc:
+        raise ValueError(f"{S} steps cannot emit a stream of length {Lc}")
+    cdef int64_t rr = int(r), nbt = int(n_btanh), st0 = int(s0)
+    if rr < 2 or not 0 <= st0 < rr:
+        raise ValueError(f"Btanh needs r >= 2 and 0 <= s0 < r; got r={rr}, s0={st0}")
+    cdef Py_ssize_t W = n_words(Lc), nl = (no + 63) // 64
+    out = np.zeros((no, W), dtype=np.uint64)
+    if no == 0 or Lc == 0:
+        return out
+    cdef bint apx = bool(approx)
+    cdef int64_t vmax = (2 * (g // 2) + (g & 1)) if apx else g
+    cdef int nv = _bit_length(vmax) + 1
+    cdef int ns = _bit_length(rr - 1)
+    cdef int64_t tmax = max(rr - 1 + 2 * vmax, nbt, rr)
+    cdef int nt = _bit_length(tmax) + 1
+    if nt > MAXB or nv > MAXB:
+        raise ValueError(f"counts too wide for the bit-sliced Btanh ({nt} bits)")
+    xc = np.ascontiguousarray(x)
+    cdef const uint64_t[:, ::1] xv = xc
+    cdef const int64_t[::1] se = np.ascontiguousarray(sel)
+    cdef const uint64_t[:, :, ::1] tv = tab
+    cdef uint64_t[:, ::1] ov = out
+    state_arr = np.zeros((nl, MAXB), dtype=np.uint64)
+    cdef uint64_t[:, ::1] stv = state_arr
+    cdef uint64_t* xm = <uint64_t*>malloc(g * sizeof(uint64_t))
+    if xm == NULL:
+        raise MemoryError()
+    cdef uint64_t v[MAXB]
+    cdef uint64_t t_[MAXB]
+    cdef uint64_t d[MAXB]
+    cdef uint64_t* sp
+    cdef uint64_t ones = ~(<uint64_t>0), carry, a, b, under, over, ob, keep
+    cdef Py_ssize_t s, q, tt, o
+    cdef int k
+    cdef uint64_t half = <uint64_t>((rr + 1) // 2), rmax = <uint64_t>(rr - 1)
+    try:
+        with nogil:
+            for q in range(nl):
+                for k in range(ns):
+                    stv[q, k] = ones if (st0 >> k) & 1 else 0
+            for s in range(S):
+                _mux_fc_masks(xv, &se[0], s, g, nn, Lc, xm)
+                for q in range(nl):
+                    _mux_fc_step_value(&tv[s, 0, q], xm, g, nl, apx, v, nv)
+                    sp = &stv[q, 0]
+                    # T = state + 2 v
+                    t_[0] = sp[0]
+                    carry = 0
+                    for k in range(1, nt):
+                        a = sp[k] if k < ns else 0
+                        b = v[k - 1] if k - 1 < nv else 0
+                        t_[k] = a ^ b ^ carry
+                        carry = (a & b) | (carry & (a ^ b))
+                    # state' = clamp(T - n, 0, r - 1)
+                    under = ~_bs_sub_const(t_, nt, <uint64_t>nbt, d)
+                    over = _bs_ge_const(d, nt, <uint64_t>rr)
+                    keep = ~under & ~over
+                    for k in range(ns):
+                        sp[k] = (d[k] & keep) | (over & ~under & (ones if (rmax >> k) & 1 else 0))
+                    if s >= S - Lc:
+                        ob = _bs_ge_const(sp, ns, half)
+                        tt = s - (S - Lc)
+                        while ob:
+                            o = 64 * q + __builtin_ctzll(ob)
+                            if o < no:
+                                ov[o, tt >> 6] |= (<uint64_t>1) << (tt & 63)
+                            ob &= ob - 1
+    finally:
+        free(xm)
+    return out
+
+
+def mux_fc_sums(x, tab, select, n, G, L, approx, outputs):
+    """MUX-shared FC output counters, neuron-sliced -> ``int64[outputs]`` (see reference)."""
+    x, tab, sel, n, G, L, outputs = _ref._mux_fc_table_args(x, tab, select, n, G, L, outputs)
+    cdef Py_ssize_t S = sel.size, Lc = L, g = G, nn = n, no = outputs
+    out = np.zeros(no, dtype=np.int64)
+    if no == 0 or S == 0:
+        return out
+    cdef Py_ssize_t nl = (no + 63) // 64
+    cdef bint apx = bool(approx)
+    cdef int64_t vmax = (2 * (g // 2) + (g & 1)) if apx else g
+    cdef int nv = _bit_length(vmax) + 1
+    cdef int na = _bit_length(vmax * S) + 1
+    if na > MAXB:
+        raise ValueError(f"sums too wide for the bit-sliced accumulator ({na} bits)")
+    xc = np.ascontiguousarray(x)
+    cdef const uint64_t[:, ::1] xv = xc
+    cdef const int64_t[::1] se = np.ascontiguousarray(sel)
+    cdef const uint64_t[:, :, ::1] tv = tab
+    cdef int64_t[::1] ov = out
+    acc_arr = np.zeros((nl, MAXB), dtype=np.uint64)
+    cdef uint64_t[:, ::1] av = acc_arr
+    cdef uint64_t* xm = <uint64_t*>malloc(g * sizeof(uint64_t))
+    if xm == NULL:
+        raise MemoryError()
+    cdef uint64_t v[MAXB]
+    cdef uint64_t* ap
+    cdef uint64_t a, b, carry
+    cdef Py_ssize_t s, q, o
+    cdef int k
+    cdef int64_t total
+    try:
+        with nogil:
+            for s in range(S):
+                _mux_fc_masks(xv, &se[0], s, g, nn, Lc, xm)
+                for q in range(nl):
+                    _mux_fc_step_value(&tv[s, 0, q], xm, g, nl, apx, v, nv)
+                    ap = &av[q, 0]
+                    carry = 0
+                    for k in range(na):
+                        a = ap[k]
+                        b = v[k] if k < nv else 0
+                        if not (b | carry):
+                            if k >= nv:
+                                break
+                            continue
+                        ap[k] = a ^ b ^ carry
+                        carry = (a & b) | (carry & (a ^ b))
+            for o in range(no):
+                total = 0
+                for k in range(na):
+                    total += <int64_t>((av[o >> 6, k] >> (o & 63)) & 1) << k
+                ov[o] = total
+    finally:
+        free(xm)
+    return out
+
+
 # ============================================================================ decoding
 
 

@@ -319,6 +319,43 @@ def test_mux_fc_counts_definition(backend, G, approx):
             assert got[o, s] == want, (o, s)
 
 
+@SETTINGS
+@given(
+    seed=seeds,
+    n=st.integers(2, 80),
+    G=st.integers(1, 9),
+    outputs=st.integers(1, 140),  # crosses the 64-neuron lane boundary
+    length=st.integers(1, 150),
+    passes=st.integers(1, 3),
+    wsrc=st.integers(1, 3),
+    approx=st.booleans(),
+    r=st.integers(2, 40),
+    data=st.data(),
+)
+def test_mux_fc_fused_equals_counts_then_btanh(seed, n, G, outputs, length, passes, wsrc, approx,
+                                               r, data):
+    """The neuron-sliced fused MUX-FC + Btanh (both back ends) gives the bits of Btanh applied to
+    ``mux_fc_counts`` (last L steps), and its output counters the sums of those counts."""
+    G = min(G, n)
+    s0 = data.draw(st.integers(0, r - 1))
+    rng = np.random.default_rng(seed)
+    x, source, select, bit_index = _mux_fc_case(rng, n, G, outputs, length, passes, wsrc)
+    S = passes * length
+    counts = ref.mux_fc_counts(x, source, select, bit_index, G, length, approx)
+    want = pack_bits(unpack_bits(ref.btanh(counts, G, r, s0), S)[:, S - length:])
+    want_sums = counts.sum(axis=1, dtype=np.int64)
+    for mod in (ref, cy) if cy is not None else (ref,):
+        tab = mod.mux_fc_table(source, select, bit_index, G)
+        assert tab.shape == (S, G, (outputs + 63) // 64)
+        got = mod.mux_fc_btanh(x, tab, select, n, G, length, approx, G, r, s0, outputs)
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(
+            mod.mux_fc_sums(x, tab, select, n, G, length, approx, outputs), want_sums)
+    if cy is not None:
+        np.testing.assert_array_equal(cy.mux_fc_table(source, select, bit_index, G),
+                                      ref.mux_fc_table(source, select, bit_index, G))
+
+
 def test_mux_fc_counts_rejects_bad_arguments():
     rng = np.random.default_rng(0)
     x, source, select, bit_index = _mux_fc_case(rng, 5, 2, 2, 10, 1, 1)

@@ -66,6 +66,22 @@ def shared_fc_counts(layer: LayerSpec, x: np.ndarray, wts: LayerWeights, L: int,
                            L, approx)
 
 
+def _shared_fc_fused(layer: LayerSpec, x: np.ndarray, wts: LayerWeights, L: int,
+                     approx: bool) -> LayerOutput:
+    """MUX-shared FC without materialising per-step counts: same bits and sums as the
+    counts -> Btanh path (``mux_fc_btanh`` / ``mux_fc_sums`` on the layer's weight table)."""
+    S = layer.steps(L)
+    tab = wts.mux_table(S)
+    sel = wts.select[:S]
+    n, G, outs = layer.fan_in, layer.mux_groups, layer.out_count
+    if layer.activation == "none":
+        sums = K.mux_fc_sums(x, tab, sel, n, G, L, approx, outs)
+        return LayerOutput(streams=np.zeros((outs, (L + 63) // 64), np.uint64), counts_sum=sums)
+    r, s0 = btanh_states(layer)
+    y = K.mux_fc_btanh(x, tab, sel, n, G, L, approx, layer.btanh_n, r, s0, outs)
+    return LayerOutput(streams=y)
+
+
 def compute_layer(layer: LayerSpec, x: np.ndarray, wts: LayerWeights, L: int,
                   pool_first: int, keep_counts: bool = False, image: int = 0) -> LayerOutput:
     """Run one image through one layer on packed streams."""
@@ -85,6 +101,8 @@ def compute_layer(layer: LayerSpec, x: np.ndarray, wts: LayerWeights, L: int,
             vals = counts.reshape(-1, L)
     else:
         x = x.reshape(-1, x.shape[-1])  # (C, H, W) order, as the float reference flattens
+        if layer.shared_fc and not keep_counts:  # neuron-sliced fast path: no per-step counts
+            return _shared_fc_fused(layer, x, wts, L, approx)
         if layer.shared_fc:
             vals = shared_fc_counts(layer, x, wts, L, approx)
         else:

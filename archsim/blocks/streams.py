@@ -142,6 +142,16 @@ class LayerWeights:
             if layer.shared_fc:
                 self.select = self.bit_index % layer.mux_phases
 
+    _mux_table: np.ndarray | None = None
+
+    def mux_table(self, steps: int) -> np.ndarray:
+        """MUX-shared FC: the static per-step, per-slot, per-neuron weight-bit table of
+        ``K.mux_fc_table`` for the first ``steps`` steps (built once, reused by every image)."""
+        if self._mux_table is None or self._mux_table.shape[0] != steps:
+            self._mux_table = K.mux_fc_table(self.source, self.select[:steps],
+                                             self.bit_index[:steps], self.layer.mux_groups)
+        return self._mux_table
+
     # ------------------------------------------------------------ misalignment
     faults = None  # a callable image -> FaultTable, set by the network when p > 0
     _cached: tuple[int, np.ndarray] | None = None

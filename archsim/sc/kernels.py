@@ -41,7 +41,10 @@ __all__ = [
     "decode_bipolar",
     "kim_r",
     "lfsr_sequence",
+    "mux_fc_btanh",
     "mux_fc_counts",
+    "mux_fc_sums",
+    "mux_fc_table",
     "mux_select",
     "n_words",
     "numpy",
@@ -73,6 +76,9 @@ API = (
     "segment_maxpool",
     "mux_select",
     "mux_fc_counts",
+    "mux_fc_table",
+    "mux_fc_btanh",
+    "mux_fc_sums",
     "popcount",
     "decode_bipolar",
 )
@@ -197,6 +203,23 @@ def mux_fc_counts(x, source, select, bit_index, G, L, approx):
     fan-in give the bit s & 1. Exact count or Kim's APC over the G slots.
     """
     return _active.mux_fc_counts(x, source, select, bit_index, G, L, approx)
+
+
+def mux_fc_table(source, select, bit_index, G):
+    """Static weight table of a MUX-shared FC: bit b of ``tab[s, k, q]`` is the weight bit that
+    slot k delivers to neuron 64*q + b at step s -> ``uint64[S, G, lanes]``."""
+    return _active.mux_fc_table(source, select, bit_index, G)
+
+
+def mux_fc_btanh(x, tab, select, n, G, L, approx, n_btanh, r, s0, outputs):
+    """MUX-shared FC fused with its Btanh (neuron-sliced): the packed output streams of the
+    last L steps, ``uint64[outputs, W]``; same bits as ``btanh(mux_fc_counts(...))``."""
+    return _active.mux_fc_btanh(x, tab, select, n, G, L, approx, n_btanh, r, s0, outputs)
+
+
+def mux_fc_sums(x, tab, select, n, G, L, approx, outputs):
+    """MUX-shared FC output counters: each neuron's counts summed over all steps, ``int64``."""
+    return _active.mux_fc_sums(x, tab, select, n, G, L, approx, outputs)
 
 
 def popcount(x, length):

@@ -394,6 +394,117 @@ def mux_fc_counts(x, source, select, bit_index, G, L, approx) -> np.ndarray:
     return out
 
 
+def _mux_fc_table_args(x, tab, select, n, G, L, outputs):
+    """Checked arguments of the table-driven MUX-shared FC kernels (both back ends)."""
+    L = _length(L)
+    G, n, outputs = int(G), int(n), int(outputs)
+    if G < 1 or n < 1 or outputs < 0:
+        raise ValueError(f"need G >= 1, n >= 1, outputs >= 0; got G={G}, n={n}, outputs={outputs}")
+    _check_count_range(G)
+    x = _words(x, L)
+    if x.ndim != 2 or x.shape[0] != n - 1:
+        raise ValueError(f"x must be uint64[n-1={n - 1}, W], got shape {x.shape}")
+    tab = np.ascontiguousarray(tab)
+    nl = (outputs + 63) // 64
+    sel = np.asarray(select, dtype=np.int64).reshape(-1)
+    if tab.dtype != np.uint64 or tab.shape != (sel.size, G, nl):
+        raise ValueError(f"tab must be uint64[S={sel.size}, G={G}, lanes={nl}], got {tab.dtype} {tab.shape}")
+    if sel.size and (L == 0 or sel.min() < 0):
+        raise ValueError("select entries must be >= 0 and the input length >= 1")
+    return x, tab, sel, n, G, L, outputs
+
+
+def mux_fc_table(source, select, bit_index, G) -> np.ndarray:
+    """Weight bits of the MUX-shared FC per step, slot and neuron: ``uint64[S, G, lanes]``.
+
+    Bit b of ``tab[s, k, q]`` is bit ``bit_index[s]`` of ``source[64*q + b, i]`` with
+    i = k + G*select[s], the weight bit that group k's nanowire delivers to neuron 64*q + b at
+    step s; slots past the fan-in (i >= n) and lanes past the last neuron are 0. The table is
+    static for a layer (it depends on the stored weights and the MUX/nanowire schedule, not on
+    the image), so it is built once and every image reuses it.
+    """
+    source = np.asarray(source)
+    if source.dtype != np.uint64 or source.ndim != 3:
+        raise ValueError(f"source must be uint64[outputs, n, Wsrc], got {source.dtype} {source.shape}")
+    G = int(G)
+    if G < 1:
+        raise ValueError(f"G={G} must be >= 1")
+    outputs, n, wsrc = source.shape
+    sel = np.asarray(select, dtype=np.int64).reshape(-1)
+    bi = np.asarray(bit_index, dtype=np.int64).reshape(-1)
+    if sel.size != bi.size:
+        raise ValueError(f"select has {sel.size} entries but bit_index {bi.size}")
+    if sel.size and (sel.min() < 0 or bi.min() < 0 or bi.max() >= 64 * wsrc):
+        raise ValueError(f"select must be >= 0 and bit_index in 0..{64 * wsrc - 1}")
+    S, nl = sel.size, (outputs + 63) // 64
+    tab = np.zeros((S, G, nl), dtype=np.uint64)
+    if S == 0 or outputs == 0:
+        return tab
+    step = max(1, _CHUNK_BITS // max(1, outputs * G * 8))
+    for lo in range(0, S, step):
+        t = np.arange(lo, min(lo + step, S))
+        idx = np.arange(G)[None, :] + G * np.minimum(sel[t], n)[:, None]  # (T, G)
+        valid = idx < n
+        j = bi[t][:, None]
+        word = source[:, np.minimum(idx, n - 1), j >> 6]  # (outputs, T, G)
+        bits = ((word >> (j & 63).astype(np.uint64)[None]) & np.uint64(1)).astype(np.uint8)
+        bits &= valid[None].astype(np.uint8)
+        bits = np.moveaxis(bits, 0, -1)  # (T, G, outputs)
+        tab[lo : lo + len(t)] = pack_bits(bits)
+    return tab
+
+
+def _mux_fc_table_counts(x, tab, sel, n, G, L, approx, outputs) -> np.ndarray:
+    """Per-step counts ``int64[outputs, S]`` of the MUX-shared FC from its weight table."""
+    S = sel.size
+    xin = np.concatenate([unpack_bits(x, L), np.ones((1, L), dtype=np.uint8)], axis=0)
+    out = np.empty((outputs, S), dtype=np.int64)
+    step = max(1, _CHUNK_BITS // max(1, 64 * tab.shape[2] * G * 8))
+    for lo in range(0, S, step):
+        t = np.arange(lo, min(lo + step, S))
+        idx = np.arange(G)[None, :] + G * np.minimum(sel[t], n)[:, None]
+        valid = idx < n
+        xs = xin[np.minimum(idx, n - 1), (t % L)[:, None]]  # (T, G)
+        ws = unpack_bits(tab[t], 64 * tab.shape[2])[..., :outputs]  # (T, G, outputs)
+        prod = 1 - (xs[..., None] ^ ws)
+        prod = np.where(valid[..., None], prod, (t[:, None, None] & 1).astype(np.uint8))
+        if approx:
+            m = G // 2
+            first, second = prod[:, 0 : 2 * m : 2], prod[:, 1 : 2 * m : 2]
+            gates = np.where((np.arange(m) % 2 == 0)[None, :, None], first | second, first & second)
+            counts = 2 * gates.sum(axis=1, dtype=np.int64)
+            if G % 2:
+                counts += prod[:, G - 1]
+        else:
+            counts = prod.sum(axis=1, dtype=np.int64)
+        out[:, lo : lo + len(t)] = counts.T
+    return out
+
+
+def mux_fc_btanh(x, tab, select, n, G, L, approx, n_btanh, r, s0, outputs) -> np.ndarray:
+    """MUX-shared FC fused with its Btanh: packed outputs ``uint64[outputs, W]`` of the last L steps.
+
+    The counts are those of ``mux_fc_counts`` (read through the table of ``mux_fc_table``); the
+    Btanh counter runs through all S steps from ``s0`` (see ``btanh``) and the bits of the last
+    L steps (the last pass) are the output streams.
+    """
+    x, tab, sel, n, G, L, outputs = _mux_fc_table_args(x, tab, select, n, G, L, outputs)
+    S = sel.size
+    if S < L:
+        raise ValueError(f"{S} steps cannot emit a stream of length {L}")
+    counts = _mux_fc_table_counts(x, tab, sel, n, G, L, approx, outputs)
+    y = btanh(counts.astype(np.uint16), n_btanh, r, s0)
+    return pack_bits(unpack_bits(y, S)[:, S - L :])
+
+
+def mux_fc_sums(x, tab, select, n, G, L, approx, outputs) -> np.ndarray:
+    """MUX-shared FC output counters: per-neuron sum over all steps of its counts, ``int64[outputs]``."""
+    x, tab, sel, n, G, L, outputs = _mux_fc_table_args(x, tab, select, n, G, L, outputs)
+    if sel.size == 0:
+        return np.zeros(outputs, dtype=np.int64)
+    return _mux_fc_table_counts(x, tab, sel, n, G, L, approx, outputs).sum(axis=1)
+
+
 # ----------------------------------------------------------------------------- decoding
 
 
