@@ -682,6 +682,212 @@ def conv_counts(inp, wts, bias, length, approx):
     return out
 
 
+# ============================================================================ conv -> pool -> Btanh
+#
+# The fast path of a pooled conv layer never writes the per-cycle counts of all neurons: for
+# each 2x2 window the 4 members' counts are kept as bit-planes (the counter's own form), the
+# segment sums that the causal max pool compares are popcounts of those planes, only the
+# forwarded member's counts are read out of the planes, and the Btanh steps through them.
+
+
+cdef void _count_planes(const cwordp* xp, const cwordp* wp, Py_ssize_t n, Py_ssize_t nwords,
+                        bint approx, uint64_t* planes, uint64_t* st) noexcept nogil:
+    """Bit-planes of the per-cycle mismatch (PC) / pair-word (APC) count of one neuron:
+    ``planes[k * nwords + w]`` for k < nplanes, and for the APC with odd n the product of the
+    unpaired last input at k = nplanes. ``st`` is scratch of MAXPLANES * BLK words."""
+    cdef Py_ssize_t m = n // 2 if approx else n
+    cdef int nplanes = _bit_length(m)
+    cdef bint odd = approx and (n & 1)
+    cdef int nst = nplanes if nplanes > 8 else 8
+    cdef Py_ssize_t w0 = 0, lanes, j
+    cdef int k
+    while w0 < nwords:
+        lanes = nwords - w0
+        memset(st, 0, nst * BLK * sizeof(uint64_t))
+        if lanes >= 16:
+            lanes = 16
+            if approx:
+                _count_block(xp, wp, n, w0, 16, 16, True, st, nst)
+            else:
+                _count_block(xp, wp, n, w0, 16, 16, False, st, nst)
+        elif lanes >= 8:
+            lanes = 8
+            if approx:
+                _count_block(xp, wp, n, w0, 8, 8, True, st, nst)
+            else:
+                _count_block(xp, wp, n, w0, 8, 8, False, st, nst)
+        else:
+            _count_block(xp, wp, n, w0, lanes, 8, approx, st, nst)
+        for j in range(lanes):
+            for k in range(nplanes):
+                planes[k * nwords + w0 + j] = st[k * BLK + j]
+            if odd:
+                planes[nplanes * nwords + w0 + j] = ~_mis(xp, wp, n - 1, w0 + j)
+        w0 += lanes
+
+
+cdef inline int64_t _plane_range_sum(const uint64_t* planes, Py_ssize_t nwords, int nplanes,
+                                     bint approx, bint odd, int64_t m, Py_ssize_t lo,
+                                     Py_ssize_t hi) noexcept nogil:
+    """Sum of the per-cycle counts over cycles lo..hi-1, from the bit-planes (popcounts)."""
+    cdef int64_t sc = 0, sl = 0
+    cdef Py_ssize_t w, a, b
+    cdef uint64_t mask
+    cdef int k
+    for w in range(lo >> 6, ((hi - 1) >> 6) + 1):
+        a = lo - 64 * w if lo > 64 * w else 0
+        b = hi - 64 * w if hi < 64 * w + 64 else 64
+        mask = (~(<uint64_t>0) >> (64 - (b - a))) << a
+        for k in range(nplanes):
+            sc += (<int64_t>__builtin_popcountll(planes[k * nwords + w] & mask)) << k
+        if odd:
+            sl += __builtin_popcountll(planes[nplanes * nwords + w] & mask)
+    if approx:
+        return 2 * (m * (hi - lo) - sc) + sl
+    return m * (hi - lo) - sc
+
+
+def conv_pool_btanh(inp, wts, bias, length, approx, segment, first, n_btanh, r, s0):
+    """Conv -> 2x2 causal segment max pool -> Btanh, fused (see reference)."""
+    cdef Py_ssize_t L = _ref._length(length)
+    inp = _ref._words(inp, L, "inp")
+    wts = _ref._words(wts, L, "wts")
+    bias = _ref._words(bias, L, "bias")
+    if inp.ndim != 4 or wts.ndim != 5 or bias.ndim != 2:
+        raise ValueError(
+            f"expected inp [C, H, Wd, W], wts [F, C, k, k, W], bias [F, W]; got "
+            f"{inp.shape}, {wts.shape}, {bias.shape}"
+        )
+    cdef Py_ssize_t C = inp.shape[0], H = inp.shape[1], Wd = inp.shape[2], W = inp.shape[3]
+    cdef Py_ssize_t F = wts.shape[0], k = wts.shape[2]
+    if wts.shape[1] != C or wts.shape[3] != k or bias.shape[0] != F or not (1 <= k <= min(H, Wd)):
+        raise ValueError(f"inconsistent conv shapes {inp.shape}, {wts.shape}, {bias.shape}")
+    cdef Py_ssize_t Ho = H - k + 1, Wo = Wd - k + 1, n = C * k * k + 1
+    cdef Py_ssize_t Hp = Ho // 2, Wp = Wo // 2
+    _ref._check_count_range(n)
+    cdef Py_ssize_t seg = int(segment), fst = int(first)
+    if seg < 1:
+        raise ValueError(f"segment={seg} must be >= 1")
+    if not 0 <= fst < 4:
+        raise ValueError(f"first={fst} must be in 0..3")
+    cdef int64_t nbt = int(n_btanh), rr = int(r), st0 = int(s0)
+    if rr < 2 or not 0 <= st0 < rr:
+        raise ValueError(f"Btanh needs r >= 2 and 0 <= s0 < r; got r={rr}, s0={st0}")
+    cdef Py_ssize_t nseg = (L + seg - 1) // seg if L > 0 else 0
+    out = np.zeros((F, Hp, Wp, W), dtype=np.uint64)
+    selected = np.zeros((F * Hp * Wp, nseg), dtype=np.uint8)
+    if F == 0 or L == 0 or Hp == 0 or Wp == 0:
+        return out, selected
+    ic = np.ascontiguousarray(inp)
+    wc = np.ascontiguousarray(wts)
+    bc = np.ascontiguousarray(bias)
+    cdef const uint64_t[:, :, :, ::1] iv = ic
+    cdef const uint64_t[:, :, :, :, ::1] wv = wc
+    cdef const uint64_t[:, ::1] bv = bc
+    cdef uint64_t[:, :, :, ::1] ov = out
+    cdef uint8_t[:, ::1] sv = selected
+    cdef bint ap = bool(approx)
+    cdef int64_t m = n // 2 if ap else n
+    cdef int nplanes = _bit_length(m)
+    cdef bint odd = ap and (n & 1)
+    cdef Py_ssize_t pstride = (nplanes + 1) * W  # words of one candidate's planes
+    cdef Py_ssize_t f, py, px, c, ky, kx, i, cd, y, xx, s, lo, hi, w, b, t, cur, best, nvalid, pidx
+    cdef int kk
+    cdef int64_t tot, best_tot, v, st
+    cdef int64_t top = rr - 1, half = (rr + 1) // 2
+    cdef uint64_t word
+    cdef uint64_t pl[MAXPLANES + 1]
+    cdef cwordp* xp = <cwordp*>malloc(n * sizeof(cwordp))
+    cdef cwordp* wp = <cwordp*>malloc(n * sizeof(cwordp))
+    cdef uint64_t* ones = _ones_row(W)
+    cdef uint64_t* planes = <uint64_t*>malloc(4 * pstride * sizeof(uint64_t))
+    cdef uint64_t* scratch = <uint64_t*>malloc(MAXPLANES * BLK * sizeof(uint64_t))
+    cdef uint16_t* cbuf = <uint16_t*>malloc(4 * 64 * sizeof(uint16_t))
+    cdef int64_t* done = <int64_t*>malloc(4 * sizeof(int64_t))
+    cdef uint8_t* segsel = <uint8_t*>malloc(nseg * sizeof(uint8_t))
+    try:
+        if (xp == NULL or wp == NULL or ones == NULL or planes == NULL or scratch == NULL
+                or cbuf == NULL or done == NULL or segsel == NULL):
+            raise MemoryError()
+        with nogil:
+            xp[n - 1] = ones  # bias input: XNOR(1, bias) = bias
+            for f in range(F):
+                i = 0
+                for c in range(C):
+                    for ky in range(k):
+                        for kx in range(k):
+                            wp[i] = &wv[f, c, ky, kx, 0]
+                            i += 1
+                wp[n - 1] = &bv[f, 0]
+                for py in range(Hp):
+                    for px in range(Wp):
+                        pidx = (f * Hp + py) * Wp + px
+                        for cd in range(4):  # window members in (dy, dx) order
+                            y = 2 * py + (cd >> 1)
+                            xx = 2 * px + (cd & 1)
+                            i = 0
+                            for c in range(C):
+                                for ky in range(k):
+                                    for kx in range(k):
+                                        xp[i] = &iv[c, y + ky, xx + kx, 0]
+                                        i += 1
+                            _count_planes(xp, wp, n, W, ap, planes + cd * pstride, scratch)
+                        # causal segment max pool on the segment sums (ties: last index)
+                        cur = fst
+                        for s in range(nseg):
+                            segsel[s] = <uint8_t>cur
+                            sv[pidx, s] = <uint8_t>cur
+                            lo = s * seg
+                            hi = lo + seg if lo + seg < L else L
+                            best = 0
+                            best_tot = -1
+                            for cd in range(4):
+                                tot = _plane_range_sum(planes + cd * pstride, W, nplanes, ap, odd,
+                                                       m, lo, hi)
+                                if tot >= best_tot:
+                                    best_tot = tot
+                                    best = cd
+                            cur = best
+                        # Btanh over the forwarded counts, read out of the planes word by word
+                        st = st0
+                        for cd in range(4):
+                            done[cd] = -1  # the word of cbuf[cd] (none yet)
+                        for s in range(nseg):
+                            cd = segsel[s]
+                            t = s * seg
+                            hi = t + seg if t + seg < L else L
+                            while t < hi:
+                                w = t >> 6
+                                if done[cd] != w:
+                                    nvalid = L - 64 * w if L - 64 * w < 64 else 64
+                                    for kk in range(nplanes + 1):
+                                        pl[kk] = planes[cd * pstride + kk * W + w]
+                                    _extract(pl, nplanes, ap, odd, <uint64_t>m, cbuf + 64 * cd, nvalid)
+                                    done[cd] = w
+                                lo = 64 * w + 64 if 64 * w + 64 < hi else hi
+                                word = 0
+                                for b in range(t - 64 * w, lo - 64 * w):
+                                    v = st + 2 * <int64_t>cbuf[64 * cd + b] - nbt
+                                    if v < 0:
+                                        v = 0
+                                    if v > top:
+                                        v = top
+                                    st = v
+                                    word |= (<uint64_t>(v >= half)) << b
+                                ov[f, py, px, w] |= word
+                                t = lo
+    finally:
+        free(xp)
+        free(wp)
+        free(ones)
+        free(planes)
+        free(scratch)
+        free(cbuf)
+        free(done)
+        free(segsel)
+    return out, selected
+
+
 # ============================================================================ Btanh
 
 

@@ -356,6 +356,43 @@ def test_mux_fc_fused_equals_counts_then_btanh(seed, n, G, outputs, length, pass
                                       ref.mux_fc_table(source, select, bit_index, G))
 
 
+@SETTINGS
+@given(
+    seed=seeds,
+    C=st.integers(1, 3),
+    H=st.integers(2, 11),
+    F=st.integers(1, 3),
+    length=lengths,
+    approx=st.booleans(),
+    segment=st.integers(1, 70),
+    first=st.integers(0, 3),
+    r=st.integers(2, 40),
+    data=st.data(),
+)
+def test_conv_pool_btanh_equals_the_three_kernels(seed, C, H, F, length, approx, segment,
+                                                  first, r, data):
+    """The fused conv -> segment max pool -> Btanh (both back ends) gives the bits and the
+    forwarded candidates of conv_counts, segment_maxpool over the 2x2 windows and btanh."""
+    k = data.draw(st.integers(1, H - 1))  # leaves a conv output of at least 2x2
+    s0 = data.draw(st.integers(0, r - 1))
+    rng = np.random.default_rng(seed)
+    inp = random_streams(rng, (C, H, H), length)
+    wts = random_streams(rng, (F, C, k, k), length)
+    bias = random_streams(rng, (F,), length)
+    n = C * k * k + 1
+    counts = ref.conv_counts(inp, wts, bias, length, approx)
+    ho = counts.shape[1]
+    hp = ho // 2
+    win = counts[:, : 2 * hp, : 2 * hp].reshape(F, hp, 2, hp, 2, length)
+    win = win.transpose(2, 4, 0, 1, 3, 5).reshape(4, -1, length)
+    vals, want_sel = ref.segment_maxpool(win, segment, first)
+    want = ref.btanh(vals, n, r, s0).reshape(F, hp, hp, -1)
+    for mod in (ref, cy) if cy is not None else (ref,):
+        got, sel = mod.conv_pool_btanh(inp, wts, bias, length, approx, segment, first, n, r, s0)
+        np.testing.assert_array_equal(sel, want_sel)
+        np.testing.assert_array_equal(got, want)
+
+
 def test_mux_fc_counts_rejects_bad_arguments():
     rng = np.random.default_rng(0)
     x, source, select, bit_index = _mux_fc_case(rng, 5, 2, 2, 10, 1, 1)

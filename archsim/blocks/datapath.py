@@ -92,6 +92,13 @@ def compute_layer(layer: LayerSpec, x: np.ndarray, wts: LayerWeights, L: int,
         wp = wts.image_packed(image)  # (F, fan_in, W)
         filt = np.ascontiguousarray(wp[:, : n - 1].reshape(F, C, k, k, -1))
         bias = np.ascontiguousarray(wp[:, n - 1])
+        if layer.pool == 2 and not keep_counts and layer.activation != "none":
+            # fast path: pooling reads the counts out of the counter's bit-planes (no
+            # per-cycle counts of every neuron are materialised); same bits as below
+            r, s0 = btanh_states(layer)
+            y, sel = K.conv_pool_btanh(np.ascontiguousarray(x), filt, bias, L, approx,
+                                       layer.pool_segment, pool_first, layer.btanh_n, r, s0)
+            return LayerOutput(streams=y, pool_select=sel)
         counts = K.conv_counts(np.ascontiguousarray(x), filt, bias, L, approx)
         sel = None
         kept = counts if keep_counts else None

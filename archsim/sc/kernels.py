@@ -36,6 +36,7 @@ __all__ = [
     "backend",
     "btanh",
     "conv_counts",
+    "conv_pool_btanh",
     "counter_sequence",
     "cython",
     "decode_bipolar",
@@ -72,6 +73,7 @@ API = (
     "apc_counts",
     "xnor_counts",
     "conv_counts",
+    "conv_pool_btanh",
     "btanh",
     "segment_maxpool",
     "mux_select",
@@ -178,6 +180,13 @@ def xnor_counts(x, w, length, approx):
 def conv_counts(inp, wts, bias, length, approx):
     """Fused valid stride-1 convolution counts -> ``uint16[F, Ho, Wo, length]``."""
     return _active.conv_counts(inp, wts, bias, length, approx)
+
+
+def conv_pool_btanh(inp, wts, bias, length, approx, segment, first, n_btanh, r, s0):
+    """Conv -> 2x2 causal segment max pool -> Btanh, fused: ``(uint64[F, Ho//2, Wo//2, W],
+    uint8[F*Ho//2*Wo//2, nseg])``, the bits of the three kernels applied in turn."""
+    return _active.conv_pool_btanh(inp, wts, bias, length, approx, segment, first, n_btanh,
+                                   r, s0)
 
 
 def btanh(counts, n, r, s0=None):

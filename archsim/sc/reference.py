@@ -303,6 +303,24 @@ def segment_maxpool(values, segment, first=0):
     return out, selected
 
 
+def conv_pool_btanh(inp, wts, bias, length, approx, segment, first, n_btanh, r, s0):
+    """Conv -> 2x2 causal segment max pool -> Btanh in one call (the fast path of a pooled
+    conv layer): ``(uint64[F, Ho//2, Wo//2, W] output streams, uint8[F*Ho//2*Wo//2, nseg]
+    forwarded candidate per segment)``.
+
+    By definition the composition of ``conv_counts``, ``segment_maxpool`` over the 4 members of
+    each window in (dy, dx) order, and ``btanh(counts, n_btanh, r, s0)``.
+    """
+    counts = conv_counts(inp, wts, bias, length, approx)
+    f, ho, wo, L = counts.shape
+    hp, wp = ho // 2, wo // 2
+    c = counts[:, : 2 * hp, : 2 * wp].reshape(f, hp, 2, wp, 2, L)
+    c = c.transpose(2, 4, 0, 1, 3, 5).reshape(4, -1, L)
+    vals, sel = segment_maxpool(c, segment, first)
+    y = btanh(vals, n_btanh, r, s0)
+    return y.reshape(f, hp, wp, -1), sel
+
+
 # ----------------------------------------------------------------------------- MUX
 
 
