@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import simpy
+from threadpoolctl import threadpool_limits
 
 from archsim.blocks.datapath import compute_layer
 from archsim.blocks.percycle import PerCycleLayer
@@ -48,6 +49,7 @@ class Image:
     index: int
     pixels: np.ndarray
     label: int | None = None
+    float_ref: list[np.ndarray] | None = None  # float reference outputs, if a worker made them
 
 
 @dataclass
@@ -134,7 +136,9 @@ class _Run:
     def finish_image(self, img: Image, k_pos: int, layer_values: list[np.ndarray],
                      counts_sum: np.ndarray, start: int, end: int) -> None:
         spec = self.net.spec
-        ref = float_forward(spec, self.float_weights, img.pixels)
+        ref = img.float_ref
+        if ref is None:
+            ref = float_forward(spec, self.float_weights, img.pixels)
         errors = {}
         for el, sc, fl in zip(self.net.layers, layer_values, ref, strict=True):
             errors[el.spec.name] = float(np.mean(np.abs(sc.ravel() - fl.ravel())))
@@ -190,6 +194,7 @@ def _fast_layer(env, run: _Run, el: ElaboratedLayer, inbox: simpy.Store, outbox:
         probes = [p for p in run.probes if p.layer == el.spec.name] if k < run.probe_images else []
         if isinstance(streams, Future):  # bits computed by a worker process (--jobs)
             streams = streams.result()
+            img.float_ref = streams.float_ref
         if isinstance(streams, _ImageBits):
             out = streams.layers[len(values)]
         else:
@@ -268,9 +273,11 @@ class _LayerValue:
 @dataclass
 class _ImageBits:
     layers: list[_LayerValue]
+    float_ref: list[np.ndarray] | None = None
 
 
 _WORKER_NET: Network | None = None
+_WORKER_FLOAT = None  # float weights for the reference forward pass in the workers
 
 
 def _worker_image(pixels: np.ndarray, index: int) -> _ImageBits:
@@ -285,7 +292,8 @@ def _worker_image(pixels: np.ndarray, index: int) -> _ImageBits:
         o = compute_layer(el.spec, x, el.weights, L, el.pool_first, image=index)
         out.append(_LayerValue(decode_layer(el, o.streams, o.counts_sum, L), o.counts_sum))
         x = o.streams
-    return _ImageBits(out)
+    ref = float_forward(spec, _WORKER_FLOAT, pixels) if _WORKER_FLOAT is not None else None
+    return _ImageBits(out, ref)
 
 
 def _sink(env, run: _Run, inbox: simpy.Store):
@@ -309,7 +317,7 @@ def simulate(net: Network, images: Iterable[Image], n_images: int, float_weights
     process keeps the SimPy timing, the ledger and the image order, so every result is
     identical to a single-process run.
     """
-    global _WORKER_NET
+    global _WORKER_NET, _WORKER_FLOAT
     env = CycleEnvironment()
     run = _Run(net, float_weights, keep_trace, progress, probes, probe_images)
     pool = None
@@ -317,6 +325,7 @@ def simulate(net: Network, images: Iterable[Image], n_images: int, float_weights
     jobs = max(1, min(jobs, n_images - local)) if mode == "fast" and not keep_trace else 1
     if jobs > 1:
         _WORKER_NET = net  # inherited by the forked workers, copy-on-write
+        _WORKER_FLOAT = float_weights
         pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"))
     if mode == "fast":
         stores = [simpy.Store(env, capacity=1) for _ in range(len(net.layers) + 1)]
@@ -329,11 +338,14 @@ def simulate(net: Network, images: Iterable[Image], n_images: int, float_weights
     else:
         raise ValueError(f"mode(={mode!r}) must be 'fast' or 'per-cycle'")
     try:
-        env.run()
+        # one BLAS thread: the float reference's small products lose more to thread
+        # hand-offs than they gain, and images already run in parallel processes
+        with threadpool_limits(limits=1):
+            env.run()
     finally:
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
-            _WORKER_NET = None
+            _WORKER_NET = _WORKER_FLOAT = None
     result = run.result(env, mode, n_images)
     result.metadata["jobs"] = jobs
     return result, run.trace

@@ -1401,6 +1401,135 @@ def mux_fc_sums(x, tab, select, n, G, L, approx, outputs):
     return out
 
 
+# ============================================================================ stream reordering
+
+
+def gather_streams(x, length, index):
+    """Packed streams whose bit t is bit ``index[t]`` of ``x: uint64[n, W]`` -> ``uint64[n, W']``."""
+    cdef Py_ssize_t L = _ref._length(length)
+    x = _ref._words(x, L)
+    idx = np.ascontiguousarray(np.asarray(index, dtype=np.int64).reshape(-1))
+    if x.ndim != 2:
+        raise ValueError(f"x must be uint64[n, W], got shape {x.shape}")
+    if idx.size and (idx.min() < 0 or idx.max() >= L):
+        raise ValueError(f"index entries must be in 0..{L - 1}")
+    cdef Py_ssize_t n = x.shape[0], T = idx.size, r, t, w
+    out = np.zeros((n, (T + 63) // 64), dtype=np.uint64)
+    if n == 0 or T == 0:
+        return out
+    xc = np.ascontiguousarray(x)
+    cdef const uint64_t[:, ::1] xv = xc
+    cdef const int64_t[::1] iv = idx
+    cdef uint64_t[:, ::1] ov = out
+    cdef uint64_t word
+    cdef int64_t j
+    with nogil:
+        for r in range(n):
+            for w in range(0, T, 64):
+                word = 0
+                for t in range(w, w + 64 if w + 64 < T else T):
+                    j = iv[t]
+                    word |= ((xv[r, j >> 6] >> (j & 63)) & 1) << (t - w)
+                ov[r, w >> 6] = word
+    return out
+
+
+# ============================================================================ benchmark floor
+#
+# Not part of the datapath: the "XNOR + popcount" floor the benchmarks compare the simulator
+# against. The same operands as conv_counts / xnor_counts, but each neuron only gets the total
+# number of ones of its XNOR products (one popcount per word, no per-cycle counts, no APC).
+
+
+cdef inline int64_t _xnor_popcount(const cwordp* xp, const cwordp* wp, Py_ssize_t n,
+                                   Py_ssize_t nwords) noexcept nogil:
+    cdef int64_t acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0
+    cdef Py_ssize_t i, w
+    cdef const uint64_t* a
+    cdef const uint64_t* b
+    for i in range(n):
+        a = xp[i]
+        b = wp[i]
+        w = 0
+        while w + 4 <= nwords:  # four independent popcount chains
+            acc0 += __builtin_popcountll(~(a[w] ^ b[w]))
+            acc1 += __builtin_popcountll(~(a[w + 1] ^ b[w + 1]))
+            acc2 += __builtin_popcountll(~(a[w + 2] ^ b[w + 2]))
+            acc3 += __builtin_popcountll(~(a[w + 3] ^ b[w + 3]))
+            w += 4
+        while w < nwords:
+            acc0 += __builtin_popcountll(~(a[w] ^ b[w]))
+            w += 1
+    return acc0 + acc1 + acc2 + acc3
+
+
+def floor_conv_popcount(inp, wts, bias):
+    """XNOR + popcount floor of a conv layer: ``int64[F, Ho, Wo]`` ones of all products."""
+    cdef const uint64_t[:, :, :, ::1] iv = np.ascontiguousarray(inp, dtype=np.uint64)
+    cdef const uint64_t[:, :, :, :, ::1] wv = np.ascontiguousarray(wts, dtype=np.uint64)
+    cdef const uint64_t[:, ::1] bv = np.ascontiguousarray(bias, dtype=np.uint64)
+    cdef Py_ssize_t C = iv.shape[0], H = iv.shape[1], W = iv.shape[3]
+    cdef Py_ssize_t F = wv.shape[0], k = wv.shape[2], Ho = H - k + 1, n = C * k * k + 1
+    out = np.zeros((F, Ho, Ho), dtype=np.int64)
+    cdef int64_t[:, :, ::1] ov = out
+    cdef cwordp* xp = <cwordp*>malloc(n * sizeof(cwordp))
+    cdef cwordp* wp = <cwordp*>malloc(n * sizeof(cwordp))
+    cdef uint64_t* ones = _ones_row(W)
+    cdef Py_ssize_t f, y, x, c, ky, kx, i
+    try:
+        if xp == NULL or wp == NULL or ones == NULL:
+            raise MemoryError()
+        with nogil:
+            xp[n - 1] = ones
+            for f in range(F):
+                i = 0
+                for c in range(C):
+                    for ky in range(k):
+                        for kx in range(k):
+                            wp[i] = &wv[f, c, ky, kx, 0]
+                            i += 1
+                wp[n - 1] = &bv[f, 0]
+                for y in range(Ho):
+                    for x in range(Ho):
+                        i = 0
+                        for c in range(C):
+                            for ky in range(k):
+                                for kx in range(k):
+                                    xp[i] = &iv[c, y + ky, x + kx, 0]
+                                    i += 1
+                        ov[f, y, x] = _xnor_popcount(xp, wp, n, W)
+    finally:
+        free(xp)
+        free(wp)
+        free(ones)
+    return out
+
+
+def floor_fc_popcount(x, w):
+    """XNOR + popcount floor of an FC layer: ``x [n, W]``, ``w [B, n, W]`` -> ``int64[B]``."""
+    cdef const uint64_t[:, ::1] xv = np.ascontiguousarray(x, dtype=np.uint64)
+    cdef const uint64_t[:, :, ::1] wv = np.ascontiguousarray(w, dtype=np.uint64)
+    cdef Py_ssize_t B = wv.shape[0], n = wv.shape[1], W = wv.shape[2], b, i
+    out = np.zeros(B, dtype=np.int64)
+    cdef int64_t[::1] ov = out
+    cdef cwordp* xp = <cwordp*>malloc(n * sizeof(cwordp))
+    cdef cwordp* wp = <cwordp*>malloc(n * sizeof(cwordp))
+    try:
+        if xp == NULL or wp == NULL:
+            raise MemoryError()
+        with nogil:
+            for i in range(n):
+                xp[i] = &xv[i, 0]
+            for b in range(B):
+                for i in range(n):
+                    wp[i] = &wv[b, i, 0]
+                ov[b] = _xnor_popcount(xp, wp, n, W)
+    finally:
+        free(xp)
+        free(wp)
+    return out
+
+
 # ============================================================================ decoding
 
 

@@ -393,6 +393,19 @@ def test_conv_pool_btanh_equals_the_three_kernels(seed, C, H, F, length, approx,
         np.testing.assert_array_equal(got, want)
 
 
+@needs_cython
+@SETTINGS
+@given(seed=seeds, length=lengths, rows=st.integers(1, 5), steps=st.integers(0, 700))
+def test_gather_streams_cython_equals_reference(seed, length, rows, steps):
+    rng = np.random.default_rng(seed)
+    x = random_streams(rng, (rows,), length)
+    index = rng.integers(0, length, steps)
+    got = cy.gather_streams(x, length, index)
+    want = ref.gather_streams(x, length, index)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(unpack_bits(want, steps), unpack_bits(x, length)[:, index])
+
+
 def test_mux_fc_counts_rejects_bad_arguments():
     rng = np.random.default_rng(0)
     x, source, select, bit_index = _mux_fc_case(rng, 5, 2, 2, 10, 1, 1)

@@ -87,11 +87,8 @@ def compute_layer(layer: LayerSpec, x: np.ndarray, wts: LayerWeights, L: int,
     """Run one image through one layer on packed streams."""
     approx = layer.counter == "apc"
     if layer.kind == "conv":
-        F, n = layer.filters, layer.fan_in
         k, C = layer.kernel, layer.in_channels
-        wp = wts.image_packed(image)  # (F, fan_in, W)
-        filt = np.ascontiguousarray(wp[:, : n - 1].reshape(F, C, k, k, -1))
-        bias = np.ascontiguousarray(wp[:, n - 1])
+        filt, bias = wts.conv_operands(image, C, k)  # (F, C, k, k, W), (F, W)
         if layer.pool == 2 and not keep_counts and layer.activation != "none":
             # fast path: pooling reads the counts out of the counter's bit-planes (no
             # per-cycle counts of every neuron are materialised); same bits as below

@@ -83,13 +83,9 @@ def gather_bits(packed: np.ndarray, j: np.ndarray) -> np.ndarray:
     return ((packed[..., j >> 6] >> (j & 63).astype(np.uint64)) & np.uint64(1)).astype(np.uint8)
 
 
-def reorder_streams(packed: np.ndarray, length: int, index: np.ndarray,
-                    chunk: int = 4096) -> np.ndarray:
+def reorder_streams(packed: np.ndarray, length: int, index: np.ndarray) -> np.ndarray:
     """Packed streams whose bit t is bit ``index[t]`` of the input streams (re-read order)."""
-    flat = packed.reshape(-1, packed.shape[-1])
-    out = np.empty((flat.shape[0], (len(index) + 63) // 64), dtype=np.uint64)
-    for lo in range(0, flat.shape[0], chunk):
-        out[lo: lo + chunk] = K.pack_bits(K.unpack_bits(flat[lo: lo + chunk], length)[:, index])
+    out = K.gather_streams(packed.reshape(-1, packed.shape[-1]), length, index)
     return out.reshape(*packed.shape[:-1], -1)
 
 
@@ -143,6 +139,18 @@ class LayerWeights:
                 self.select = self.bit_index % layer.mux_phases
 
     _mux_table: np.ndarray | None = None
+    _conv_ops: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def conv_operands(self, image: int, channels: int, kernel: int) -> tuple[np.ndarray, np.ndarray]:
+        """Conv layer: the filters ``(F, C, k, k, W)`` and bias streams ``(F, W)`` the XNOR
+        array reads for ``image``, contiguous; kept while the streams do not change."""
+        wp = self.image_packed(image)  # (F, fan_in, W)
+        if self._conv_ops is None or self._conv_ops[0] is not wp:
+            n = wp.shape[1]
+            filt = np.ascontiguousarray(wp[:, : n - 1].reshape(wp.shape[0], channels, kernel,
+                                                              kernel, -1))
+            self._conv_ops = (wp, filt, np.ascontiguousarray(wp[:, n - 1]))
+        return self._conv_ops[1], self._conv_ops[2]
 
     def mux_table(self, steps: int) -> np.ndarray:
         """MUX-shared FC: the static per-step, per-slot, per-neuron weight-bit table of

@@ -40,6 +40,7 @@ __all__ = [
     "counter_sequence",
     "cython",
     "decode_bipolar",
+    "gather_streams",
     "kim_r",
     "lfsr_sequence",
     "mux_fc_btanh",
@@ -81,6 +82,7 @@ API = (
     "mux_fc_table",
     "mux_fc_btanh",
     "mux_fc_sums",
+    "gather_streams",
     "popcount",
     "decode_bipolar",
 )
@@ -229,6 +231,11 @@ def mux_fc_btanh(x, tab, select, n, G, L, approx, n_btanh, r, s0, outputs):
 def mux_fc_sums(x, tab, select, n, G, L, approx, outputs):
     """MUX-shared FC output counters: each neuron's counts summed over all steps, ``int64``."""
     return _active.mux_fc_sums(x, tab, select, n, G, L, approx, outputs)
+
+
+def gather_streams(x, length, index):
+    """Packed streams whose bit t is bit ``index[t]`` of ``x: uint64[n, W]`` -> ``uint64[n, W']``."""
+    return _active.gather_streams(x, length, index)
 
 
 def popcount(x, length):

@@ -523,6 +523,23 @@ def mux_fc_sums(x, tab, select, n, G, L, approx, outputs) -> np.ndarray:
     return _mux_fc_table_counts(x, tab, sel, n, G, L, approx, outputs).sum(axis=1)
 
 
+def gather_streams(x, length, index) -> np.ndarray:
+    """Packed streams whose bit t is bit ``index[t]`` of ``x: uint64[n, W]`` (a re-read order
+    of stored streams) -> ``uint64[n, ceil(len(index)/64)]``."""
+    length = _length(length)
+    x = _words(x, length)
+    idx = np.asarray(index, dtype=np.int64).reshape(-1)
+    if x.ndim != 2:
+        raise ValueError(f"x must be uint64[n, W], got shape {x.shape}")
+    if idx.size and (idx.min() < 0 or idx.max() >= length):
+        raise ValueError(f"index entries must be in 0..{length - 1}")
+    out = np.zeros((x.shape[0], n_words(idx.size)), dtype=np.uint64)
+    step = max(1, _CHUNK_BITS // max(1, length + idx.size))
+    for lo in range(0, x.shape[0], step):
+        out[lo : lo + step] = pack_bits(unpack_bits(x[lo : lo + step], length)[:, idx])
+    return out
+
+
 # ----------------------------------------------------------------------------- decoding
 
 
