@@ -7,6 +7,8 @@
     archsim sweep SWEEP.yaml [--jobs N] [--backend local|dask|ray] [--scheduler ADDRESS]
                              [--out DIR] [--images N] [--seed S] [--set ...] [--data-dir DIR]
     archsim data fetch mnist|fashion-mnist [--dir DIR] [--base-url URL]
+    archsim reproduce dwcnn [--images N] [--hw-images N] [--out DIR] [--jobs N]
+                            [--only table1|table2|table3|fig8|fig11 ...] [--data-dir DIR]
     archsim --version
 
 Exit codes: 0 success, 2 bad input (config, data, arguments), 130 interrupted.
@@ -78,6 +80,27 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--data-dir", help="folder with mnist/ and fashion-mnist/")
     sw.add_argument("--mode", choices=("fast", "per-cycle"), default="fast")
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    rp = sub.add_parser("reproduce", help="re-run a paper's design points and write its tables "
+                        "and figures beside the paper's numbers (docs/reproducing-dwcnn.md)")
+    rp.add_argument("paper", choices=("dwcnn",), help="the paper: dwcnn (DW-CNN, seed 001)")
+    rp.add_argument("--images", type=int, default=200,
+                    help="MNIST test images per accuracy point (default 200)")
+    rp.add_argument("--hw-images", type=int, default=10,
+                    help="images per area/power point (default 10: costs per image do not "
+                    "depend on the images; binary weights' one-time load is amortised over them)")
+    rp.add_argument("--out", help="output folder (default traces/reproduce/dwcnn)")
+    rp.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                    help="parallel design points (default: all cores)")
+    rp.add_argument("--only", action="append", metavar="OUTPUT",
+                    help="only this table/figure (table1, table2, table3, fig8, fig11); "
+                    "repeatable")
+    rp.add_argument("--tech", help="calibrated technology file "
+                    "(default arch_configs/tech/dwcnn_calibrated.yaml)")
+    rp.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
+                    help="override applied to every design point")
+    rp.add_argument("--data-dir", help="folder with mnist/ (or ARCHSIM_DATA)")
+    rp.add_argument("--quiet", action="store_true", help="no progress lines")
 
     d = sub.add_parser("data", help="data sets")
     dsub = d.add_subparsers(dest="data_command", required=True)
@@ -186,6 +209,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return sweep_main(args)
 
 
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from archsim.reproduce.main import reproduce_main
+
+    return reproduce_main(args)
+
+
 def cmd_data(args: argparse.Namespace) -> int:
     from archsim.nn.fetch import fetch_main
 
@@ -195,7 +224,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handlers = {"run": cmd_run, "validate": cmd_validate, "plot": cmd_plot, "data": cmd_data,
-                "sweep": cmd_sweep}
+                "sweep": cmd_sweep, "reproduce": cmd_reproduce}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:
