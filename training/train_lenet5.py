@@ -12,9 +12,15 @@ likewise, fc 800->500 + tanh(z / s), fc 500->10 logits. It is trained to suit th
   network learns margins that survive stochastic-stream noise;
 * cross-entropy is taken on ``logits * T`` with a learned temperature T (recorded in the
   metadata); the hardware decodes argmax, which T does not change;
-* ``--counter apc`` (the default) trains through the *expected* output of Kim's approximate
-  parallel counter instead of the exact sum (``--counter pc``), see below; ``--counter mixed``
-  alternates APC and PC batches, so that one model works with either counter.
+* ``--counter apc`` trains through the *expected* output of Kim's approximate parallel
+  counter instead of the exact sum (``--counter pc``, the default), see below;
+  ``--counter mixed`` alternates APC and PC batches, so that one model works with either
+  counter;
+* ``--hw-model`` trains through what the simulated hardware computes instead of exact max
+  pooling and tanh (:class:`HardwareModel`): 128-level stochastic weights, segment max pooling
+  as a noisy (soft) selection, the Btanh's measured gain and output spread. With ``--init``
+  (start from a trained .npz) and a few epochs it fine-tunes a model for the SC datapath;
+  ``--val-count N`` holds out the last N training images for model selection.
 
 APC expectation. An inner product has n = fan_in + 1 inputs (the bias last, its input the
 constant +1); conv inputs are ordered (c, ky, kx) row-major, FC inputs in index order of the
@@ -47,7 +53,9 @@ import math
 import platform
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -62,6 +70,7 @@ from archsim.nn.datasets import load_dataset, resolve_data_dir  # noqa: E402
 from archsim.nn.lenet import (  # noqa: E402
     LeNet5Weights,
     accuracy,
+    load_weights,
     pixels_to_bipolar,
     save_weights,
 )
@@ -175,14 +184,76 @@ def apc_fc(x: torch.Tensor, fc: nn.Linear) -> torch.Tensor:
     return apc_inner(x, fc.weight, fc.bias)
 
 
+HIDDEN = ("conv1", "conv2", "fc1")
+
+
+@dataclass
+class HardwareModel:
+    """What the simulated hardware computes in place of max pool + tanh (``--hw-model``).
+
+    Measured on the bit-exact simulator (``training/sc_eval.py``), see docs/data-and-model.md:
+
+    * weights are ``weight_levels``-bit stochastic streams with an exact number of ones, so the
+      datapath uses ``w_q = 2 round((w + 1) / 2 * levels) / levels - 1`` (straight-through
+      gradient);
+    * causal segment max pooling forwards, in each segment, the candidate whose *previous*
+      segment of ``pool_segment`` cycles had the largest count. Each segment sum estimates the
+      pre-activation with std ``sqrt(n / seg)`` (n products per cycle), so the forwarded value is
+      ``sum_k p_k z_k`` with ``p = softmax(z / tau)``, ``tau = c sqrt(n / seg)`` (Gumbel-max
+      approximation of a noisy max; c = 0.78 for independent Gaussian sums of n products,
+      c = 0.5 by default, which makes the model's accuracy match the simulator's for the
+      shipped model: the real per-cycle counts vary less than n independent products);
+    * the Btanh output is ``y = tanh(g z)`` on average with a per-layer gain g (1 for conv1,
+      below 1 for conv2, whose 1002-state counter does not settle in 1024 cycles, above 1 for
+      the MUX-shared fc1 whose counter runs 16 passes), and its decoded output has a spread
+      ``sigma sqrt(1 - y^2)`` (fc1: sigma = 1, the output is nearly a +-1 sample);
+    * the last layer gets Gaussian pre-activation noise (``--sc-noise-length``) as before.
+    """
+
+    gains: dict
+    noise: dict
+    pool_segment: int = 16
+    weight_levels: int = 128
+    pool_tau_scale: float = 0.5
+
+
+def quantize_weight(w: torch.Tensor, levels: int) -> torch.Tensor:
+    """Value of a ``levels``-bit stochastic stream with exactly round((w+1)/2 levels) ones,
+    with a straight-through gradient."""
+    if not levels:
+        return w
+    q = torch.round((w.clamp(-1, 1) + 1) * (levels / 2)) * (2 / levels) - 1
+    return w + (q - w).detach()
+
+
+def soft_segment_pool(z: torch.Tensor, tau: float) -> torch.Tensor:
+    """Expected forwarded pre-activation of segment max pooling over 2x2 windows."""
+    n, c, h, w = z.shape
+    win = (
+        z.reshape(n, c, h // 2, 2, w // 2, 2)
+        .permute(0, 1, 2, 4, 3, 5)
+        .reshape(n, c, h // 2, w // 2, 4)
+    )
+    if tau <= 0:
+        return win.amax(-1)
+    p = torch.softmax(win / tau, dim=-1)
+    return (p * win).sum(-1)
+
+
 class SCLeNet5(nn.Module):
     """LeNet-5 with SC semantics: pool before tanh, weights in [-1, 1], PC or APC counter,
-    optional stream noise."""
+    optional stream noise, optional hardware model (:class:`HardwareModel`)."""
 
     def __init__(
-        self, s: float, noise_length: int, noise_scale: float, counter: str = "apc"
+        self,
+        s: float,
+        noise_length: int,
+        noise_scale: float,
+        counter: str = "apc",
+        hw: HardwareModel | None = None,
     ) -> None:
         super().__init__()
+        self.hw = hw
         if counter not in ("apc", "pc"):
             raise ValueError(f"counter={counter!r} must be 'apc' or 'pc'")
         self.counter = counter
@@ -206,12 +277,44 @@ class SCLeNet5(nn.Module):
         return z
 
     def _conv(self, x: torch.Tensor, layer: nn.Conv2d) -> torch.Tensor:
+        if self.hw is not None and self.hw.weight_levels:
+            lv = self.hw.weight_levels
+            w, b = quantize_weight(layer.weight, lv), quantize_weight(layer.bias, lv)
+            if self.counter == "apc":
+                return apc_conv(x, SimpleNamespace(weight=w, bias=b))
+            return F.conv2d(x, w, b)
         return apc_conv(x, layer) if self.counter == "apc" else layer(x)
 
     def _fc(self, x: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
+        if self.hw is not None and self.hw.weight_levels:
+            lv = self.hw.weight_levels
+            w, b = quantize_weight(layer.weight, lv), quantize_weight(layer.bias, lv)
+            return apc_inner(x, w, b) if self.counter == "apc" else F.linear(x, w, b)
         return apc_fc(x, layer) if self.counter == "apc" else layer(x)
 
+    def _hw_act(self, z: torch.Tensor, layer: str, noise: bool) -> torch.Tensor:
+        """Btanh as the hardware computes it: mean tanh(g z), spread sigma sqrt(1 - y^2)."""
+        hw = self.hw
+        assert hw is not None
+        y = torch.tanh(z * (hw.gains[layer] / self.s))
+        sigma = hw.noise[layer]
+        if noise and sigma > 0:
+            y = y + sigma * torch.sqrt((1 - y * y).clamp_min(1e-6)) * torch.randn_like(y)
+            y = y.clamp(-1.0, 1.0)
+        return y
+
+    def _hw_forward(self, x: torch.Tensor, noise: bool) -> torch.Tensor:
+        hw = self.hw
+        assert hw is not None
+        for name, conv, n in (("conv1", self.conv1, 26), ("conv2", self.conv2, 501)):
+            tau = hw.pool_tau_scale * math.sqrt(n / hw.pool_segment) if hw.pool_segment else 0.0
+            x = self._hw_act(soft_segment_pool(self._conv(x, conv), tau), name, noise)
+        x = self._hw_act(self._fc(x.flatten(1), self.fc1), "fc1", noise)
+        return self._noisy(self._fc(x, self.fc2), "fc2", noise)
+
     def forward(self, x: torch.Tensor, noise: bool = False) -> torch.Tensor:
+        if self.hw is not None:
+            return self._hw_forward(x, noise)
         z = self._noisy(self._conv(x, self.conv1), "conv1", noise)
         x = torch.tanh(F.max_pool2d(z, 2) / self.s)
         z = self._noisy(self._conv(x, self.conv2), "conv2", noise)
@@ -363,6 +466,37 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="use only the first N training images (0 = all; for timing and smoke runs)",
     )
+    p.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="start from the weights of this .npz (fine-tuning) instead of a random init",
+    )
+    p.add_argument(
+        "--hw-model",
+        action="store_true",
+        help="train through what the simulated hardware computes (HardwareModel): 128-level "
+        "weights, segment max pooling as a soft selection, Btanh gain and output spread",
+    )
+    p.add_argument(
+        "--hw-gains",
+        default="1.0,0.65,1.4",
+        help="Btanh gains g of conv1,conv2,fc1 (y = tanh(g z))",
+    )
+    p.add_argument(
+        "--hw-noise",
+        default="0.2,0.65,1.0",
+        help="Btanh output spread sigma of conv1,conv2,fc1 (std sigma sqrt(1-y^2))",
+    )
+    p.add_argument("--hw-pool-segment", type=int, default=16, help="0 = exact max pooling")
+    p.add_argument("--hw-pool-tau", type=float, default=0.5, help="c in tau = c sqrt(n/seg)")
+    p.add_argument("--hw-weight-levels", type=int, default=128, help="0 = no quantization")
+    p.add_argument(
+        "--val-count",
+        type=int,
+        default=0,
+        help="hold out the last N training images as a validation split (not trained on)",
+    )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
@@ -385,8 +519,38 @@ def main(argv: list[str] | None = None) -> int:
     x_te, y_te = to_bipolar(te_img), torch.from_numpy(te_lab.astype(np.int64))
     print(f"train: {tr_src}\ntest: {te_src}", flush=True)
 
+    x_va = y_va = None
+    if args.val_count:
+        x_va, y_va = x_tr[-args.val_count :], y_tr[-args.val_count :]
+        x_tr, y_tr = x_tr[: -args.val_count], y_tr[: -args.val_count]
+        tr_src += f", last {args.val_count} held out for validation"
     counters = ("apc", "pc") if args.counter == "mixed" else (args.counter,)
-    model = SCLeNet5(args.tanh_s, args.sc_noise_length, args.sc_noise_scale, counters[0])
+    hw = None
+    if args.hw_model:
+
+        def floats(text: str) -> dict:
+            vals = [float(v) for v in text.split(",")]
+            if len(vals) != len(HIDDEN):
+                p.error(f"{text!r}: give {len(HIDDEN)} comma-separated numbers")
+            return dict(zip(HIDDEN, vals, strict=True))
+
+        hw = HardwareModel(
+            gains=floats(args.hw_gains),
+            noise=floats(args.hw_noise),
+            pool_segment=args.hw_pool_segment,
+            weight_levels=args.hw_weight_levels,
+            pool_tau_scale=args.hw_pool_tau,
+        )
+    model = SCLeNet5(args.tanh_s, args.sc_noise_length, args.sc_noise_scale, counters[0], hw)
+    if args.init is not None:
+        init = load_weights(args.init)
+        with torch.no_grad():
+            for name in ("conv1", "conv2", "fc1", "fc2"):
+                layer = getattr(model, name)
+                layer.weight.copy_(torch.from_numpy(getattr(init, f"{name}_w")))
+                layer.bias.copy_(torch.from_numpy(getattr(init, f"{name}_b")))
+            if "temperature" in init.metadata:
+                model.log_temperature.fill_(math.log(float(init.metadata["temperature"])))
     model.clamp_()
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     steps_per_epoch = math.ceil(len(x_tr) / args.batch_size)
@@ -429,6 +593,14 @@ def main(argv: list[str] | None = None) -> int:
             "test_acc_torch": accs[counters[0]],
             **{f"test_acc_torch_{c}": a for c, a in accs.items() if c != counters[0]},
             "test_acc_torch_noisy": acc_noisy,
+            **(
+                {
+                    "val_acc_torch": evaluate(model, x_va, y_va, noise=False),
+                    "val_acc_torch_noisy": evaluate(model, x_va, y_va, noise=True),
+                }
+                if x_va is not None
+                else {}
+            ),
             "temperature": round(float(model.log_temperature.detach().exp()), 5),
             "seconds": round(time.time() - t0, 1),
         }
@@ -456,6 +628,16 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "temperature": float(model.log_temperature.detach().exp()),
         "sc_noise_std": model.noise_std,
+        "hardware_model": None
+        if hw is None
+        else {
+            "gains": hw.gains,
+            "noise": hw.noise,
+            "pool_segment": hw.pool_segment,
+            "pool_tau_scale": hw.pool_tau_scale,
+            "weight_levels": hw.weight_levels,
+        },
+        "init": None if args.init is None else str(args.init),
         "epochs": args.epochs,
         "history": history,
         "train_seconds": round(train_seconds, 1),
