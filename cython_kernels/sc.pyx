@@ -747,6 +747,34 @@ cdef inline int64_t _plane_range_sum(const uint64_t* planes, Py_ssize_t nwords, 
     return m * (hi - lo) - sc
 
 
+cdef inline void _aligned_segment_sums(const uint64_t* planes, Py_ssize_t nwords, int nplanes,
+                                       bint approx, bint odd, int64_t m, Py_ssize_t seg,
+                                       Py_ssize_t L, int64_t* out) noexcept nogil:
+    """Sums of the per-cycle counts over every segment, for segments that divide 64 cycles
+    (the tail segment may be short): masked popcounts of the planes, word by word."""
+    cdef Py_ssize_t w, j, per = 64 // seg, s, lo, hi
+    cdef uint64_t mask0 = (~(<uint64_t>0)) if seg == 64 else (((<uint64_t>1) << seg) - 1)
+    cdef uint64_t mask, x
+    cdef int64_t sc, sl
+    cdef int k
+    for w in range(nwords):
+        for j in range(per):
+            s = w * per + j
+            lo = s * seg
+            if lo >= L:
+                break
+            hi = lo + seg if lo + seg < L else L
+            mask = (mask0 if hi - lo == seg else (((<uint64_t>1) << (hi - lo)) - 1)) << (j * seg)
+            sc = 0
+            for k in range(nplanes):
+                sc += (<int64_t>__builtin_popcountll(planes[k * nwords + w] & mask)) << k
+            if approx:
+                sl = __builtin_popcountll(planes[nplanes * nwords + w] & mask) if odd else 0
+                out[s] = 2 * (m * (hi - lo) - sc) + sl
+            else:
+                out[s] = m * (hi - lo) - sc
+
+
 def conv_pool_btanh(inp, wts, bias, length, approx, segment, first, n_btanh, r, s0):
     """Conv -> 2x2 causal segment max pool -> Btanh, fused (see reference)."""
     cdef Py_ssize_t L = _ref._length(length)
@@ -805,9 +833,16 @@ def conv_pool_btanh(inp, wts, bias, length, approx, segment, first, n_btanh, r, 
     cdef uint16_t* cbuf = <uint16_t*>malloc(4 * 64 * sizeof(uint16_t))
     cdef int64_t* done = <int64_t*>malloc(4 * sizeof(int64_t))
     cdef uint8_t* segsel = <uint8_t*>malloc(nseg * sizeof(uint8_t))
+    cdef int64_t* segsum = <int64_t*>malloc(4 * nseg * sizeof(int64_t))
+    cdef uint16_t* vbuf = <uint16_t*>malloc(4 * L * sizeof(uint16_t))
+    cdef int64_t s4[4]
+    cdef Py_ssize_t q = 0
+    cdef uint64_t[::1] of = out.reshape(-1)
+    cdef bint aligned = 64 % seg == 0
     try:
         if (xp == NULL or wp == NULL or ones == NULL or planes == NULL or scratch == NULL
-                or cbuf == NULL or done == NULL or segsel == NULL):
+                or cbuf == NULL or done == NULL or segsel == NULL or segsum == NULL
+                or vbuf == NULL):
             raise MemoryError()
         with nogil:
             xp[n - 1] = ones  # bias input: XNOR(1, bias) = bias
@@ -832,26 +867,34 @@ def conv_pool_btanh(inp, wts, bias, length, approx, segment, first, n_btanh, r, 
                                         xp[i] = &iv[c, y + ky, xx + kx, 0]
                                         i += 1
                             _count_planes(xp, wp, n, W, ap, planes + cd * pstride, scratch)
-                        # causal segment max pool on the segment sums (ties: last index)
+                        # segment sums of the 4 members, from the planes
+                        if aligned:  # segments tile the words: per word, masked popcounts
+                            for cd in range(4):
+                                _aligned_segment_sums(planes + cd * pstride, W, nplanes, ap,
+                                                      odd, m, seg, L, segsum + cd * nseg)
+                        else:
+                            for cd in range(4):
+                                for s in range(nseg):
+                                    lo = s * seg
+                                    hi = lo + seg if lo + seg < L else L
+                                    segsum[cd * nseg + s] = _plane_range_sum(
+                                        planes + cd * pstride, W, nplanes, ap, odd, m, lo, hi)
+                        # causal segment max pool (ties: the last maximal index)
                         cur = fst
                         for s in range(nseg):
                             segsel[s] = <uint8_t>cur
                             sv[pidx, s] = <uint8_t>cur
-                            lo = s * seg
-                            hi = lo + seg if lo + seg < L else L
                             best = 0
                             best_tot = -1
                             for cd in range(4):
-                                tot = _plane_range_sum(planes + cd * pstride, W, nplanes, ap, odd,
-                                                       m, lo, hi)
+                                tot = segsum[cd * nseg + s]
                                 if tot >= best_tot:
                                     best_tot = tot
                                     best = cd
                             cur = best
-                        # Btanh over the forwarded counts, read out of the planes word by word
-                        st = st0
+                        # read the forwarded counts out of the planes into row q of vbuf
                         for cd in range(4):
-                            done[cd] = -1  # the word of cbuf[cd] (none yet)
+                            done[cd] = -1  # the word held in cbuf[cd] (none yet)
                         for s in range(nseg):
                             cd = segsel[s]
                             t = s * seg
@@ -865,17 +908,19 @@ def conv_pool_btanh(inp, wts, bias, length, approx, segment, first, n_btanh, r, 
                                     _extract(pl, nplanes, ap, odd, <uint64_t>m, cbuf + 64 * cd, nvalid)
                                     done[cd] = w
                                 lo = 64 * w + 64 if 64 * w + 64 < hi else hi
-                                word = 0
-                                for b in range(t - 64 * w, lo - 64 * w):
-                                    v = st + 2 * <int64_t>cbuf[64 * cd + b] - nbt
-                                    if v < 0:
-                                        v = 0
-                                    if v > top:
-                                        v = top
-                                    st = v
-                                    word |= (<uint64_t>(v >= half)) << b
-                                ov[f, py, px, w] |= word
+                                memcpy(vbuf + q * L + t, cbuf + 64 * cd + (t - 64 * w),
+                                       (lo - t) * sizeof(uint16_t))
                                 t = lo
+                        q += 1
+                        if q == 4:  # Btanh of 4 pooled neurons, their chains interleaved
+                            for kk in range(4):
+                                s4[kk] = st0
+                            _btanh_rows(vbuf, L, W, nbt, top, half, s4, &of[(pidx - 3) * W], 4)
+                            q = 0
+            if q > 0:
+                for kk in range(4):
+                    s4[kk] = st0
+                _btanh_rows(vbuf, L, W, nbt, top, half, s4, &of[(F * Hp * Wp - q) * W], <int>q)
     finally:
         free(xp)
         free(wp)
@@ -885,6 +930,8 @@ def conv_pool_btanh(inp, wts, bias, length, approx, segment, first, n_btanh, r, 
         free(cbuf)
         free(done)
         free(segsel)
+        free(segsum)
+        free(vbuf)
     return out, selected
 
 
