@@ -6,6 +6,8 @@ config, simulates it, and returns the result object (writers are separate).
 
 from __future__ import annotations
 
+import time
+
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -73,10 +75,13 @@ def run_config(cfg: ArchConfig, opts: RunOptions | None = None,
         probes = parse_probes([*cfg.probes, *opts.probes], list(spec.layers))
     except ProbeError as e:
         raise ConfigError(cfg.source_file, f"probes[{e.index}]", e.value, e.expected) from e
+    t0 = time.perf_counter()
     net = Network(spec, weights)
+    t1 = time.perf_counter()
     result, trace = simulate(net, images, count, weights, mode=opts.mode,
                              keep_trace=opts.keep_trace, progress=progress, probes=probes,
                              probe_images=opts.probe_images, jobs=opts.jobs)
+    result.host_wall_s = {"elaboration": t1 - t0, "simulation": time.perf_counter() - t1}
     result.config_resolved = cfg.resolved_dict()
     result.metadata.update({
         "dataset": source, "start": start, "model": wmeta, "mode": opts.mode,

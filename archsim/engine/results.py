@@ -91,6 +91,9 @@ class RunResult:
     config_resolved: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
     complete: bool = True
+    # host wall-clock seconds of the run's phases ("elaboration", "simulation"): how long the
+    # simulator took, not a property of the design, so kept out of the reproducible outputs
+    host_wall_s: dict[str, float] = field(default_factory=dict)
 
     # ------------------------------------------------------------ derived metrics
     @property

@@ -1,0 +1,159 @@
+"""The speed benchmark of archsim: kernels, the XNOR + popcount floor and the full SC LeNet-5,
+on one core and on two. One command::
+
+    python benchmarks/bench_all.py [--images 100] [--quick] [--out benchmarks/results/bench.json]
+
+1. kernel microbenchmarks (``bench_kernels.py``: XNOR + per-cycle APC count, conv, Btanh,
+   segment max pool, SNG, the fused layer kernels), in one process, then in two processes at
+   once (aggregate throughput = sum of both);
+2. the XNOR + popcount floor over LeNet-5's operands (``bench_lenet.py --floor``) at 256 and
+   1024-bit streams, one process and two at once;
+3. the full DW-CNN LeNet-5 through ``archsim run``'s code path (fast engine, bit-exact, cycle
+   and energy accounting, float reference and per-layer error per image) at 256 and 1024-bit
+   streams on ``--images`` MNIST test images, ``--jobs 1`` and ``--jobs 2``, for the unshared
+   FC design and the MUX-shared FC design (DW-CNN Fig. 10, 16 passes).
+
+Every measurement runs in its own process (clean peak memory). Prints one table and writes
+everything to the JSON file. The ratio to the floor compares seconds per image of the
+simulation with seconds per image of the floor at the same stream length and core count, both
+measured in this run, so a busy machine slows both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+DESIGNS = {
+    "unshared FC": ROOT / "arch_configs/dwcnn/lenet5_dwm_sn128_fc-unshared.yaml",
+    "MUX-shared FC": ROOT / "arch_configs/dwcnn/lenet5_dwm_sn128_fc-shared.yaml",
+}
+LENGTHS = (256, 1024)
+TARGET_IMG_S = 25.0  # images/s on one core at 1024 bits (issue 7)
+TARGET_FLOOR_RATIO = 7.0
+TARGET_SCALING = 1.8
+
+
+def _run_json(args: list[str], parallel: int = 1) -> list[dict]:
+    """Run ``python <args> --json F`` in ``parallel`` processes at once; their JSON results."""
+    with tempfile.TemporaryDirectory() as tmp:
+        procs, outs = [], []
+        for i in range(parallel):
+            out = Path(tmp) / f"r{i}.json"
+            outs.append(out)
+            procs.append(subprocess.Popen([sys.executable, *args, "--json" if "--floor" in args
+                                           or "--config" in args else "--out", str(out)],
+                                          cwd=ROOT, stdout=subprocess.DEVNULL))
+        for p in procs:
+            if p.wait() != 0:
+                raise SystemExit(f"benchmark step failed: {' '.join(args)}")
+        return [json.loads(o.read_text()) for o in outs]
+
+
+def kernels(quick: bool, parallel: int) -> list[dict]:
+    runs = _run_json([str(HERE / "bench_kernels.py"), *(["--quick"] if quick else [])], parallel)
+    rows = []
+    for i, case in enumerate(runs[0]["cases"]):
+        rate = sum(r["cases"][i]["cython_per_s"] for r in runs if "cython_per_s" in r["cases"][i])
+        rows.append({"kernel": case["kernel"], "unit": case["unit"], "processes": parallel,
+                     "cython_per_s": rate, "numpy_per_s": case.get("numpy_per_s")})
+    return rows
+
+
+def floor(length: int, parallel: int) -> dict:
+    runs = _run_json([str(HERE / "bench_lenet.py"), "--floor", "--length", str(length)], parallel)
+    per_s = sum(1.0 / r["s_per_image"] for r in runs)  # images/s of all processes together
+    return {**runs[0], "processes": parallel, "images_per_s": per_s,
+            "bit_products_per_s": per_s * runs[0]["bit_products_per_image"]}
+
+
+def simulation(config: Path, length: int, images: int, jobs: int) -> dict:
+    return _run_json([str(HERE / "bench_lenet.py"), "--config", str(config), "--length",
+                      str(length), "--images", str(images), "--jobs", str(jobs)])[0]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--images", type=int, default=100, help="images per simulation (default 100)")
+    ap.add_argument("--quick", action="store_true", help="shorter kernel timings")
+    ap.add_argument("--designs", nargs="*", choices=list(DESIGNS), default=list(DESIGNS))
+    ap.add_argument("--out", type=Path, default=HERE / "results" / "bench.json")
+    args = ap.parse_args(argv)
+    t0 = time.time()
+    res: dict = {"created": time.strftime("%Y-%m-%dT%H:%M:%S"), "images": args.images,
+                 "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
+                             "python": sys.version.split()[0],
+                             "load_average_at_start": list(os.getloadavg())}}
+
+    print("== kernels (G units/s; 2 processes = aggregate)", flush=True)
+    k1, k2 = kernels(args.quick, 1), kernels(args.quick, 2)
+    res["kernels"] = {"1": k1, "2": k2}
+    for a, b in zip(k1, k2, strict=True):
+        print(f"  {a['kernel']:48s} 1 core {a['cython_per_s'] / 1e9:8.2f}  "
+              f"2 cores {b['cython_per_s'] / 1e9:8.2f} G{a['unit']}/s", flush=True)
+
+    print("== XNOR + popcount floor over LeNet-5's operands", flush=True)
+    floors = {(L, p): floor(L, p) for L in LENGTHS for p in (1, 2)}
+    res["floor"] = list(floors.values())
+    for (L, p), f in floors.items():
+        print(f"  L={L:5d} {p} core(s): {1e3 / f['images_per_s']:7.2f} ms/image "
+              f"({f['bit_products_per_s'] / 1e9:6.1f} G bit-products/s)", flush=True)
+
+    print(f"== full SC LeNet-5, {args.images} images, steady state", flush=True)
+    sims = []
+    for name in args.designs:
+        for L in LENGTHS:
+            by_jobs = {}
+            for jobs in (1, 2):
+                r = simulation(DESIGNS[name], L, args.images, jobs)
+                r["design_label"] = name
+                r["floor_ratio"] = floors[(L, jobs)]["images_per_s"] / r["images_per_s"]
+                by_jobs[jobs] = r
+                sims.append(r)
+            by_jobs[2]["scaling"] = by_jobs[2]["images_per_s"] / by_jobs[1]["images_per_s"]
+            for jobs, r in by_jobs.items():
+                extra = f" scaling {r['scaling']:.2f}x" if "scaling" in r else ""
+                print(f"  {name:14s} L={L:5d} jobs {jobs}: {r['images_per_s']:7.1f} img/s "
+                      f"({1e3 * r['s_per_image']:7.1f} ms), {r['bit_products_per_s'] / 1e9:6.1f} "
+                      f"G bit-products/s, {r['floor_ratio']:5.2f}x floor, "
+                      f"{r['simpy_events_per_image']:.1f} events/img, peak "
+                      f"{r['peak_rss_mb']:.0f} MB (+{r['peak_rss_children_mb']:.0f} MB/worker), "
+                      f"elab {r['elaboration_s']:.1f} s, acc {r['accuracy']:.3f}{extra}",
+                      flush=True)
+    res["simulations"] = sims
+
+    checks = []
+    for r in sims:
+        if r["length"] == 1024 and r["jobs"] == 1:
+            checks.append((f"{r['design_label']}: >= {TARGET_IMG_S:g} img/s on one core",
+                           r["images_per_s"] >= TARGET_IMG_S, f"{r['images_per_s']:.1f}"))
+            checks.append((f"{r['design_label']}: <= {TARGET_FLOOR_RATIO:g}x the floor",
+                           r["floor_ratio"] <= TARGET_FLOOR_RATIO, f"{r['floor_ratio']:.2f}x"))
+        if r["length"] == 1024 and "scaling" in r:
+            checks.append((f"{r['design_label']}: >= {TARGET_SCALING:g}x on two cores",
+                           r["scaling"] >= TARGET_SCALING, f"{r['scaling']:.2f}x"))
+    res["targets"] = [{"target": t, "met": ok, "measured": v} for t, ok, v in checks]
+    res["machine"]["load_average_at_end"] = list(os.getloadavg())
+    res["wall_s"] = time.time() - t0
+    print("== targets (1024-bit streams)")
+    for t, ok, v in checks:
+        print(f"  [{'met ' if ok else 'MISS'}] {t}: {v}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_name(args.out.name + ".tmp")
+    tmp.write_text(json.dumps(res, indent=2))
+    os.replace(tmp, args.out)
+    print(f"wrote {args.out} ({res['wall_s']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
