@@ -7,7 +7,6 @@ config, simulates it, and returns the result object (writers are separate).
 from __future__ import annotations
 
 import time
-
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
