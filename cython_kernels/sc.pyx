@@ -1299,19 +1299,23 @@ def mux_fc_table(source, select, bit_index, G):
     cdef Py_ssize_t s, k, o, i, base, wj
     cdef int64_t m, j
     cdef uint64_t word
+    cdef Py_ssize_t q, o_end
     with nogil:
-        for s in range(S):
-            m = se[s]
-            base = g * m if m <= n else n
-            j = bv[s]
-            wj = j >> 6
-            for k in range(g):
-                i = base + k
-                if i >= n:
-                    break
-                for o in range(outputs):
-                    word = (sv[o, i, wj] >> (j & 63)) & 1
-                    tv[s, k, o >> 6] |= word << (o & 63)
+        for q in range(nl):  # one lane (64 neurons) at a time: its source rows stay in cache
+            o_end = 64 * q + 64 if 64 * q + 64 < outputs else outputs
+            for s in range(S):
+                m = se[s]
+                base = g * m if m <= n else n
+                j = bv[s]
+                wj = j >> 6
+                for k in range(g):
+                    i = base + k
+                    if i >= n:
+                        break
+                    word = 0
+                    for o in range(64 * q, o_end):
+                        word |= ((sv[o, i, wj] >> (j & 63)) & 1) << (o - 64 * q)
+                    tv[s, k, q] = word
     return tab
 
 

@@ -118,6 +118,7 @@ class LayerWeights:
                 self.select = (address % M).astype(np.int64)  # MUX select per step
                 self.bit_index = (address // M).astype(np.int64)
                 self.source = stored
+                self.mux_table(S)  # built here, before image workers fork (shared by them)
             else:
                 self.packed = reorder_streams(stored, Lw, address.astype(np.int64))
                 self.source = self.packed
@@ -137,6 +138,7 @@ class LayerWeights:
             self.effective = 2.0 * v / (1 << layer.weight_bits) - 1.0
             if layer.shared_fc:
                 self.select = self.bit_index % layer.mux_phases
+                self.mux_table(S)
 
     _mux_table: np.ndarray | None = None
     _conv_ops: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
