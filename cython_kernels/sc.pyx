@@ -775,6 +775,51 @@ cdef inline void _aligned_segment_sums(const uint64_t* planes, Py_ssize_t nwords
                 out[s] = m * (hi - lo) - sc
 
 
+cdef void _conv_group_btanh(uint64_t* gb, int nk, int nplanes, bint approx, bint odd, int64_t m,
+                            Py_ssize_t W, Py_ssize_t L, int ns, int nt, uint64_t nbt, uint64_t rr,
+                            uint64_t half, int64_t st0, uint64_t* out, Py_ssize_t nlanes) noexcept nogil:
+    """Btanh of up to 64 pooled neurons at once, neuron-sliced.
+
+    ``gb[(k * W + w) * 64 + b]`` holds count bit-plane k (cycles 64w..64w+63, one bit per
+    cycle) of the counts neuron b forwards; each 64x64 block is transposed so that one word
+    holds one cycle of all 64 neurons, the count value is formed bit-sliced (PC: m - c; APC:
+    2 (m - c) + last), the Btanh steps bit-sliced, and the output bits are transposed back into
+    ``out[b * W + w]``."""
+    cdef uint64_t sp[MAXB]
+    cdef uint64_t v[MAXB]
+    cdef uint64_t ob[64]
+    cdef uint64_t ones = ~(<uint64_t>0), carry, a, bb, kc = <uint64_t>(m + 1), rmax = rr - 1
+    cdef int k, nd = nplanes + 1, nv
+    cdef Py_ssize_t w, t, b, nvalid
+    cdef uint64_t* blk
+    for k in range(ns):
+        sp[k] = ones if (st0 >> k) & 1 else 0
+    nv = nd + 1 if approx else nd
+    for w in range(W):
+        for k in range(nk):
+            _transpose64(gb + (k * W + w) * 64)
+        nvalid = L - 64 * w if L - 64 * w < 64 else 64
+        for t in range(nvalid):
+            # D = m - c = ~c + (m + 1) mod 2**nd (c <= m)
+            carry = 0
+            for k in range(nd):
+                a = ~gb[(k * W + w) * 64 + t] if k < nplanes else ones
+                bb = ones if (kc >> k) & 1 else 0
+                if approx:
+                    v[k + 1] = a ^ bb ^ carry
+                else:
+                    v[k] = a ^ bb ^ carry
+                carry = (a & bb) | (carry & (a ^ bb))
+            if approx:
+                v[0] = gb[(nplanes * W + w) * 64 + t] if odd else 0
+            ob[t] = _bs_btanh_step(sp, ns, v, nv, nt, nbt, rr, rmax, half)
+        for t in range(nvalid, 64):
+            ob[t] = 0
+        _transpose64(ob)
+        for b in range(nlanes):
+            out[b * W + w] = ob[b]
+
+
 def conv_pool_btanh(inp, wts, bias, length, approx, segment, first, n_btanh, r, s0):
     """Conv -> 2x2 causal segment max pool -> Btanh, fused (see reference)."""
     cdef Py_ssize_t L = _ref._length(length)
@@ -802,6 +847,8 @@ def conv_pool_btanh(inp, wts, bias, length, approx, segment, first, n_btanh, r, 
     if rr < 2 or not 0 <= st0 < rr:
         raise ValueError(f"Btanh needs r >= 2 and 0 <= s0 < r; got r={rr}, s0={st0}")
     cdef Py_ssize_t nseg = (L + seg - 1) // seg if L > 0 else 0
+    if _bit_length(max(rr - 1 + 2 * n + 2, nbt, rr)) + 1 > MAXB:
+        raise ValueError(f"counts too wide for the bit-sliced Btanh (n={n}, r={rr})")
     out = np.zeros((F, Hp, Wp, W), dtype=np.uint64)
     selected = np.zeros((F * Hp * Wp, nseg), dtype=np.uint8)
     if F == 0 or L == 0 or Hp == 0 or Wp == 0:
@@ -834,15 +881,19 @@ def conv_pool_btanh(inp, wts, bias, length, approx, segment, first, n_btanh, r, 
     cdef int64_t* done = <int64_t*>malloc(4 * sizeof(int64_t))
     cdef uint8_t* segsel = <uint8_t*>malloc(nseg * sizeof(uint8_t))
     cdef int64_t* segsum = <int64_t*>malloc(4 * nseg * sizeof(int64_t))
-    cdef uint16_t* vbuf = <uint16_t*>malloc(4 * L * sizeof(uint16_t))
-    cdef int64_t s4[4]
+    cdef int nk = nplanes + 1 if odd else nplanes
+    cdef uint64_t* gb = <uint64_t*>malloc(nk * W * 64 * sizeof(uint64_t))
+    cdef int64_t vmax = 2 * m + 1 if ap else m
+    cdef int ns = _bit_length(rr - 1)
+    cdef int nt = _bit_length(max(rr - 1 + 2 * vmax, nbt, rr)) + 1
+    cdef uint64_t half_u = <uint64_t>((rr + 1) // 2)
     cdef Py_ssize_t q = 0
     cdef uint64_t[::1] of = out.reshape(-1)
     cdef bint aligned = 64 % seg == 0
     try:
         if (xp == NULL or wp == NULL or ones == NULL or planes == NULL or scratch == NULL
                 or cbuf == NULL or done == NULL or segsel == NULL or segsum == NULL
-                or vbuf == NULL):
+                or gb == NULL):
             raise MemoryError()
         with nogil:
             xp[n - 1] = ones  # bias input: XNOR(1, bias) = bias
@@ -892,35 +943,30 @@ def conv_pool_btanh(inp, wts, bias, length, approx, segment, first, n_btanh, r, 
                                     best_tot = tot
                                     best = cd
                             cur = best
-                        # read the forwarded counts out of the planes into row q of vbuf
-                        for cd in range(4):
-                            done[cd] = -1  # the word held in cbuf[cd] (none yet)
+                        # the forwarded member's planes, segment by segment, into lane q
+                        for kk in range(nk):
+                            for w in range(W):
+                                gb[(kk * W + w) * 64 + q] = 0
                         for s in range(nseg):
                             cd = segsel[s]
                             t = s * seg
                             hi = t + seg if t + seg < L else L
                             while t < hi:
                                 w = t >> 6
-                                if done[cd] != w:
-                                    nvalid = L - 64 * w if L - 64 * w < 64 else 64
-                                    for kk in range(nplanes + 1):
-                                        pl[kk] = planes[cd * pstride + kk * W + w]
-                                    _extract(pl, nplanes, ap, odd, <uint64_t>m, cbuf + 64 * cd, nvalid)
-                                    done[cd] = w
                                 lo = 64 * w + 64 if 64 * w + 64 < hi else hi
-                                memcpy(vbuf + q * L + t, cbuf + 64 * cd + (t - 64 * w),
-                                       (lo - t) * sizeof(uint16_t))
+                                word = ((~(<uint64_t>0)) >> (64 - (lo - t))) << (t - 64 * w)
+                                for kk in range(nk):
+                                    gb[(kk * W + w) * 64 + q] |= planes[cd * pstride + kk * W + w] & word
                                 t = lo
                         q += 1
-                        if q == 4:  # Btanh of 4 pooled neurons, their chains interleaved
-                            for kk in range(4):
-                                s4[kk] = st0
-                            _btanh_rows(vbuf, L, W, nbt, top, half, s4, &of[(pidx - 3) * W], 4)
+                        if q == 64:
+                            _conv_group_btanh(gb, nk, nplanes, ap, odd, m, W, L, ns, nt,
+                                              <uint64_t>nbt, <uint64_t>rr, half_u, st0,
+                                              &of[(pidx - 63) * W], 64)
                             q = 0
             if q > 0:
-                for kk in range(4):
-                    s4[kk] = st0
-                _btanh_rows(vbuf, L, W, nbt, top, half, s4, &of[(F * Hp * Wp - q) * W], <int>q)
+                _conv_group_btanh(gb, nk, nplanes, ap, odd, m, W, L, ns, nt, <uint64_t>nbt,
+                                  <uint64_t>rr, half_u, st0, &of[(F * Hp * Wp - q) * W], q)
     finally:
         free(xp)
         free(wp)
@@ -931,7 +977,7 @@ def conv_pool_btanh(inp, wts, bias, length, approx, segment, first, n_btanh, r, 
         free(done)
         free(segsel)
         free(segsum)
-        free(vbuf)
+        free(gb)
     return out, selected
 
 
@@ -1234,6 +1280,45 @@ cdef inline uint64_t _bs_ge_const(const uint64_t* a, int nb, uint64_t c) noexcep
     return carry
 
 
+cdef inline uint64_t _bs_btanh_step(uint64_t* sp, int ns, const uint64_t* v, int nv, int nt,
+                                   uint64_t nbt, uint64_t rr, uint64_t rmax,
+                                   uint64_t half) noexcept nogil:
+    """One Btanh cycle of 64 neurons, bit-sliced: state sp (ns planes) <- clamp(sp + 2 v - nbt,
+    0, r - 1) with v the count (nv planes), nt planes of headroom; returns the output bits
+    (state >= half = ceil(r/2))."""
+    cdef uint64_t t_[MAXB]
+    cdef uint64_t d[MAXB]
+    cdef uint64_t carry = 0, a, b, under, over, keep, ones = ~(<uint64_t>0)
+    cdef int k
+    t_[0] = sp[0]  # T = state + 2 v
+    for k in range(1, nt):
+        a = sp[k] if k < ns else 0
+        b = v[k - 1] if k - 1 < nv else 0
+        t_[k] = a ^ b ^ carry
+        carry = (a & b) | (carry & (a ^ b))
+    under = ~_bs_sub_const(t_, nt, nbt, d)  # T < n: the state saturates at 0
+    over = _bs_ge_const(d, nt, rr)  # T - n > r - 1: saturates at r - 1
+    keep = ~under & ~over
+    for k in range(ns):
+        sp[k] = (d[k] & keep) | (over & ~under & (ones if (rmax >> k) & 1 else 0))
+    return _bs_ge_const(sp, ns, half)
+
+
+cdef inline void _transpose64(uint64_t* a) noexcept nogil:
+    """In-place transpose of the 64x64 bit matrix a[row] bit col (LSB = column 0)."""
+    cdef int j = 32, k
+    cdef uint64_t m = <uint64_t>0x00000000FFFFFFFF, t
+    while j != 0:
+        k = 0
+        while k < 64:
+            t = ((a[k] >> j) ^ a[k + j]) & m
+            a[k] ^= t << j
+            a[k + j] ^= t
+            k = (k + j + 1) & ~j
+        j >>= 1
+        m ^= m << j
+
+
 cdef inline void _mux_fc_step_value(const uint64_t* tp, const uint64_t* xm, Py_ssize_t g,
                                     Py_ssize_t nl, bint approx, uint64_t* v, int nv) noexcept nogil:
     """Bit-sliced count value v (nv planes) of one lane at one step: tp[k * nl] ^ xm[k], k < g."""
@@ -1368,22 +1453,8 @@ def mux_fc_btanh(x, tab, select, n, G, L, approx, n_btanh, r, s0, outputs):
                 for q in range(nl):
                     _mux_fc_step_value(&tv[s, 0, q], xm, g, nl, apx, v, nv)
                     sp = &stv[q, 0]
-                    # T = state + 2 v
-                    t_[0] = sp[0]
-                    carry = 0
-                    for k in range(1, nt):
-                        a = sp[k] if k < ns else 0
-                        b = v[k - 1] if k - 1 < nv else 0
-                        t_[k] = a ^ b ^ carry
-                        carry = (a & b) | (carry & (a ^ b))
-                    # state' = clamp(T - n, 0, r - 1)
-                    under = ~_bs_sub_const(t_, nt, <uint64_t>nbt, d)
-                    over = _bs_ge_const(d, nt, <uint64_t>rr)
-                    keep = ~under & ~over
-                    for k in range(ns):
-                        sp[k] = (d[k] & keep) | (over & ~under & (ones if (rmax >> k) & 1 else 0))
+                    ob = _bs_btanh_step(sp, ns, v, nv, nt, <uint64_t>nbt, <uint64_t>rr, rmax, half)
                     if s >= S - Lc:
-                        ob = _bs_ge_const(sp, ns, half)
                         tt = s - (S - Lc)
                         while ob:
                             o = 64 * q + __builtin_ctzll(ob)

@@ -406,6 +406,25 @@ def test_gather_streams_cython_equals_reference(seed, length, rows, steps):
     np.testing.assert_array_equal(unpack_bits(want, steps), unpack_bits(x, length)[:, index])
 
 
+@needs_cython
+@pytest.mark.parametrize("approx", [False, True])
+@pytest.mark.parametrize("C,k,segment,length", [(2, 3, 16, 1024), (3, 2, 5, 200), (1, 4, 64, 130)])
+def test_conv_pool_btanh_many_pooled_neurons(approx, C, k, segment, length):
+    """More than one 64-neuron group of the neuron-sliced Btanh (and a partial last group)."""
+    rng = np.random.default_rng(C * 100 + k)
+    F, H = 5, 12
+    inp = random_streams(rng, (C, H, H), length)
+    wts = random_streams(rng, (F, C, k, k), length)
+    bias = random_streams(rng, (F,), length)
+    n = C * k * k + 1
+    r = kim_r(n, 1.0)
+    want = ref.conv_pool_btanh(inp, wts, bias, length, approx, segment, 1, n, r, r // 2)
+    got = cy.conv_pool_btanh(inp, wts, bias, length, approx, segment, 1, n, r, r // 2)
+    assert got[0].shape[0] * got[0].shape[1] * got[0].shape[2] > 64
+    np.testing.assert_array_equal(got[1], want[1])
+    np.testing.assert_array_equal(got[0], want[0])
+
+
 def test_mux_fc_counts_rejects_bad_arguments():
     rng = np.random.default_rng(0)
     x, source, select, bit_index = _mux_fc_case(rng, 5, 2, 2, 10, 1, 1)
