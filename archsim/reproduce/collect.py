@@ -106,23 +106,29 @@ def table2(results: Results, tech: str) -> Table:
     return t
 
 
-def table3_accuracy(results: Results) -> dict[int, tuple[float, int]]:
-    """fc2 stored length -> (accuracy %, images)."""
+def table3_accuracy(results: Results, shared: bool = False) -> dict[int, tuple[float, int]]:
+    """fc2 stored length -> (accuracy %, images), unshared or MUX-shared FC layers."""
+    study = "table3_fc2_length_shared" if shared else "table3_fc2_length"
     return {_length(p, "fc2"): (accuracy_pct(p.summary), int(p.summary["images"]))
-            for p in results.get(("table3_fc2_length", "generic45"), [])}
+            for p in results.get((study, "generic45"), [])}
 
 
 def table3(results: Results) -> Table:
     acc = table3_accuracy(results)
+    acc_sh = table3_accuracy(results, shared=True)
     t = Table("Table III: accuracy vs the last FC layer's weight stream length "
-              "(1024-bit inputs)", ["weight stream bits"], ["accuracy_pct"])
+              "(1024-bit inputs)", ["weight stream bits"],
+              ["accuracy_pct unshared FC", "accuracy_pct shared FC"])
     for length, p in paper.TABLE3_ACCURACY_PCT.items():
-        t.add([str(length)], {"accuracy_pct": (p, acc[length][0] if length in acc else None)})
-    images = sorted({n for _, n in acc.values()})
+        t.add([str(length)], {
+            "accuracy_pct unshared FC": (p, acc[length][0] if length in acc else None),
+            "accuracy_pct shared FC": (p, acc_sh[length][0] if length in acc_sh else None)})
+    images = sorted({n for _, n in [*acc.values(), *acc_sh.values()]})
     t.notes.append(f"Ours: MNIST test images 0..{images[-1] - 1 if images else '?'} "
                    f"({', '.join(map(str, images))} per point), 128-bit stochastic weights "
-                   "elsewhere, APC inner products, unshared FC, model lenet5_mnist_apc. "
-                   "Paper: full 10,000-image test set.")
+                   "elsewhere, DWM, APC inner products, model lenet5_mnist_apc; FC layers "
+                   "unshared, or MUX-shared (G = 25, 16 passes: the DW-CNN design). "
+                   "Paper: full 10,000-image test set, one value per length.")
     return t
 
 

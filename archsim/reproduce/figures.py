@@ -26,6 +26,15 @@ def _save(fig, folder: Path, stem: str) -> list[Path]:
     return [save_figure(fig, folder / f"{stem}.{fmt}", fmt) for fmt in FORMATS]
 
 
+def _yscale(ax) -> None:
+    """Log y when the curves span more than a decade, else linear (readable ticks)."""
+    ys = [y for line in ax.get_lines() for y in line.get_ydata() if y > 0]
+    if ys and max(ys) / min(ys) > 10:
+        ax.set_yscale("log")
+    else:
+        ax.set_ylim(bottom=0)
+
+
 _STYLE = {
     "DWM stochastic": dict(color="tab:blue", marker="o", linestyle="-"),
     "SRAM stochastic": dict(color="tab:red", marker="s", linestyle="-"),
@@ -46,7 +55,7 @@ def fig11(series: dict[str, list[tuple[int, Cost]]], folder: Path, stem: str,
             ys = [(c.area_um2 if what == "area" else c.power_mw) * scale for _, c in pts]
             ax.plot(xs, ys, label=name, **_STYLE.get(name, {}))
         ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
+        _yscale(ax)
         ax.set_xlabel("stored bits per weight (stream length, or binary precision)")
         ax.set_ylabel(f"{what} of the whole LeNet-5 ({unit})")
         ax.set_title(f"({'a' if what == 'area' else 'b'}) {what}")
@@ -78,7 +87,7 @@ def fig8(series: dict[str, list[tuple[int, float, int]]], folder: Path, stem: st
                label=f"paper: {paper.FIG8_CLAIM_BITS} bits suffice")
     ax.set_xlabel("weight precision w (bits, eq. 1 binary weights)")
     ax.set_ylabel("error rate (%)")
-    ax.set_yscale("symlog", linthresh=1.0)
+    ax.set_ylim(0, 100)
     ax.set_title(f"Fig. 8 reproduced: LeNet-5 SC error rate vs weight precision "
                  f"(MNIST, {n} images/point)", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
@@ -89,7 +98,7 @@ def fig8(series: dict[str, list[tuple[int, float, int]]], folder: Path, stem: st
 def table2_chart(costs: dict[str, dict[tuple[int, str], LayerCost]], folder: Path, stem: str
                  ) -> list[Path]:
     """Power and area of the last FC layer vs stored length; ours per technology + paper."""
-    fig = new_figure(11.0, 4.6)
+    fig = new_figure(11.0, 5.4)
     axes = fig.subplots(1, 2)
     lengths = list(paper.TABLE2_LENGTHS)
     styles = {"generic45": "-", "calibrated": "--"}
@@ -110,27 +119,32 @@ def table2_chart(costs: dict[str, dict[tuple[int, str], LayerCost]], folder: Pat
         ax.set_xlabel("stored weight stream length (bits)")
         ax.set_ylabel(f"{what} of the last FC layer ({unit})")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=8)
     fig.suptitle("Table II as a chart: last FC layer (500 -> 10) in DWM, shared (G = 25) vs "
                  "unshared", fontsize=10)
     return _save(fig, folder, stem)
 
 
-def table3_chart(acc: dict[int, tuple[float, int]], folder: Path, stem: str) -> list[Path]:
+def table3_chart(accs: dict[str, dict[int, tuple[float, int]]], folder: Path, stem: str
+                 ) -> list[Path]:
     fig = new_figure(7.0, 4.4)
     ax = fig.subplots()
     lengths = sorted(paper.TABLE3_ACCURACY_PCT)
     ax.plot(lengths, [paper.TABLE3_ACCURACY_PCT[n] for n in lengths], marker="o",
             markersize=9, markerfacecolor="none", linestyle="--", color="k",
             label="paper (10,000 images)")
-    xs = sorted(acc)
-    if xs:
+    for (name, acc), color, marker in zip(accs.items(), ("tab:blue", "tab:red"), ("s", "^"),
+                                          strict=False):
+        xs = sorted(acc)
+        if not xs:
+            continue
         n = min(acc[x][1] for x in xs)
         ys = [acc[x][0] for x in xs]
         err = [200 * ((max(y / 100 * (1 - y / 100), 1e-4)) / acc[x][1]) ** 0.5
                for x, y in zip(xs, ys, strict=True)]
-        ax.errorbar(xs, ys, yerr=err, marker="s", color="tab:blue", capsize=3,
-                    label=f"ours ({n} images, ±2 s.e.)")
+        ax.errorbar(xs, ys, yerr=err, marker=marker, color=color, capsize=3,
+                    label=f"ours, {name} ({n} images, ±2 s.e.)")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("weight stream length of the last FC layer (bits)")
     ax.set_ylabel("accuracy (%)")

@@ -127,7 +127,9 @@ def write_outputs(results: dict, out: Path, tech_file: Path, wall_s: float | Non
         t = collect.table3(results)
         written += t.write(tdir, "table3")
         md.append(t.to_markdown())
-        written += figures.table3_chart(collect.table3_accuracy(results), fdir, "table3")
+        written += figures.table3_chart(
+            {"unshared FC": collect.table3_accuracy(results),
+             "shared FC": collect.table3_accuracy(results, shared=True)}, fdir, "table3")
     if set(OUTPUTS["fig8"]) <= has:
         series = collect.fig8_series(results)
         written += figures.fig8(series, fdir, "fig8")

@@ -60,6 +60,7 @@ STUDIES: tuple[Study, ...] = (
     Study("table2_fc2_unshared", "hardware"),
     Study("table2_fc2_shared", "hardware"),
     Study("table3_fc2_length", "accuracy"),
+    Study("table3_fc2_length_shared", "accuracy"),
     Study("fig8_conv1", "accuracy"),
     Study("fig8_conv2", "accuracy"),
     Study("fig8_fc1", "accuracy"),
@@ -72,7 +73,7 @@ OUTPUTS: dict[str, tuple[str, ...]] = {
     "table1": ("table1_binary", "fig11_dwm_stochastic", "fig11_sram_stochastic"),
     "fig11": ("table1_binary", "fig11_dwm_stochastic", "fig11_sram_stochastic"),
     "table2": ("table2_fc2_unshared", "table2_fc2_shared"),
-    "table3": ("table3_fc2_length",),
+    "table3": ("table3_fc2_length", "table3_fc2_length_shared"),
     "fig8": ("fig8_conv1", "fig8_conv2", "fig8_fc1", "fig8_fc2", "fig8_all"),
 }
 
