@@ -752,12 +752,28 @@ cdef inline void _aligned_segment_sums(const uint64_t* planes, Py_ssize_t nwords
                                        Py_ssize_t L, int64_t* out) noexcept nogil:
     """Sums of the per-cycle counts over every segment, for segments that divide 64 cycles
     (the tail segment may be short): masked popcounts of the planes, word by word."""
-    cdef Py_ssize_t w, j, per = 64 // seg, s, lo, hi
+    cdef Py_ssize_t w, j, per = 64 // seg, s, lo, hi, nfull = L // 64
     cdef uint64_t mask0 = (~(<uint64_t>0)) if seg == 64 else (((<uint64_t>1) << seg) - 1)
-    cdef uint64_t mask, x
-    cdef int64_t sc, sl
+    cdef uint64_t mask, p
+    cdef int64_t sc[64]
+    cdef int64_t sl[64]
+    cdef int64_t span2 = 2 * m * seg, span1 = m * seg
     cdef int k
-    for w in range(nwords):
+    for w in range(nfull):  # whole words: every segment full, masks fixed
+        for j in range(per):
+            sc[j] = 0
+            sl[j] = 0
+        for k in range(nplanes):
+            p = planes[k * nwords + w]
+            for j in range(per):
+                sc[j] += (<int64_t>__builtin_popcountll(p & (mask0 << (j * seg)))) << k
+        if odd:
+            p = planes[nplanes * nwords + w]
+            for j in range(per):
+                sl[j] = __builtin_popcountll(p & (mask0 << (j * seg)))
+        for j in range(per):
+            out[w * per + j] = (span2 - 2 * sc[j] + sl[j]) if approx else (span1 - sc[j])
+    for w in range(nfull, nwords):  # the tail word
         for j in range(per):
             s = w * per + j
             lo = s * seg
@@ -765,14 +781,14 @@ cdef inline void _aligned_segment_sums(const uint64_t* planes, Py_ssize_t nwords
                 break
             hi = lo + seg if lo + seg < L else L
             mask = (mask0 if hi - lo == seg else (((<uint64_t>1) << (hi - lo)) - 1)) << (j * seg)
-            sc = 0
+            sc[0] = 0
             for k in range(nplanes):
-                sc += (<int64_t>__builtin_popcountll(planes[k * nwords + w] & mask)) << k
+                sc[0] += (<int64_t>__builtin_popcountll(planes[k * nwords + w] & mask)) << k
             if approx:
-                sl = __builtin_popcountll(planes[nplanes * nwords + w] & mask) if odd else 0
-                out[s] = 2 * (m * (hi - lo) - sc) + sl
+                sl[0] = __builtin_popcountll(planes[nplanes * nwords + w] & mask) if odd else 0
+                out[s] = 2 * (m * (hi - lo) - sc[0]) + sl[0]
             else:
-                out[s] = m * (hi - lo) - sc
+                out[s] = m * (hi - lo) - sc[0]
 
 
 cdef void _conv_group_btanh(uint64_t* gb, int nk, int nplanes, bint approx, bint odd, int64_t m,
