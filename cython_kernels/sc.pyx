@@ -1335,24 +1335,41 @@ cdef inline void _transpose64(uint64_t* a) noexcept nogil:
         m ^= m << j
 
 
+cdef inline void _bs_add_word_fixed(uint64_t* c, int nb, uint64_t w) noexcept nogil:
+    """Bit-sliced c += w over exactly nb planes, branch-free (no data-dependent exit)."""
+    cdef int k
+    cdef uint64_t t
+    for k in range(nb):
+        t = c[k] & w
+        c[k] ^= w
+        w = t
+
+
 cdef inline void _mux_fc_step_value(const uint64_t* tp, const uint64_t* xm, Py_ssize_t g,
                                     Py_ssize_t nl, bint approx, uint64_t* v, int nv) noexcept nogil:
-    """Bit-sliced count value v (nv planes) of one lane at one step: tp[k * nl] ^ xm[k], k < g."""
+    """Bit-sliced count value v (nv planes) of one lane at one step: tp[k * nl] ^ xm[k], k < g.
+
+    After i words the count is at most i, so word i + 1 ripples through bit_length(i + 1)
+    planes only."""
     cdef Py_ssize_t k, half = g // 2
     cdef uint64_t a, b
-    cdef int q
+    cdef int q, nb = 1
     for q in range(nv):
         v[q] = 0
     if approx:  # v = 2 * (APC pair count) + last product: count into planes 1.., last into 0
         for k in range(half):
+            if (k + 1) >> nb:
+                nb += 1
             a = tp[2 * k * nl] ^ xm[2 * k]
             b = tp[(2 * k + 1) * nl] ^ xm[2 * k + 1]
-            _bs_add_word(v + 1, nv - 1, (a & b) if (k & 1) else (a | b))
+            _bs_add_word_fixed(v + 1, nb, (a & b) if (k & 1) else (a | b))
         if g & 1:
             v[0] = tp[(g - 1) * nl] ^ xm[g - 1]
     else:
         for k in range(g):
-            _bs_add_word(v, nv, tp[k * nl] ^ xm[k])
+            if (k + 1) >> nb:
+                nb += 1
+            _bs_add_word_fixed(v, nb, tp[k * nl] ^ xm[k])
 
 
 cdef inline void _mux_fc_masks(const uint64_t[:, ::1] xv, const int64_t* se, Py_ssize_t s,
@@ -1371,6 +1388,146 @@ cdef inline void _mux_fc_masks(const uint64_t[:, ::1] xv, const int64_t* se, Py_
             xm[k] = 0  # the bias input is the constant 1
         else:
             xm[k] = 0 if ((xv[i, t >> 6] >> (t & 63)) & 1) else ones
+
+
+cdef enum:
+    LB = 8         # neuron lanes (of 64 neurons each) stepped together by the MUX-FC Btanh
+
+
+cdef inline void _load_lanes(const uint64_t* p, Py_ssize_t nq, uint64_t x,
+                             uint64_t* dst) noexcept nogil:
+    """dst[q] = p[q] ^ x for the nq valid lanes, x for the rest (LB lanes in all)."""
+    cdef Py_ssize_t q
+    if nq == LB:
+        for q in range(LB):
+            dst[q] = p[q] ^ x
+    else:
+        for q in range(LB):
+            dst[q] = (p[q] if q < nq else 0) ^ x
+
+
+cdef void _mux_fc_btanh_block(const uint64_t[:, ::1] xv, const int64_t* se, const uint64_t* tab,
+                              Py_ssize_t S, Py_ssize_t g, Py_ssize_t nn, Py_ssize_t Lc,
+                              Py_ssize_t nl, Py_ssize_t q0, Py_ssize_t nq, bint apx, int nv,
+                              int ns, int nt, uint64_t nbt, uint64_t rr, int64_t st0,
+                              uint64_t* xm, uint64_t[:, ::1] ov, Py_ssize_t no) noexcept nogil:
+    """Lanes q0..q0+nq-1 (nq <= LB) of the MUX-shared FC + Btanh through all S steps.
+
+    Every bit-sliced operation is written as a loop over the LB lanes of fixed length, so the
+    compiler turns it into vector instructions (4 lanes per AVX2 operation)."""
+    cdef uint64_t st[MAXB][LB]
+    cdef uint64_t v[MAXB][LB]
+    cdef uint64_t t_[MAXB][LB]
+    cdef uint64_t w[LB]
+    cdef uint64_t a[LB]
+    cdef uint64_t b[LB]
+    cdef uint64_t carry[LB]
+    cdef uint64_t under[LB]
+    cdef uint64_t over[LB]
+    cdef uint64_t ob[LB]
+    cdef uint64_t ones = ~(<uint64_t>0), x, tmp, rk, half = (rr + 1) // 2, rmax = rr - 1
+    cdef const uint64_t* row
+    cdef Py_ssize_t s, k, q, tt, o, half_g = g // 2
+    cdef int p, nb
+    for p in range(MAXB):
+        for q in range(LB):
+            st[p][q] = (ones if (st0 >> p) & 1 else 0) if p < ns else 0
+    for s in range(S):
+        _mux_fc_masks(xv, se, s, g, nn, Lc, xm)
+        row = tab + s * g * nl + q0
+        for p in range(nv):
+            for q in range(LB):
+                v[p][q] = 0
+        nb = 1
+        if apx:  # v = 2 * (pair count) + last product
+            for k in range(half_g):
+                if (k + 1) >> nb:
+                    nb += 1
+                _load_lanes(row + 2 * k * nl, nq, xm[2 * k], a)
+                _load_lanes(row + (2 * k + 1) * nl, nq, xm[2 * k + 1], b)
+                if k & 1:
+                    for q in range(LB):
+                        w[q] = a[q] & b[q]
+                else:
+                    for q in range(LB):
+                        w[q] = a[q] | b[q]
+                for p in range(nb):
+                    for q in range(LB):
+                        tmp = v[p + 1][q] & w[q]
+                        v[p + 1][q] ^= w[q]
+                        w[q] = tmp
+            if g & 1:
+                _load_lanes(row + (g - 1) * nl, nq, xm[g - 1], v[0])
+        else:
+            for k in range(g):
+                if (k + 1) >> nb:
+                    nb += 1
+                _load_lanes(row + k * nl, nq, xm[k], w)
+                for p in range(nb):
+                    for q in range(LB):
+                        tmp = v[p][q] & w[q]
+                        v[p][q] ^= w[q]
+                        w[q] = tmp
+        # T = state + 2 v
+        for q in range(LB):
+            t_[0][q] = st[0][q]
+            carry[q] = 0
+        for p in range(1, nt):
+            for q in range(LB):
+                a[q] = st[p][q] if p < ns else 0
+                b[q] = v[p - 1][q] if p - 1 < nv else 0
+                t_[p][q] = a[q] ^ b[q] ^ carry[q]
+                carry[q] = (a[q] & b[q]) | (carry[q] & (a[q] ^ b[q]))
+        # D = T - n (into t_), under = T < n
+        for q in range(LB):
+            carry[q] = ones
+        for p in range(nt):
+            if (nbt >> p) & 1:
+                for q in range(LB):
+                    tmp = t_[p][q]
+                    t_[p][q] = tmp ^ carry[q]
+                    carry[q] = tmp & carry[q]
+            else:
+                for q in range(LB):
+                    tmp = t_[p][q]
+                    t_[p][q] = ~(tmp ^ carry[q])
+                    carry[q] = tmp | carry[q]
+        for q in range(LB):
+            under[q] = ~carry[q]
+            carry[q] = ones
+        # over = D >= r
+        for p in range(nt):
+            if (rr >> p) & 1:
+                for q in range(LB):
+                    carry[q] = t_[p][q] & carry[q]
+            else:
+                for q in range(LB):
+                    carry[q] = t_[p][q] | carry[q]
+        for q in range(LB):
+            over[q] = carry[q] & ~under[q]
+            a[q] = ~under[q] & ~carry[q]  # keep D
+        for p in range(ns):
+            rk = ones if (rmax >> p) & 1 else 0
+            for q in range(LB):
+                st[p][q] = (t_[p][q] & a[q]) | (over[q] & rk)
+        if s >= S - Lc:  # the last pass: output bit = state >= ceil(r/2)
+            for q in range(LB):
+                carry[q] = ones
+            for p in range(ns):
+                if (half >> p) & 1:
+                    for q in range(LB):
+                        carry[q] = st[p][q] & carry[q]
+                else:
+                    for q in range(LB):
+                        carry[q] = st[p][q] | carry[q]
+            tt = s - (S - Lc)
+            for q in range(nq):
+                x = carry[q]
+                while x:
+                    o = 64 * (q0 + q) + __builtin_ctzll(x)
+                    if o < no:
+                        ov[o, tt >> 6] |= (<uint64_t>1) << (tt & 63)
+                    x &= x - 1
 
 
 def mux_fc_table(source, select, bit_index, G):
@@ -1446,37 +1603,18 @@ def mux_fc_btanh(x, tab, select, n, G, L, approx, n_btanh, r, s0, outputs):
     cdef const int64_t[::1] se = np.ascontiguousarray(sel)
     cdef const uint64_t[:, :, ::1] tv = tab
     cdef uint64_t[:, ::1] ov = out
-    state_arr = np.zeros((nl, MAXB), dtype=np.uint64)
-    cdef uint64_t[:, ::1] stv = state_arr
     cdef uint64_t* xm = <uint64_t*>malloc(g * sizeof(uint64_t))
     if xm == NULL:
         raise MemoryError()
-    cdef uint64_t v[MAXB]
-    cdef uint64_t t_[MAXB]
-    cdef uint64_t d[MAXB]
-    cdef uint64_t* sp
-    cdef uint64_t ones = ~(<uint64_t>0), carry, a, b, under, over, ob, keep
-    cdef Py_ssize_t s, q, tt, o
-    cdef int k
-    cdef uint64_t half = <uint64_t>((rr + 1) // 2), rmax = <uint64_t>(rr - 1)
+    cdef Py_ssize_t q0
     try:
         with nogil:
-            for q in range(nl):
-                for k in range(ns):
-                    stv[q, k] = ones if (st0 >> k) & 1 else 0
-            for s in range(S):
-                _mux_fc_masks(xv, &se[0], s, g, nn, Lc, xm)
-                for q in range(nl):
-                    _mux_fc_step_value(&tv[s, 0, q], xm, g, nl, apx, v, nv)
-                    sp = &stv[q, 0]
-                    ob = _bs_btanh_step(sp, ns, v, nv, nt, <uint64_t>nbt, <uint64_t>rr, rmax, half)
-                    if s >= S - Lc:
-                        tt = s - (S - Lc)
-                        while ob:
-                            o = 64 * q + __builtin_ctzll(ob)
-                            if o < no:
-                                ov[o, tt >> 6] |= (<uint64_t>1) << (tt & 63)
-                            ob &= ob - 1
+            q0 = 0
+            while q0 < nl:
+                _mux_fc_btanh_block(xv, &se[0], &tv[0, 0, 0], S, g, nn, Lc, nl, q0,
+                                    nl - q0 if nl - q0 < LB else LB, apx, nv, ns, nt,
+                                    <uint64_t>nbt, <uint64_t>rr, st0, xm, ov, no)
+                q0 += LB
     finally:
         free(xm)
     return out

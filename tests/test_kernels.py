@@ -425,6 +425,22 @@ def test_conv_pool_btanh_many_pooled_neurons(approx, C, k, segment, length):
     np.testing.assert_array_equal(got[0], want[0])
 
 
+@needs_cython
+@pytest.mark.parametrize("approx", [False, True])
+def test_mux_fc_btanh_more_than_one_lane_block(approx):
+    """600 neurons = 10 lanes: a full block of 8 lanes and a partial one."""
+    rng = np.random.default_rng(7)
+    n, G, outputs, length, passes = 60, 7, 600, 100, 2
+    x, source, select, bit_index = _mux_fc_case(rng, n, G, outputs, length, passes, 2)
+    S = passes * length
+    r = kim_r(G, 1.0)
+    counts = ref.mux_fc_counts(x, source, select, bit_index, G, length, approx)
+    want = pack_bits(unpack_bits(ref.btanh(counts, G, r, 1), S)[:, S - length:])
+    tab = cy.mux_fc_table(source, select, bit_index, G)
+    got = cy.mux_fc_btanh(x, tab, select, n, G, length, approx, G, r, 1, outputs)
+    np.testing.assert_array_equal(got, want)
+
+
 def test_mux_fc_counts_rejects_bad_arguments():
     rng = np.random.default_rng(0)
     x, source, select, bit_index = _mux_fc_case(rng, 5, 2, 2, 10, 1, 1)
