@@ -13,7 +13,8 @@ For every layer it reports the SC accuracy, and the layer's *own* transfer: the 
 pre-activation ``z`` computed from the decoded SC outputs of the layer before (max-pooled for
 conv layers), against the layer's decoded SC output ``y``. Binned means of ``y`` as a function of
 ``z`` (``--transfer``) are what the hardware computes in place of ``tanh(z / s)``; their spread
-is the stream noise.
+is the stream noise. With APC counters ``z`` is the APC's expected output (the form
+``--counter apc`` trains on; needs torch for the import of ``train_lenet5``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "training"))
 
 from archsim.blocks.datapath import compute_layer  # noqa: E402
 from archsim.blocks.streams import input_streams  # noqa: E402
@@ -40,16 +42,28 @@ BINS = np.linspace(-4.0, 4.0, 81)
 
 
 def layer_preact(lay, w, b, x: np.ndarray) -> np.ndarray:
-    """Float pre-activation of one layer on (decoded) inputs ``x``; conv: 2x2 max-pooled."""
+    """Float pre-activation of one layer on (decoded) inputs ``x``; conv: 2x2 max-pooled.
+
+    With an APC counter it is the APC's expected decoded count (``apc_inner_numpy``)."""
+    apc = lay.counter == "apc"
     if lay.kind == "conv":
         k, ho = lay.kernel, lay.conv_size
         x = x.reshape(lay.in_channels, lay.in_size, lay.in_size)
-        win = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(1, 2))[:, :ho, :ho]
-        z = np.einsum("cyxij,fcij->fyx", win, w) + b[:, None, None]
+        if apc:
+            from train_lenet5 import _apc_conv_numpy
+
+            z = _apc_conv_numpy(x[None], w, b)[0, :, :ho, :ho]
+        else:
+            win = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(1, 2))[:, :ho, :ho]
+            z = np.einsum("cyxij,fcij->fyx", win, w) + b[:, None, None]
         if lay.pool > 1:
             h2 = ho // 2
             z = z[:, : h2 * 2, : h2 * 2].reshape(lay.filters, h2, 2, h2, 2).max(axis=(2, 4))
         return z.ravel()
+    if apc:
+        from train_lenet5 import apc_inner_numpy
+
+        return apc_inner_numpy(x.ravel()[None], w, b)[0]
     return w @ x.ravel() + b
 
 

@@ -651,6 +651,15 @@ def main(argv: list[str] | None = None) -> int:
     metadata["float_test_accuracy_note"] = (
         f"archsim.nn.lenet.forward (NumPy, float64) on the full {len(te_lab)}-image test set"
     )
+    if hw is not None:
+        metadata["float_test_accuracy_note"] += (
+            " -- exact max pooling and tanh, not the hardware model this model was trained for"
+        )
+        metadata["float_hw_test_accuracy"] = history[-1]["test_acc_torch"]
+        metadata["float_hw_test_accuracy_note"] = (
+            "torch forward through the hardware model (HardwareModel, no noise) on the full "
+            f"{len(te_lab)}-image test set: what this model was trained for"
+        )
     apc_acc = apc_accuracy(weights, te_img, te_lab)
     metadata["float_apc_test_accuracy"] = apc_acc
     metadata["float_apc_test_accuracy_note"] = (
