@@ -1,6 +1,6 @@
 """Fitting a technology to DW-CNN Table II (the last FC layer, shared vs unshared, in DWM).
 
-Table II fixes four combinations of technology numbers and nothing more:
+Table II fixes five combinations of technology numbers and nothing more:
 
 * the power per stored weight bit (its power rises by 44.3 mW from 32 to 1024 bits in both
   structures: 8.9 nW per stored bit),
@@ -15,12 +15,13 @@ determined by Table II (both scale with the active inputs). The fit fixes the re
 independent figure, the sensing energy of an MTJ (48.4 fJ, NVSim sample cell; the number
 generic45 uses for STT-MRAM), takes the per-step shift energy into the per-stored-bit term
 (shifting an L-domain nanowire drives current through all L domains), and fits the rest as a
-common scale on the XNOR, APC/PC and MUX energies, the blocks the paper credits for the
-sharing gains ("due to the smaller size of APC ... as well as the sharing of DWM
-reading/writing circuitry"). The shared layer's own circuitry, its MUXes and the buffer that
-holds its input streams for the 16 passes (DWM writes), gets a second common energy scale:
-Table II cannot tell these two apart either, and the paper's Fig. 10 has no such buffer. Areas: one scale on every DWM area (cells and ports) and one on the
-XNOR/APC/MUX areas. All parameters are non-negative (NNLS on relative errors).
+common scale on the XNOR and APC/PC energies, the blocks the paper credits for the sharing
+gains ("due to the smaller size of APC ... as well as the sharing of DWM reading/writing
+circuitry"). The shared layer's own circuitry, its MUXes and the buffer that holds its input
+streams for the 16 passes (DWM writes), gets a second common energy scale: Table II cannot
+tell these two apart, and the paper's Fig. 10 has no such buffer. Areas: one scale on every
+DWM area (cells and ports) and one on the XNOR/APC/MUX areas. All parameters are
+non-negative (NNLS on relative errors).
 
 The fit reads the per-image action counts of the generic45 runs of the Table II points:
 counts do not depend on the energies, so the same runs serve any candidate technology.
