@@ -68,6 +68,7 @@ def network_spec(cfg: ArchConfig) -> NetworkSpec:
         common = dict(
             name=lay.name, memory=mem, weight_format=w.format,
             weight_length=int(w.length or 0), weight_bits=int(w.bits or 0),
+            weight_rounding=w.rounding,
             weight_rng=_rng(w.rng, cfg.seed, lay.name) if w.rng else RngSpec(),
             counter=lay.counter, btanh_s=lay.btanh.s, btanh_r=lay.btanh.r,
             btanh_s0=lay.btanh.s0, activation=lay.activation,

@@ -82,6 +82,7 @@ class LayerSpec:
     weight_format: str  # stochastic | binary
     weight_length: int = 128  # stochastic stream bits
     weight_bits: int = 7  # binary precision
+    weight_rounding: str = "nearest"  # binary: "nearest" or "floor" (DW-CNN eq. 1 as printed)
     weight_rng: RngSpec = field(default_factory=RngSpec)
     in_channels: int = 1
     in_size: int = 28

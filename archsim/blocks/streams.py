@@ -51,9 +51,11 @@ def input_streams(pixels: np.ndarray, spec: RngSpec, length: int, rule: str) -> 
     return bits.reshape(*pixels.shape, -1)
 
 
-def quantize_binary(x: np.ndarray, bits: int) -> np.ndarray:
-    """DW-CNN eq. (1): the w-bit integer int((x+1)/2 * 2^w), clamped to the w-bit range."""
-    v = np.floor((np.clip(x, -1.0, 1.0) + 1.0) / 2.0 * (1 << bits)).astype(np.int64)
+def quantize_binary(x: np.ndarray, bits: int, rounding: str = "nearest") -> np.ndarray:
+    """DW-CNN eq. (1): the w-bit integer R((x+1)/2 * 2^w), clamped to the w-bit range, with R
+    rounding to nearest or truncating (``floor``, eq. (1)'s ``int`` as printed)."""
+    op = np.floor if rounding == "floor" else np.rint
+    v = op((np.clip(x, -1.0, 1.0) + 1.0) / 2.0 * (1 << bits)).astype(np.int64)
     return np.clip(v, 0, (1 << bits) - 1)
 
 
@@ -127,12 +129,14 @@ class LayerWeights:
                     self._stored = stored.reshape(-1, stored.shape[-1])
                     self._address = address.astype(np.int64)
         else:
-            v = quantize_binary(self.float_weights, layer.weight_bits)
+            v = quantize_binary(self.float_weights, layer.weight_bits, layer.weight_rounding)
             spec = layer.weight_rng
             seq = rng_sequence(spec, length, dim=1)
             offs = sng_offsets(spec, v.size, len(seq), layer.name)
+            shift = spec.width - layer.weight_bits  # compare in the source's range
+            vs = v << shift if shift >= 0 else v >> -shift
             # the SNGs keep running through every pass of a multi-pass shared FC
-            self.packed = K.sng(v.ravel(), seq, S, rule=rule, offsets=offs).reshape(*v.shape, -1)
+            self.packed = K.sng(vs.ravel(), seq, S, rule=rule, offsets=offs).reshape(*v.shape, -1)
             self.source = self.packed
             self.bit_index = np.arange(S, dtype=np.int64)
             self.effective = 2.0 * v / (1 << layer.weight_bits) - 1.0

@@ -638,8 +638,16 @@ class Weights(Strict):
     """Stored stream length (stochastic; ignored for binary)."""
     bits: int | None = Field(None, ge=1, le=16)
     """Binary precision (binary; ignored for stochastic)."""
+    rounding: Literal["nearest", "floor"] = "nearest"
+    """How a float weight becomes the ``bits``-bit word v of DW-CNN eq. (1),
+    v = R((x+1)/2 * 2^bits): ``nearest`` rounds, ``floor`` truncates as eq. (1) is printed
+    (``int``). Truncation lowers every weight by half an LSB on average, which a fan-in of
+    hundreds turns into a shift of every pre-activation (binary only)."""
     rng: Rng | None = None
-    """SNG source of binary weights (default: an LFSR of ``bits`` width, at least 3)."""
+    """SNG source of binary weights (default: an LFSR as wide as the input SNGs' source,
+    ceil(log2 stream length), and at least ``bits``). When the source is wider than ``bits``,
+    the word is compared in the source's range (v shifted left by the difference), so an LFSR,
+    which never outputs 0, biases the stream by 2^-width instead of 2^-bits."""
 
     @model_validator(mode="after")
     def _check_format(self) -> Weights:
@@ -650,11 +658,9 @@ class Weights(Strict):
             if self.bits is None:
                 raise FieldProblem(MISSING, "a precision in bits (1..16) for binary weights",
                                    ("bits",))
-            rng = self.rng if self.rng is not None else Rng()
-            if rng.width is None:
-                rng = rng.model_copy(update={"width": max(3, self.bits)})
-                rng.check_taps(("rng",))
-            self.rng = rng
+            # the width, if not given, is filled by the design (ArchConfig): at least the
+            # input streams' width, so the LFSR's missing 0 costs 2^-width, not 2^-bits
+            self.rng = self.rng if self.rng is not None else Rng()
         return self
 
 
@@ -861,6 +867,15 @@ class ArchConfig(Strict):
                                   f"a unique layer name (layers[{seen[layer.name]}] is also "
                                   f"named {layer.name!r})")
             seen[layer.name] = i
+            w = layer.weights
+            if w.format == "binary" and w.rng is not None and w.rng.width is None:
+                width = max(3, w.bits or 0, _default_width(self.stream.length))
+                w.rng = w.rng.model_copy(update={"width": width})
+                try:
+                    w.rng.check_taps(())
+                except FieldProblem as e:
+                    raise ConfigError(None, f"{here}.weights.rng.{'.'.join(map(str, e.subpath))}",
+                                      e.value, e.expected) from e
             if layer.weights.memory not in self.memories:
                 raise ConfigError(
                     None, f"{here}.weights.memory", layer.weights.memory,
