@@ -81,3 +81,46 @@ def test_hw_model_gain_and_noise(tl):
     y = m._hw_act(torch.zeros(20000), "fc1", noise=True)
     assert abs(float(y.mean())) < 0.03 and 0.6 < float(y.std()) <= 1.0
     assert float(y.abs().max()) <= 1.0
+
+
+def brute_shared_apc(x: np.ndarray, w: np.ndarray, b: float, groups: int) -> float:
+    """Sum over MUX phases of 2 E - G for one neuron of a MUX-shared FC with Kim's APC.
+
+    Slot k of phase m carries input k + G m (bias last, input +1); slots past the fan-in
+    carry one shared bipolar-zero stream (p = 1/2), so two such slots are the same stream."""
+    p = [(1.0 + xi * wi) / 2.0 for xi, wi in zip([*x, 1.0], [*w, b], strict=True)]
+    n = len(p)
+    z = 0.0
+    for m in range(-(-n // groups)):
+        idx = [groups * m + k for k in range(groups)]
+        e = 0.0
+        for j in range(groups // 2):
+            ia, ib = idx[2 * j], idx[2 * j + 1]
+            if ia >= n and ib >= n:
+                g = 0.5  # the same pad stream twice: OR = AND = that stream
+            else:
+                pa = p[ia] if ia < n else 0.5
+                pb = p[ib] if ib < n else 0.5
+                g = pa + pb - pa * pb if j % 2 == 0 else pa * pb
+            e += 2.0 * g
+        if groups % 2:
+            e += p[idx[-1]] if idx[-1] < n else 0.5
+        z += 2.0 * e - groups
+    return z
+
+
+@pytest.mark.parametrize(("k", "groups"), [(10, 4), (11, 5), (24, 25), (30, 7)])
+def test_shared_apc_expectation(tl, k, groups):
+    rng = np.random.default_rng(k * 100 + groups)
+    x = rng.uniform(-1, 1, size=(3, k))
+    w = rng.uniform(-1, 1, size=(4, k))
+    b = rng.uniform(-1, 1, size=4)
+    got = tl.apc_inner_shared_numpy(x, w, b, groups)
+    want = np.array(
+        [[brute_shared_apc(xi, wf, bf, groups) for wf, bf in zip(w, b, strict=True)] for xi in x]
+    )
+    np.testing.assert_allclose(got, want, atol=1e-9)
+    got_t = tl.apc_inner_shared(
+        torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), groups
+    )
+    np.testing.assert_allclose(got_t.numpy(), want, atol=1e-9)

@@ -60,6 +60,10 @@ def layer_preact(lay, w, b, x: np.ndarray) -> np.ndarray:
             h2 = ho // 2
             z = z[:, : h2 * 2, : h2 * 2].reshape(lay.filters, h2, 2, h2, 2).max(axis=(2, 4))
         return z.ravel()
+    if apc and lay.shared_fc:
+        from train_lenet5 import apc_inner_shared_numpy
+
+        return apc_inner_shared_numpy(x.ravel()[None], w, b, lay.mux_groups)[0]
     if apc:
         from train_lenet5 import apc_inner_numpy
 

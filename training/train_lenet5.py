@@ -135,6 +135,52 @@ def _apc_conv_plan(channels: int, k: int) -> tuple:
     return bias_pair, tuple(groups)
 
 
+@functools.cache
+def shared_apc_plan(n: int, groups: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """APC pairs of a MUX-shared FC layer (DW-CNN Fig. 10) with n inputs (bias last), G groups.
+
+    In MUX phase m, slot k carries input k + G m; the G-input APC pairs slots (2j, 2j+1),
+    OR for even j, AND for odd j, and adds slot G-1 alone if G is odd. Slots past the fan-in
+    carry the shared bipolar-zero stream 0101... (q = 0): a (real, pad) pair adds the constant
+    s_j, a (pad, pad) pair is the same stream twice (OR = AND = that stream) and adds 0.
+    The expected decoded sum over the M phases is ``sum_i q_i - sum_pairs s_j q_a q_b + const``.
+    Returns (a, b, s) of the pairs of two real inputs and const.
+    """
+    a, b, sg, const = [], [], [], 0.0
+    for m in range(-(-n // groups)):
+        for j in range(groups // 2):
+            ia, ib, sj = groups * m + 2 * j, groups * m + 2 * j + 1, 1.0 if j % 2 == 0 else -1.0
+            if ib < n:
+                a.append(ia), b.append(ib), sg.append(sj)
+                const += sj
+            elif ia < n:
+                const += sj
+    return np.array(a), np.array(b), np.array(sg), const
+
+
+def apc_inner_shared(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, groups: int):
+    """Expected decoded APC sum of a MUX-shared FC layer (see :func:`shared_apc_plan`), summed
+    over the M phases (the value whose 1/M the Btanh sees per cycle); x (..., K) -> (..., F)."""
+    n = x.shape[-1] + 1
+    ia, ib, sg, const = shared_apc_plan(n, groups)
+    xin = torch.cat([x, x.new_ones(x.shape[:-1] + (1,))], -1)
+    wb = torch.cat([w, b[:, None]], 1)
+    ia_t, ib_t = torch.from_numpy(ia), torch.from_numpy(ib)
+    w2 = wb[:, ia_t] * wb[:, ib_t] * torch.from_numpy(sg).to(w.dtype)
+    x2 = xin[..., ia_t] * xin[..., ib_t]
+    return F.linear(torch.cat([xin, x2], -1), torch.cat([wb, -w2], 1)) + const
+
+
+def apc_inner_shared_numpy(x: np.ndarray, w: np.ndarray, b: np.ndarray, groups: int):
+    """NumPy twin of :func:`apc_inner_shared` (float64)."""
+    x = np.asarray(x, dtype=np.float64)
+    n = x.shape[-1] + 1
+    ia, ib, sg, const = shared_apc_plan(n, groups)
+    xin = np.concatenate([x, np.ones(x.shape[:-1] + (1,))], axis=-1)
+    wb = np.concatenate([np.asarray(w, np.float64), np.asarray(b, np.float64)[:, None]], axis=1)
+    return xin @ wb.T - (xin[..., ia] * xin[..., ib]) @ (wb[:, ia] * wb[:, ib] * sg).T + const
+
+
 def apc_conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     """Valid stride-1 conv through the APC expectation (window order (c, ky, kx), bias last).
 
@@ -215,6 +261,7 @@ class HardwareModel:
     pool_segment: int = 16
     weight_levels: int = 128
     pool_tau_scale: float = 0.5
+    fc_groups: int = 0  # > 0: the FC layers are MUX-shared with this G (APC pairing)
 
 
 def quantize_weight(w: torch.Tensor, levels: int) -> torch.Tensor:
@@ -289,6 +336,8 @@ class SCLeNet5(nn.Module):
         if self.hw is not None and self.hw.weight_levels:
             lv = self.hw.weight_levels
             w, b = quantize_weight(layer.weight, lv), quantize_weight(layer.bias, lv)
+            if self.counter == "apc" and self.hw.fc_groups:
+                return apc_inner_shared(x, w, b, self.hw.fc_groups)
             return apc_inner(x, w, b) if self.counter == "apc" else F.linear(x, w, b)
         return apc_fc(x, layer) if self.counter == "apc" else layer(x)
 
@@ -492,6 +541,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hw-pool-tau", type=float, default=0.5, help="c in tau = c sqrt(n/seg)")
     p.add_argument("--hw-weight-levels", type=int, default=128, help="0 = no quantization")
     p.add_argument(
+        "--hw-fc-groups",
+        type=int,
+        default=0,
+        help="with --counter apc: the FC layers are MUX-shared with G groups, so the APC pairs "
+        "slots of each MUX phase (DW-CNN: 25); 0 = unshared pairing",
+    )
+    p.add_argument(
         "--val-count",
         type=int,
         default=0,
@@ -540,6 +596,7 @@ def main(argv: list[str] | None = None) -> int:
             pool_segment=args.hw_pool_segment,
             weight_levels=args.hw_weight_levels,
             pool_tau_scale=args.hw_pool_tau,
+            fc_groups=args.hw_fc_groups,
         )
     model = SCLeNet5(args.tanh_s, args.sc_noise_length, args.sc_noise_scale, counters[0], hw)
     if args.init is not None:
@@ -636,6 +693,7 @@ def main(argv: list[str] | None = None) -> int:
             "pool_segment": hw.pool_segment,
             "pool_tau_scale": hw.pool_tau_scale,
             "weight_levels": hw.weight_levels,
+            "fc_groups": hw.fc_groups,
         },
         "init": None if args.init is None else str(args.init),
         "epochs": args.epochs,
