@@ -20,7 +20,7 @@ import sys
 import numpy as np
 
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
 
 from archsim.sc import reference as _ref
@@ -791,49 +791,124 @@ cdef inline void _aligned_segment_sums(const uint64_t* planes, Py_ssize_t nwords
                 out[s] = m * (hi - lo) - sc[0]
 
 
-cdef void _conv_group_btanh(uint64_t* gb, int nk, int nplanes, bint approx, bint odd, int64_t m,
-                            Py_ssize_t W, Py_ssize_t L, int ns, int nt, uint64_t nbt, uint64_t rr,
-                            uint64_t half, int64_t st0, uint64_t* out, Py_ssize_t nlanes) noexcept nogil:
-    """Btanh of up to 64 pooled neurons at once, neuron-sliced.
+cdef enum:
+    NG = 4         # 64-neuron groups of pooled conv neurons stepped together (AVX2: 4 words)
 
-    ``gb[(k * W + w) * 64 + b]`` holds count bit-plane k (cycles 64w..64w+63, one bit per
-    cycle) of the counts neuron b forwards; each 64x64 block is transposed so that one word
-    holds one cycle of all 64 neurons, the count value is formed bit-sliced (PC: m - c; APC:
-    2 (m - c) + last), the Btanh steps bit-sliced, and the output bits are transposed back into
-    ``out[b * W + w]``."""
-    cdef uint64_t sp[MAXB]
-    cdef uint64_t v[MAXB]
-    cdef uint64_t ob[64]
-    cdef uint64_t ones = ~(<uint64_t>0), carry, a, bb, kc = <uint64_t>(m + 1), rmax = rr - 1
-    cdef int k, nd = nplanes + 1, nv
-    cdef Py_ssize_t w, t, b, nvalid
-    cdef uint64_t* blk
-    for k in range(ns):
-        sp[k] = ones if (st0 >> k) & 1 else 0
+
+cdef void _conv_groups_btanh(uint64_t* gb, Py_ssize_t gstride, int ngroups, Py_ssize_t nlast,
+                             int nk, int nplanes, bint approx, bint odd, int64_t m,
+                             Py_ssize_t W, Py_ssize_t L, int ns, int nt, uint64_t nbt,
+                             uint64_t rr, uint64_t half, int64_t st0,
+                             uint64_t* out) noexcept nogil:
+    """Btanh of up to NG groups of 64 pooled neurons, neuron-sliced and group-parallel.
+
+    Group g's count bit-planes are at ``gb + g * gstride``: ``[(k * W + w) * 64 + b]`` holds
+    plane k, cycles 64w..64w+63, of the counts neuron b forwards. Each 64x64 block is
+    transposed so that one word holds one cycle of 64 neurons; the count value (PC: m - c;
+    APC: 2 (m - c) + last) and the Btanh state are bit-sliced, each operation a fixed loop over
+    the NG groups (vector instructions). Output bits are transposed back into
+    ``out[(64 g + b) * W + w]``; group g has 64 neurons, the last one ``nlast``."""
+    cdef uint64_t sp[MAXB][NG]
+    cdef uint64_t v[MAXB][NG]
+    cdef uint64_t tt[MAXB][NG]
+    cdef uint64_t a[NG]
+    cdef uint64_t b[NG]
+    cdef uint64_t carry[NG]
+    cdef uint64_t under[NG]
+    cdef uint64_t keep[NG]
+    cdef uint64_t ob[NG][64]
+    cdef uint64_t ones = ~(<uint64_t>0), kc = <uint64_t>(m + 1), rmax = rr - 1, bb, tmp, rk
+    cdef int k, g, nd = nplanes + 1, nv, off
+    cdef Py_ssize_t w, t, j, nvalid, nl
+    for k in range(MAXB):
+        for g in range(NG):
+            sp[k][g] = (ones if (st0 >> k) & 1 else 0) if k < ns else 0
     nv = nd + 1 if approx else nd
+    off = 1 if approx else 0
     for w in range(W):
-        for k in range(nk):
-            _transpose64(gb + (k * W + w) * 64)
+        for g in range(ngroups):
+            for k in range(nk):
+                _transpose64(gb + g * gstride + (k * W + w) * 64)
         nvalid = L - 64 * w if L - 64 * w < 64 else 64
         for t in range(nvalid):
-            # D = m - c = ~c + (m + 1) mod 2**nd (c <= m)
-            carry = 0
+            # D = m - c = ~c + (m + 1) mod 2**nd (c <= m), into v[off..]
+            for g in range(NG):
+                carry[g] = 0
             for k in range(nd):
-                a = ~gb[(k * W + w) * 64 + t] if k < nplanes else ones
                 bb = ones if (kc >> k) & 1 else 0
-                if approx:
-                    v[k + 1] = a ^ bb ^ carry
+                if k < nplanes:
+                    for g in range(NG):
+                        a[g] = ~gb[g * gstride + (k * W + w) * 64 + t] if g < ngroups else 0
                 else:
-                    v[k] = a ^ bb ^ carry
-                carry = (a & bb) | (carry & (a ^ bb))
+                    for g in range(NG):
+                        a[g] = ones
+                for g in range(NG):
+                    v[k + off][g] = a[g] ^ bb ^ carry[g]
+                    carry[g] = (a[g] & bb) | (carry[g] & (a[g] ^ bb))
             if approx:
-                v[0] = gb[(nplanes * W + w) * 64 + t] if odd else 0
-            ob[t] = _bs_btanh_step(sp, ns, v, nv, nt, nbt, rr, rmax, half)
-        for t in range(nvalid, 64):
-            ob[t] = 0
-        _transpose64(ob)
-        for b in range(nlanes):
-            out[b * W + w] = ob[b]
+                for g in range(NG):
+                    v[0][g] = gb[g * gstride + (nplanes * W + w) * 64 + t] if (odd and g < ngroups) else 0
+            # T = state + 2 v
+            for g in range(NG):
+                tt[0][g] = sp[0][g]
+                carry[g] = 0
+            for k in range(1, nt):
+                for g in range(NG):
+                    a[g] = sp[k][g] if k < ns else 0
+                    b[g] = v[k - 1][g] if k - 1 < nv else 0
+                    tt[k][g] = a[g] ^ b[g] ^ carry[g]
+                    carry[g] = (a[g] & b[g]) | (carry[g] & (a[g] ^ b[g]))
+            # D = T - n; under = T < n
+            for g in range(NG):
+                carry[g] = ones
+            for k in range(nt):
+                if (nbt >> k) & 1:
+                    for g in range(NG):
+                        tmp = tt[k][g]
+                        tt[k][g] = tmp ^ carry[g]
+                        carry[g] = tmp & carry[g]
+                else:
+                    for g in range(NG):
+                        tmp = tt[k][g]
+                        tt[k][g] = ~(tmp ^ carry[g])
+                        carry[g] = tmp | carry[g]
+            for g in range(NG):
+                under[g] = ~carry[g]
+                carry[g] = ones
+            # over = D >= r
+            for k in range(nt):
+                if (rr >> k) & 1:
+                    for g in range(NG):
+                        carry[g] = tt[k][g] & carry[g]
+                else:
+                    for g in range(NG):
+                        carry[g] = tt[k][g] | carry[g]
+            for g in range(NG):
+                keep[g] = ~under[g] & ~carry[g]
+                carry[g] = carry[g] & ~under[g]  # over
+            for k in range(ns):
+                rk = ones if (rmax >> k) & 1 else 0
+                for g in range(NG):
+                    sp[k][g] = (tt[k][g] & keep[g]) | (carry[g] & rk)
+            # output: state >= ceil(r/2)
+            for g in range(NG):
+                carry[g] = ones
+            for k in range(ns):
+                if (half >> k) & 1:
+                    for g in range(NG):
+                        carry[g] = sp[k][g] & carry[g]
+                else:
+                    for g in range(NG):
+                        carry[g] = sp[k][g] | carry[g]
+            for g in range(NG):
+                ob[g][t] = carry[g]
+        for g in range(ngroups):
+            for t in range(nvalid, 64):
+                ob[g][t] = 0
+            _transpose64(ob[g])
+            nl = 64 if g < ngroups - 1 else nlast
+            for j in range(nl):
+                out[(64 * g + j) * W + w] = ob[g][j]
 
 
 def conv_pool_btanh(inp, wts, bias, length, approx, segment, first, n_btanh, r, s0):
@@ -898,7 +973,9 @@ def conv_pool_btanh(inp, wts, bias, length, approx, segment, first, n_btanh, r, 
     cdef uint8_t* segsel = <uint8_t*>malloc(nseg * sizeof(uint8_t))
     cdef int64_t* segsum = <int64_t*>malloc(4 * nseg * sizeof(int64_t))
     cdef int nk = nplanes + 1 if odd else nplanes
-    cdef uint64_t* gb = <uint64_t*>malloc(nk * W * 64 * sizeof(uint64_t))
+    cdef Py_ssize_t gstride = nk * W * 64
+    cdef uint64_t* gb = <uint64_t*>calloc(NG * gstride, sizeof(uint64_t))
+    cdef uint64_t* gq
     cdef int64_t vmax = 2 * m + 1 if ap else m
     cdef int ns = _bit_length(rr - 1)
     cdef int nt = _bit_length(max(rr - 1 + 2 * vmax, nbt, rr)) + 1
@@ -960,9 +1037,10 @@ def conv_pool_btanh(inp, wts, bias, length, approx, segment, first, n_btanh, r, 
                                     best = cd
                             cur = best
                         # the forwarded member's planes, segment by segment, into lane q
+                        gq = gb + (q >> 6) * gstride + (q & 63)
                         for kk in range(nk):
                             for w in range(W):
-                                gb[(kk * W + w) * 64 + q] = 0
+                                gq[(kk * W + w) * 64] = 0
                         for s in range(nseg):
                             cd = segsel[s]
                             t = s * seg
@@ -972,17 +1050,18 @@ def conv_pool_btanh(inp, wts, bias, length, approx, segment, first, n_btanh, r, 
                                 lo = 64 * w + 64 if 64 * w + 64 < hi else hi
                                 word = ((~(<uint64_t>0)) >> (64 - (lo - t))) << (t - 64 * w)
                                 for kk in range(nk):
-                                    gb[(kk * W + w) * 64 + q] |= planes[cd * pstride + kk * W + w] & word
+                                    gq[(kk * W + w) * 64] |= planes[cd * pstride + kk * W + w] & word
                                 t = lo
                         q += 1
-                        if q == 64:
-                            _conv_group_btanh(gb, nk, nplanes, ap, odd, m, W, L, ns, nt,
-                                              <uint64_t>nbt, <uint64_t>rr, half_u, st0,
-                                              &of[(pidx - 63) * W], 64)
+                        if q == 64 * NG:
+                            _conv_groups_btanh(gb, gstride, NG, 64, nk, nplanes, ap, odd, m, W, L,
+                                               ns, nt, <uint64_t>nbt, <uint64_t>rr, half_u, st0,
+                                               &of[(pidx + 1 - 64 * NG) * W])
                             q = 0
             if q > 0:
-                _conv_group_btanh(gb, nk, nplanes, ap, odd, m, W, L, ns, nt, <uint64_t>nbt,
-                                  <uint64_t>rr, half_u, st0, &of[(F * Hp * Wp - q) * W], q)
+                _conv_groups_btanh(gb, gstride, <int>((q + 63) // 64), q - 64 * ((q - 1) // 64),
+                                   nk, nplanes, ap, odd, m, W, L, ns, nt, <uint64_t>nbt,
+                                   <uint64_t>rr, half_u, st0, &of[(F * Hp * Wp - q) * W])
     finally:
         free(xp)
         free(wp)
