@@ -455,7 +455,7 @@ cdef inline void _count_block(const cwordp* xp, const cwordp* wp, Py_ssize_t n, 
     Level 1 adds 16 words at a time into planes 0-3. With more than 64 words its carries (the
     sixteens) are collected and added 16 at a time by the same adder network into planes 4-7
     (level 2), whose carries ripple into planes 8..; with few words the sixteens ripple into
-    planes 4.. directly. ``st`` must have at least 8 zeroed planes.
+    planes 4.. directly. ``st`` must have its planes 0-3 (m <= 64; else 0-7) and up to nplanes zeroed.
     """
     cdef uint64_t carry[BLK]
     cdef uint64_t d[16 * BLK]
@@ -698,7 +698,9 @@ cdef void _count_planes(const cwordp* xp, const cwordp* wp, Py_ssize_t n, Py_ssi
     cdef Py_ssize_t m = n // 2 if approx else n
     cdef int nplanes = _bit_length(m)
     cdef bint odd = approx and (n & 1)
-    cdef int nst = nplanes if nplanes > 8 else 8
+    # planes the counter touches: 0-3 and the ripple up to nplanes (one level, m <= 64), or
+    # 0-7 and up (two levels)
+    cdef int nst = nplanes if nplanes > (8 if m > 64 else 4) else (8 if m > 64 else 4)
     cdef Py_ssize_t w0 = 0, lanes, j
     cdef int k
     while w0 < nwords:
