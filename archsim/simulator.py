@@ -91,12 +91,33 @@ class _Run:
         loads = net.load_cycles()
         self.clocks = {el.spec.name: _LayerClock(c_prev=loads[el.spec.name] - 1)
                        for el in net.layers}
+        # inter-layer buffer of one image: layer i may start image k+1 only after layer i+1
+        # has consumed the last bit of image k (cycle released[i+1][k])
+        self.released: list[dict[int, int]] = [{} for _ in net.layers]
+        self.release_events: list[dict[int, simpy.Event]] = [{} for _ in net.layers]
         self.end_cycle = 0
         for el in net.layers:
             for block, acts in el.hw.load_actions().items():
                 for action, n in acts.items():
                     self.ledger.record(el.hw.blocks[block], action, n,
                                        max(0, loads[el.spec.name]), image=-1)
+
+    def release_event(self, env, i: int, k: int) -> simpy.Event:
+        """Triggered when layer i has consumed the last bit of image k."""
+        ev = self.release_events[i].get(k)
+        if ev is None:
+            ev = self.release_events[i][k] = env.event()
+            if k in self.released[i]:
+                ev.succeed()
+        return ev
+
+    def release(self, env, i: int, k: int, cycle: int) -> None:
+        self.released[i][k] = cycle
+        self.released[i].pop(k - 2, None)
+        self.release_events[i].pop(k - 2, None)
+        ev = self.release_events[i].get(k)
+        if ev is not None and not ev.triggered:
+            ev.succeed()
 
     def record_layer_image(self, el: ElaboratedLayer, k: int, acts: dict[str, dict[str, int]],
                            consume: np.ndarray, produce: np.ndarray, stall: int) -> None:
@@ -185,12 +206,17 @@ def _fast_layer(env, run: _Run, el: ElaboratedLayer, inbox: simpy.Store, outbox:
     clk = run.clocks[el.spec.name]
     depth = el.spec.depth_cycles
     first_layer = el is run.net.layers[0]
+    i = run.net.layers.index(el)
+    last_layer = i == len(run.net.layers) - 1
     while True:
         item = yield inbox.get()
         if item is None:
             outbox.put(None)
             return
         k, img, streams, p_in, values, start = item
+        if k > 0 and not last_layer:  # backpressure: the next layer must be done with k-1
+            yield run.release_event(env, i + 1, k - 1)
+            clk.c_prev = max(clk.c_prev, run.released[i + 1][k - 1])
         probes = [p for p in run.probes if p.layer == el.spec.name] if k < run.probe_images else []
         if isinstance(streams, Future):  # bits computed by a worker process (--jobs)
             streams = streams.result()
@@ -206,6 +232,7 @@ def _fast_layer(env, run: _Run, el: ElaboratedLayer, inbox: simpy.Store, outbox:
         p_all = np.tile(p_in, el.spec.passes)  # later passes read the buffered input
         consume = s + np.maximum.accumulate(np.maximum(p_all - s, clk.c_prev))
         clk.c_prev = int(consume[-1])
+        run.release(env, i, k, clk.c_prev)
         produce = consume[len(consume) - L:] + depth  # bits of the last pass leave the layer
         if first_layer:
             start = int(consume[0])
@@ -392,6 +419,7 @@ class _PerCycleEngine:
 
     def _layer(self, i: int, el: ElaboratedLayer):
         env, run, L = self.env, self.run, self.L
+        n_layers = len(run.net.layers)
         clk = run.clocks[el.spec.name]
         depth = el.spec.depth_cycles
         pcl = PerCycleLayer(el.spec, el.weights, L, el.pool_first)
@@ -406,6 +434,10 @@ class _PerCycleEngine:
             consume = np.zeros(S, dtype=np.int64)
             acts: dict[str, dict[str, int]] = {}
             stall = 0
+            if k > 0 and i < n_layers - 1:  # backpressure: the next layer must be done with k-1
+                while (k - 1) not in run.released[i + 1]:
+                    yield env.timeout(1)
+                clk.c_prev = max(clk.c_prev, run.released[i + 1][k - 1])
             for s in range(S):
                 t = s % L
                 steps = el.store.step_access(s)
@@ -419,6 +451,8 @@ class _PerCycleEngine:
                 c = int(env.now)
                 clk.c_prev = c
                 consume[s] = c
+                if s == S - 1:
+                    run.release(env, i, k, c)
                 stall += interval - 1
                 bits = pcl.step(s, src[:, t])
                 if s >= emit:
