@@ -214,9 +214,10 @@ def _fast_layer(env, run: _Run, el: ElaboratedLayer, inbox: simpy.Store, outbox:
             outbox.put(None)
             return
         k, img, streams, p_in, values, start = item
+        gate = None
         if k > 0 and not last_layer:  # backpressure: the next layer must be done with k-1
             yield run.release_event(env, i + 1, k - 1)
-            clk.c_prev = max(clk.c_prev, run.released[i + 1][k - 1])
+            gate = run.released[i + 1][k - 1] + 1
         probes = [p for p in run.probes if p.layer == el.spec.name] if k < run.probe_images else []
         if isinstance(streams, Future):  # bits computed by a worker process (--jobs)
             streams = streams.result()
@@ -230,6 +231,9 @@ def _fast_layer(env, run: _Run, el: ElaboratedLayer, inbox: simpy.Store, outbox:
         interval = el.store.interval_of(steps)
         s = np.cumsum(interval)
         p_all = np.tile(p_in, el.spec.passes)  # later passes read the buffered input
+        if gate is not None:  # the first emitted bit waits for the next layer's buffer
+            e = len(p_all) - L
+            p_all[e] = max(int(p_all[e]), gate)
         consume = s + np.maximum.accumulate(np.maximum(p_all - s, clk.c_prev))
         clk.c_prev = int(consume[-1])
         run.release(env, i, k, clk.c_prev)
@@ -434,15 +438,16 @@ class _PerCycleEngine:
             consume = np.zeros(S, dtype=np.int64)
             acts: dict[str, dict[str, int]] = {}
             stall = 0
-            if k > 0 and i < n_layers - 1:  # backpressure: the next layer must be done with k-1
-                while (k - 1) not in run.released[i + 1]:
-                    yield env.timeout(1)
-                clk.c_prev = max(clk.c_prev, run.released[i + 1][k - 1])
+            held = k > 0 and i < n_layers - 1  # backpressure on the first emitted bit
             for s in range(S):
                 t = s % L
                 steps = el.store.step_access(s)
                 interval = int(el.store.interval_of(np.array([steps]), s)[0])
                 earliest = clk.c_prev + interval
+                if held and s == emit:  # the next layer must be done with image k-1
+                    while (k - 1) not in run.released[i + 1]:
+                        yield env.timeout(1)
+                    earliest = max(earliest, run.released[i + 1][k - 1] + 1)
                 while True:
                     src = self._available(i, k, t)
                     if src is not None and env.now >= earliest:
