@@ -1,6 +1,7 @@
-"""The one-image buffer between layers: a layer starts image k+1 only after the next layer has
-consumed the last bit of image k, so a slow layer (a multi-pass MUX-shared FC) holds the
-layers before it back instead of letting images pile up in front of it."""
+"""The one-image buffer between layers: a layer emits the first bit of image k+1 only after the
+next layer has consumed the last bit of image k, so a slow layer (a multi-pass MUX-shared FC)
+holds the layers before it back instead of letting images pile up in front of it. (The layers
+before the FC here are single-pass: their first consumed step is the emitting one.)"""
 
 from __future__ import annotations
 
