@@ -106,7 +106,9 @@ def main(argv=None) -> int:
     res["floor"] = list(floors.values())
     for (L, p), f in floors.items():
         print(f"  L={L:5d} {p} core(s): {1e3 / f['images_per_s']:7.2f} ms/image "
-              f"({f['bit_products_per_s'] / 1e9:6.1f} G bit-products/s)", flush=True)
+              f"({f['bit_products_per_s'] / 1e9:6.1f} G bit-products/s); contiguous operands "
+              f"{f['contiguous_bit_products_per_s'] / 1e9:6.1f} G/s per process = "
+              f"{1e3 * f['contiguous_s_per_image']:.2f} ms/image", flush=True)
 
     print(f"== full SC LeNet-5, {args.images} images, steady state", flush=True)
     sims = []
@@ -117,6 +119,8 @@ def main(argv=None) -> int:
                 r = simulation(DESIGNS[name], L, args.images, jobs)
                 r["design_label"] = name
                 r["floor_ratio"] = floors[(L, jobs)]["images_per_s"] / r["images_per_s"]
+                r["contiguous_floor_ratio"] = (
+                    r["s_per_image"] * jobs / floors[(L, 1)]["contiguous_s_per_image"])
                 by_jobs[jobs] = r
                 sims.append(r)
             by_jobs[2]["scaling"] = by_jobs[2]["images_per_s"] / by_jobs[1]["images_per_s"]
@@ -124,7 +128,8 @@ def main(argv=None) -> int:
                 extra = f" scaling {r['scaling']:.2f}x" if "scaling" in r else ""
                 print(f"  {name:14s} L={L:5d} jobs {jobs}: {r['images_per_s']:7.1f} img/s "
                       f"({1e3 * r['s_per_image']:7.1f} ms), {r['bit_products_per_s'] / 1e9:6.1f} "
-                      f"G bit-products/s, {r['floor_ratio']:5.2f}x floor, "
+                      f"G bit-products/s, {r['floor_ratio']:5.2f}x floor "
+                      f"({r['contiguous_floor_ratio']:5.2f}x contiguous), "
                       f"{r['simpy_events_per_image']:.1f} events/img, peak "
                       f"{r['peak_rss_mb']:.0f} MB (+{r['peak_rss_children_mb']:.0f} MB/worker), "
                       f"elab {r['elaboration_s']:.1f} s, acc {r['accuracy']:.3f}{extra}",
