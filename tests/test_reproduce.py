@@ -224,6 +224,36 @@ def test_every_study_sweep_file_loads_and_outputs_name_only_known_studies() -> N
         assert sweep.combos, s.name
 
 
+@pytest.mark.parametrize("study, model, shared", [
+    ("table3_fc2_length", "builtin:lenet5_mnist_apc", False),
+    ("table3_fc2_length_shared", "builtin:lenet5_mnist_apc_sc", True),
+    *[(f"fig8_{c}", "builtin:lenet5_mnist_apc", False) for c in ("conv1", "conv2", "fc1", "fc2",
+                                                                 "all")],
+])
+def test_accuracy_studies_run_apc_designs_with_the_model_trained_for_them(
+        study: str, model: str, shared: bool) -> None:
+    """APC counters everywhere (as in the paper); the MUX-shared FC design runs the model
+    fine-tuned for its pairing (lenet5_mnist_apc_sc), the unshared ones lenet5_mnist_apc."""
+    import yaml
+
+    from archsim.config import load_config
+
+    sweep_file = configs_dir() / "reproduce" / f"{study}.yaml"
+    base = yaml.safe_load(sweep_file.read_text(encoding="utf-8"))["base"]
+    cfg = load_config(sweep_file.parent / base)
+    assert cfg.model.weights == model
+    assert {layer.counter for layer in cfg.layers} == {"apc"}
+    assert all(bool(layer.mux_groups) == shared for layer in cfg.layers if layer.kind == "fc")
+
+
+def test_study_models_reads_the_model_from_the_run_summaries() -> None:
+    pts = [Point("table3_fc2_length_shared", GENERIC, {}, Path("."),
+                 {"metadata": {"model": {"weights": "builtin:lenet5_mnist_apc_sc"}}})]
+    res = {("table3_fc2_length_shared", GENERIC): pts}
+    assert collect.study_models(res, "table3_fc2_length_shared") == "lenet5_mnist_apc_sc"
+    assert collect.study_models(res, "table3_fc2_length") == "?"
+
+
 def test_calibrated_technology_applies_as_sourced_overrides(tmp_path: Path) -> None:
     from archsim.config import load_config
 

@@ -20,7 +20,8 @@ from archsim.reproduce.studies import Point
 from archsim.reproduce.tables import Table
 
 __all__ = ["FIG8_CURVES", "fig8_series", "fig11_series", "storage_designs", "table1",
-           "table2", "table2_costs", "table3", "table3_accuracy", "claims_table"]
+           "study_models", "table2", "table2_costs", "table3", "table3_accuracy",
+           "claims_table"]
 
 Results = dict[tuple[str, str], list[Point]]
 FIG8_CURVES = ("conv1", "conv2", "fc1", "fc2", "all")
@@ -113,9 +114,19 @@ def table3_accuracy(results: Results, shared: bool = False) -> dict[int, tuple[f
             for p in results.get((study, "generic45"), [])}
 
 
+def study_models(results: Results, study: str) -> str:
+    """The model(s) a study's points ran (``builtin:`` prefix dropped), e.g. ``lenet5_mnist_apc``."""
+    names = sorted({str(((p.summary.get("metadata") or {}).get("model") or {})
+                        .get("weights", "?")).removeprefix("builtin:")
+                    for p in results.get((study, "generic45"), [])})
+    return ", ".join(names) or "?"
+
+
 def table3(results: Results) -> Table:
     acc = table3_accuracy(results)
     acc_sh = table3_accuracy(results, shared=True)
+    m_un = study_models(results, "table3_fc2_length")
+    m_sh = study_models(results, "table3_fc2_length_shared")
     t = Table("Table III: accuracy vs the last FC layer's weight stream length "
               "(1024-bit inputs)", ["weight stream bits"],
               ["accuracy_pct unshared FC", "accuracy_pct shared FC"])
@@ -126,8 +137,8 @@ def table3(results: Results) -> Table:
     images = sorted({n for _, n in [*acc.values(), *acc_sh.values()]})
     t.notes.append(f"Ours: MNIST test images 0..{images[-1] - 1 if images else '?'} "
                    f"({', '.join(map(str, images))} per point), 128-bit stochastic weights "
-                   "elsewhere, DWM, APC inner products, model lenet5_mnist_apc; FC layers "
-                   "unshared, or MUX-shared (G = 25, 16 passes: the DW-CNN design). "
+                   f"elsewhere, DWM, APC inner products; FC layers unshared (model {m_un}) "
+                   f"or MUX-shared (G = 25, 16 passes: the DW-CNN design; model {m_sh}). "
                    "Paper: full 10,000-image test set, one value per length.")
     return t
 

@@ -128,8 +128,10 @@ def write_outputs(results: dict, out: Path, tech_file: Path, wall_s: float | Non
         written += t.write(tdir, "table3")
         md.append(t.to_markdown())
         written += figures.table3_chart(
-            {"unshared FC": collect.table3_accuracy(results),
-             "shared FC": collect.table3_accuracy(results, shared=True)}, fdir, "table3")
+            {f"unshared FC, {collect.study_models(results, 'table3_fc2_length')}":
+             collect.table3_accuracy(results),
+             f"shared FC, {collect.study_models(results, 'table3_fc2_length_shared')}":
+             collect.table3_accuracy(results, shared=True)}, fdir, "table3")
     if set(OUTPUTS["fig8"]) <= has:
         series = collect.fig8_series(results)
         written += figures.fig8(series, fdir, "fig8")
