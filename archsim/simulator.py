@@ -49,7 +49,8 @@ class Image:
     index: int
     pixels: np.ndarray
     label: int | None = None
-    float_ref: list[np.ndarray] | None = None  # float reference outputs, if a worker made them
+    # per-layer SC-vs-float errors and the float prediction, when a worker computed them
+    reference: tuple[dict[str, float], int] | None = None
 
 
 @dataclass
@@ -156,15 +157,13 @@ class _Run:
 
     def finish_image(self, img: Image, k_pos: int, layer_values: list[np.ndarray],
                      counts_sum: np.ndarray, start: int, end: int) -> None:
-        spec = self.net.spec
-        ref = img.float_ref
-        if ref is None:
-            ref = float_forward(spec, self.float_weights, img.pixels)
-        errors = {}
-        for el, sc, fl in zip(self.net.layers, layer_values, ref, strict=True):
-            errors[el.spec.name] = float(np.mean(np.abs(sc.ravel() - fl.ravel())))
+        if img.reference is not None:
+            errors, float_prediction = img.reference
+        else:
+            errors, float_prediction = reference_errors(self.net, self.float_weights, img.pixels,
+                                                        layer_values)
         rec = ImageRecord(index=img.index, label=img.label, prediction=int(np.argmax(counts_sum)),
-                          layer_error=errors, float_prediction=int(np.argmax(ref[-1])),
+                          layer_error=errors, float_prediction=float_prediction,
                           latency_cycles=end - start + 1)
         self.records.append(rec)
         if self.trace is not None:
@@ -187,6 +186,18 @@ class _Run:
                          layers=layers, spans=self.spans, accuracy=self.records,
                          probes=list(self.probe_traces.values()),
                          simpy_events=env.events_scheduled)
+
+
+def reference_errors(net: Network, float_weights, pixels: np.ndarray,
+                     layer_values: list[np.ndarray]) -> tuple[dict[str, float], int]:
+    """Mean |SC - float| per layer and the float reference's prediction for one image."""
+    ref = float_forward(net.spec, float_weights, pixels)
+    errors = {el.spec.name: float(np.mean(np.abs(sc.ravel() - fl.ravel())))
+              for el, sc, fl in zip(net.layers, layer_values, ref, strict=True)}
+    return errors, int(np.argmax(ref[-1]))
+
+
+_NO_VALUE = np.zeros(0)
 
 
 def decode_layer(el: ElaboratedLayer, streams: np.ndarray | None, counts_sum: np.ndarray | None,
@@ -221,7 +232,7 @@ def _fast_layer(env, run: _Run, el: ElaboratedLayer, inbox: simpy.Store, outbox:
         probes = [p for p in run.probes if p.layer == el.spec.name] if k < run.probe_images else []
         if isinstance(streams, Future):  # bits computed by a worker process (--jobs)
             streams = streams.result()
-            img.float_ref = streams.float_ref
+            img.reference = streams.reference
         if isinstance(streams, _ImageBits):
             out = streams.layers[len(values)]
         else:
@@ -304,7 +315,7 @@ class _LayerValue:
 @dataclass
 class _ImageBits:
     layers: list[_LayerValue]
-    float_ref: list[np.ndarray] | None = None
+    reference: tuple[dict[str, float], int] | None = None
 
 
 _WORKER_NET: Network | None = None
@@ -318,12 +329,13 @@ def _worker_image(pixels: np.ndarray, index: int) -> _ImageBits:
     spec = net.spec
     L = spec.stream_length
     x = input_streams(pixels.reshape(spec.input_shape), spec.input_rng, L, spec.comparator)
-    out = []
+    out, values = [], []
     for el in net.layers:
         o = compute_layer(el.spec, x, el.weights, L, el.pool_first, image=index)
-        out.append(_LayerValue(decode_layer(el, o.streams, o.counts_sum, L), o.counts_sum))
+        values.append(decode_layer(el, o.streams, o.counts_sum, L))
+        out.append(_LayerValue(_NO_VALUE, o.counts_sum))  # only small results travel back
         x = o.streams
-    ref = float_forward(spec, _WORKER_FLOAT, pixels) if _WORKER_FLOAT is not None else None
+    ref = reference_errors(net, _WORKER_FLOAT, pixels, values)
     return _ImageBits(out, ref)
 
 

@@ -95,7 +95,8 @@ def floor(length: int, min_time: float = 1.0) -> dict:
     bp = dense_bit_products(length)
     # the same loop on one long contiguous operand pair in cache: the best-case rate of
     # XNOR + popcount on this core, converted to a time per image
-    xs, ws = streams(16384 // words * 16), streams(1, 16384 // words * 16)
+    xs = rng.integers(0, 2**63, size=(8192, 16), dtype=np.uint64)  # 1 MB, rows of 16 words
+    ws = rng.integers(0, 2**63, size=(1, 8192, 16), dtype=np.uint64)
     C.floor_fc_popcount(xs, ws)
     t_best = float("inf")
     for _ in range(50):
