@@ -160,10 +160,9 @@ def main(argv=None) -> int:
         if r["length"] == 1024 and "scaling" in r:
             checks.append((f"{r['design_label']}: >= {TARGET_SCALING:g}x on two cores",
                            r["scaling"] >= TARGET_SCALING, f"{r['scaling']:.2f}x"))
-    for row in res["scaling_long"]:
-        checks.append((f"{row['design_label']}: >= {TARGET_SCALING:g}x on two cores "
-                       f"({row['images']} images)", row["scaling"] >= TARGET_SCALING,
-                       f"{row['scaling']:.2f}x"))
+    checks.extend((f"{row['design_label']}: >= {TARGET_SCALING:g}x on two cores "
+                   f"({row['images']} images)", row["scaling"] >= TARGET_SCALING,
+                   f"{row['scaling']:.2f}x") for row in res["scaling_long"])
     res["targets"] = [{"target": t, "met": ok, "measured": v} for t, ok, v in checks]
     res["machine"]["load_average_at_end"] = list(os.getloadavg())
     res["wall_s"] = time.time() - t0
