@@ -10,6 +10,7 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from archsim.cli import main
@@ -334,3 +335,17 @@ def test_cli_reduced_run_writes_tables_and_figures(tmp_path: Path) -> None:
     rc = main(["reproduce", "dwcnn", "--images", "2", "--hw-images", "1", "--jobs", "1",
                "--out", str(out), "--set", "stream.length=128", "--quiet", "--only", "table3"])
     assert rc == 0
+
+
+def test_nnls_finds_the_constrained_minimum() -> None:
+    """The built-in NNLS (no SciPy): an unconstrained solution with a negative entry is pinned
+    at 0 and the rest refitted."""
+    from archsim.reproduce.calibrate import nnls
+
+    a = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    x, r = nnls(a, np.array([1.0, -1.0, 0.5]))
+    # x2 = 0 at the bound; x1 minimises (x1-1)^2 + (x1-0.5)^2 -> 0.75
+    np.testing.assert_allclose(x, [0.75, 0.0])
+    assert r == pytest.approx(np.sqrt(0.25**2 + 1.0 + 0.25**2))
+    x, _ = nnls(a, np.array([1.0, 2.0, 3.0]))  # interior: the plain least-squares answer
+    np.testing.assert_allclose(x, [1.0, 2.0], atol=1e-12)

@@ -105,9 +105,28 @@ def _columns(summary: dict[str, Any], layer: str) -> tuple[list[float], list[flo
     return energy, [area_dwm, area_logic, area_other], busy_ns
 
 
+def nnls(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, float]:
+    """Non-negative least squares min ||a x - b||, x >= 0, for a few unknowns: the exact
+    minimiser found by trying every set of free (positive) unknowns with ``lstsq``.
+
+    Returns ``(x, residual norm)`` like ``scipy.optimize.nnls`` (no SciPy dependency)."""
+    n = a.shape[1]
+    best_x, best_r = np.zeros(n), float(np.linalg.norm(b))
+    for mask in range(1, 1 << n):
+        free = [j for j in range(n) if mask >> j & 1]
+        sol, *_ = np.linalg.lstsq(a[:, free], b, rcond=None)
+        if np.any(sol < 0):
+            continue
+        x = np.zeros(n)
+        x[free] = sol
+        r = float(np.linalg.norm(a @ x - b))
+        if r < best_r - 1e-15:
+            best_x, best_r = x, r
+    return best_x, best_r
+
+
 def fit_table2(points: dict[tuple[int, str], dict[str, Any]], layer: str = "fc2") -> Fit:
     """Fit to Table II from generic45 runs: ``points[(length, structure)] = summary``."""
-    from scipy.optimize import nnls
 
     keys = [k for k in paper.TABLE2_POWER_MW if k in points]
     if len(keys) < 4:
