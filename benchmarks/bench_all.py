@@ -13,7 +13,8 @@ on one core and on two. One command::
    streams on ``--images`` MNIST test images, ``--jobs 1`` and ``--jobs 2``, for the unshared
    FC design and the MUX-shared FC design (DW-CNN Fig. 10, 16 passes).
 
-Every measurement runs in its own process (clean peak memory). Prints one table and writes
+Every measurement runs in its own process (clean peak memory); each simulation runs
+``--repeat`` times (default 2) and the fastest run is kept, the others are in the JSON. Prints one table and writes
 everything to the JSON file. The ratio to the floor compares seconds per image of the
 simulation with seconds per image of the floor at the same stream length and core count, both
 measured in this run, so a busy machine slows both.
@@ -76,9 +77,17 @@ def floor(length: int, parallel: int) -> dict:
             "bit_products_per_s": per_s * runs[0]["bit_products_per_image"]}
 
 
+REPEAT = 2  # each simulation is run this many times and the fastest run kept (set by --repeat)
+
+
 def simulation(config: Path, length: int, images: int, jobs: int) -> dict:
-    return _run_json([str(HERE / "bench_lenet.py"), "--config", str(config), "--length",
-                      str(length), "--images", str(images), "--jobs", str(jobs)])[0]
+    """The fastest of REPEAT runs (a shared VM's noise only ever slows a run down)."""
+    runs = [_run_json([str(HERE / "bench_lenet.py"), "--config", str(config), "--length",
+                       str(length), "--images", str(images), "--jobs", str(jobs)])[0]
+            for _ in range(REPEAT)]
+    best = max(runs, key=lambda r: r["images_per_s"])
+    best["repeats_images_per_s"] = [r["images_per_s"] for r in runs]
+    return best
 
 
 def main(argv=None) -> int:
@@ -86,8 +95,12 @@ def main(argv=None) -> int:
     ap.add_argument("--images", type=int, default=100, help="images per simulation (default 100)")
     ap.add_argument("--quick", action="store_true", help="shorter kernel timings")
     ap.add_argument("--designs", nargs="*", choices=list(DESIGNS), default=list(DESIGNS))
+    ap.add_argument("--repeat", type=int, default=2,
+                    help="runs per simulation measurement, the fastest kept (default 2)")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "bench.json")
     args = ap.parse_args(argv)
+    global REPEAT
+    REPEAT = max(1, args.repeat)
     t0 = time.time()
     res: dict = {"created": time.strftime("%Y-%m-%dT%H:%M:%S"), "images": args.images,
                  "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
