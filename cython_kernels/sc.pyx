@@ -794,37 +794,107 @@ cdef inline void _aligned_segment_sums(const uint64_t* planes, Py_ssize_t nwords
 
 
 cdef enum:
-    NG = 4         # 64-neuron groups of pooled conv neurons stepped together (AVX2: 4 words)
+    LANES = 8      # neuron words (64 neurons each) stepped together by the bit-sliced Btanh
+
+
+cdef inline void _bs_btanh_lanes(uint64_t* st, const uint64_t* v, int ns, int nv, int nt,
+                                 uint64_t nbt, uint64_t rr, uint64_t* out) noexcept nogil:
+    """One Btanh cycle of LANES x 64 neurons, bit-sliced (Kim et al.'s up/down counter).
+
+    ``st[p * LANES + q]`` is state bit-plane p (ns planes) of lane q, ``v[p * LANES + q]`` the
+    count (nv planes): state <- clamp(state + 2 v - nbt, 0, r - 1) with nt planes of headroom.
+    If ``out`` is given, ``out[q]`` gets the output bits (state >= ceil(r/2)). Every step is a
+    fixed-length loop over the lanes, so the compiler emits vector instructions."""
+    cdef uint64_t t_[MAXB * LANES]
+    cdef uint64_t a[LANES]
+    cdef uint64_t b[LANES]
+    cdef uint64_t carry[LANES]
+    cdef uint64_t under[LANES]
+    cdef uint64_t ones = ~(<uint64_t>0), tmp, rk, half = (rr + 1) // 2, rmax = rr - 1
+    cdef int p, q
+    for q in range(LANES):  # T = state + 2 v
+        t_[q] = st[q]
+        carry[q] = 0
+    for p in range(1, nt):
+        for q in range(LANES):
+            a[q] = st[p * LANES + q] if p < ns else 0
+            b[q] = v[(p - 1) * LANES + q] if p - 1 < nv else 0
+            t_[p * LANES + q] = a[q] ^ b[q] ^ carry[q]
+            carry[q] = (a[q] & b[q]) | (carry[q] & (a[q] ^ b[q]))
+    for q in range(LANES):  # D = T - n (into t_); under = T < n
+        carry[q] = ones
+    for p in range(nt):
+        if (nbt >> p) & 1:
+            for q in range(LANES):
+                tmp = t_[p * LANES + q]
+                t_[p * LANES + q] = tmp ^ carry[q]
+                carry[q] = tmp & carry[q]
+        else:
+            for q in range(LANES):
+                tmp = t_[p * LANES + q]
+                t_[p * LANES + q] = ~(tmp ^ carry[q])
+                carry[q] = tmp | carry[q]
+    for q in range(LANES):
+        under[q] = ~carry[q]
+        carry[q] = ones
+    for p in range(nt):  # over = D >= r
+        if (rr >> p) & 1:
+            for q in range(LANES):
+                carry[q] = t_[p * LANES + q] & carry[q]
+        else:
+            for q in range(LANES):
+                carry[q] = t_[p * LANES + q] | carry[q]
+    for q in range(LANES):
+        b[q] = carry[q] & ~under[q]  # over: saturate at r - 1
+        a[q] = ~under[q] & ~carry[q]  # keep D
+    for p in range(ns):
+        rk = ones if (rmax >> p) & 1 else 0
+        for q in range(LANES):
+            st[p * LANES + q] = (t_[p * LANES + q] & a[q]) | (b[q] & rk)
+    if out != NULL:
+        for q in range(LANES):
+            carry[q] = ones
+        for p in range(ns):
+            if (half >> p) & 1:
+                for q in range(LANES):
+                    carry[q] = st[p * LANES + q] & carry[q]
+            else:
+                for q in range(LANES):
+                    carry[q] = st[p * LANES + q] | carry[q]
+        for q in range(LANES):
+            out[q] = carry[q]
+
+
+cdef inline void _bs_btanh_init(uint64_t* st, int ns, int64_t st0) noexcept nogil:
+    """Every lane's Btanh state = st0 (planes past ns zero)."""
+    cdef int p, q
+    for p in range(MAXB):
+        for q in range(LANES):
+            st[p * LANES + q] = ((~(<uint64_t>0)) if (st0 >> p) & 1 else 0) if p < ns else 0
 
 
 cdef void _conv_groups_btanh(uint64_t* gb, Py_ssize_t gstride, int ngroups, Py_ssize_t nlast,
                              int nk, int nplanes, bint approx, bint odd, int64_t m,
                              Py_ssize_t W, Py_ssize_t L, int ns, int nt, uint64_t nbt,
-                             uint64_t rr, uint64_t half, int64_t st0,
-                             uint64_t* out) noexcept nogil:
-    """Btanh of up to NG groups of 64 pooled neurons, neuron-sliced and group-parallel.
+                             uint64_t rr, int64_t st0, uint64_t* out) noexcept nogil:
+    """Btanh of up to LANES groups of 64 pooled neurons, neuron-sliced and group-parallel.
 
     Group g's count bit-planes are at ``gb + g * gstride``: ``[(k * W + w) * 64 + b]`` holds
     plane k, cycles 64w..64w+63, of the counts neuron b forwards. Each 64x64 block is
     transposed so that one word holds one cycle of 64 neurons; the count value (PC: m - c;
-    APC: 2 (m - c) + last) and the Btanh state are bit-sliced, each operation a fixed loop over
-    the NG groups (vector instructions). Output bits are transposed back into
-    ``out[(64 g + b) * W + w]``; group g has 64 neurons, the last one ``nlast``."""
-    cdef uint64_t sp[MAXB][NG]
-    cdef uint64_t v[MAXB][NG]
-    cdef uint64_t tt[MAXB][NG]
-    cdef uint64_t a[NG]
-    cdef uint64_t b[NG]
-    cdef uint64_t carry[NG]
-    cdef uint64_t under[NG]
-    cdef uint64_t keep[NG]
-    cdef uint64_t ob[NG][64]
-    cdef uint64_t ones = ~(<uint64_t>0), kc = <uint64_t>(m + 1), rmax = rr - 1, bb, tmp, rk
+    APC: 2 (m - c) + last) is formed bit-sliced and stepped through ``_bs_btanh_lanes``.
+    Output bits are transposed back into ``out[(64 g + b) * W + w]``; group g has 64 neurons,
+    the last one ``nlast``."""
+    cdef uint64_t sp[MAXB * LANES]
+    cdef uint64_t v[MAXB * LANES]
+    cdef uint64_t a[LANES]
+    cdef uint64_t carry[LANES]
+    cdef uint64_t ob[LANES][64]
+    cdef uint64_t obt[LANES]
+    cdef uint64_t ones = ~(<uint64_t>0), kc = <uint64_t>(m + 1), bb
     cdef int k, g, nd = nplanes + 1, nv, off
     cdef Py_ssize_t w, t, j, nvalid, nl
-    for k in range(MAXB):
-        for g in range(NG):
-            sp[k][g] = (ones if (st0 >> k) & 1 else 0) if k < ns else 0
+    _bs_btanh_init(sp, ns, st0)
     nv = nd + 1 if approx else nd
     off = 1 if approx else 0
     for w in range(W):
@@ -833,77 +903,26 @@ cdef void _conv_groups_btanh(uint64_t* gb, Py_ssize_t gstride, int ngroups, Py_s
                 _transpose64(gb + g * gstride + (k * W + w) * 64)
         nvalid = L - 64 * w if L - 64 * w < 64 else 64
         for t in range(nvalid):
-            # D = m - c = ~c + (m + 1) mod 2**nd (c <= m), into v[off..]
-            for g in range(NG):
+            # D = m - c = ~c + (m + 1) mod 2**nd (c <= m), into v planes off..
+            for g in range(LANES):
                 carry[g] = 0
             for k in range(nd):
                 bb = ones if (kc >> k) & 1 else 0
                 if k < nplanes:
-                    for g in range(NG):
+                    for g in range(LANES):
                         a[g] = ~gb[g * gstride + (k * W + w) * 64 + t] if g < ngroups else 0
                 else:
-                    for g in range(NG):
+                    for g in range(LANES):
                         a[g] = ones
-                for g in range(NG):
-                    v[k + off][g] = a[g] ^ bb ^ carry[g]
+                for g in range(LANES):
+                    v[(k + off) * LANES + g] = a[g] ^ bb ^ carry[g]
                     carry[g] = (a[g] & bb) | (carry[g] & (a[g] ^ bb))
             if approx:
-                for g in range(NG):
-                    v[0][g] = gb[g * gstride + (nplanes * W + w) * 64 + t] if (odd and g < ngroups) else 0
-            # T = state + 2 v
-            for g in range(NG):
-                tt[0][g] = sp[0][g]
-                carry[g] = 0
-            for k in range(1, nt):
-                for g in range(NG):
-                    a[g] = sp[k][g] if k < ns else 0
-                    b[g] = v[k - 1][g] if k - 1 < nv else 0
-                    tt[k][g] = a[g] ^ b[g] ^ carry[g]
-                    carry[g] = (a[g] & b[g]) | (carry[g] & (a[g] ^ b[g]))
-            # D = T - n; under = T < n
-            for g in range(NG):
-                carry[g] = ones
-            for k in range(nt):
-                if (nbt >> k) & 1:
-                    for g in range(NG):
-                        tmp = tt[k][g]
-                        tt[k][g] = tmp ^ carry[g]
-                        carry[g] = tmp & carry[g]
-                else:
-                    for g in range(NG):
-                        tmp = tt[k][g]
-                        tt[k][g] = ~(tmp ^ carry[g])
-                        carry[g] = tmp | carry[g]
-            for g in range(NG):
-                under[g] = ~carry[g]
-                carry[g] = ones
-            # over = D >= r
-            for k in range(nt):
-                if (rr >> k) & 1:
-                    for g in range(NG):
-                        carry[g] = tt[k][g] & carry[g]
-                else:
-                    for g in range(NG):
-                        carry[g] = tt[k][g] | carry[g]
-            for g in range(NG):
-                keep[g] = ~under[g] & ~carry[g]
-                carry[g] = carry[g] & ~under[g]  # over
-            for k in range(ns):
-                rk = ones if (rmax >> k) & 1 else 0
-                for g in range(NG):
-                    sp[k][g] = (tt[k][g] & keep[g]) | (carry[g] & rk)
-            # output: state >= ceil(r/2)
-            for g in range(NG):
-                carry[g] = ones
-            for k in range(ns):
-                if (half >> k) & 1:
-                    for g in range(NG):
-                        carry[g] = sp[k][g] & carry[g]
-                else:
-                    for g in range(NG):
-                        carry[g] = sp[k][g] | carry[g]
-            for g in range(NG):
-                ob[g][t] = carry[g]
+                for g in range(LANES):
+                    v[g] = gb[g * gstride + (nplanes * W + w) * 64 + t] if (odd and g < ngroups) else 0
+            _bs_btanh_lanes(sp, v, ns, nv, nt, nbt, rr, obt)
+            for g in range(LANES):
+                ob[g][t] = obt[g]
         for g in range(ngroups):
             for t in range(nvalid, 64):
                 ob[g][t] = 0
@@ -964,30 +983,26 @@ def conv_pool_btanh(inp, wts, bias, length, approx, segment, first, n_btanh, r, 
     cdef int64_t tot, best_tot, v, st
     cdef int64_t top = rr - 1, half = (rr + 1) // 2
     cdef uint64_t word
-    cdef uint64_t pl[MAXPLANES + 1]
     cdef cwordp* xp = <cwordp*>malloc(n * sizeof(cwordp))
     cdef cwordp* wp = <cwordp*>malloc(n * sizeof(cwordp))
     cdef uint64_t* ones = _ones_row(W)
     cdef uint64_t* planes = <uint64_t*>malloc(4 * pstride * sizeof(uint64_t))
     cdef uint64_t* scratch = <uint64_t*>malloc(MAXPLANES * BLK * sizeof(uint64_t))
-    cdef uint16_t* cbuf = <uint16_t*>malloc(4 * 64 * sizeof(uint16_t))
-    cdef int64_t* done = <int64_t*>malloc(4 * sizeof(int64_t))
     cdef uint8_t* segsel = <uint8_t*>malloc(nseg * sizeof(uint8_t))
     cdef int64_t* segsum = <int64_t*>malloc(4 * nseg * sizeof(int64_t))
     cdef int nk = nplanes + 1 if odd else nplanes
     cdef Py_ssize_t gstride = nk * W * 64
-    cdef uint64_t* gb = <uint64_t*>calloc(NG * gstride, sizeof(uint64_t))
+    cdef uint64_t* gb = <uint64_t*>calloc(LANES * gstride, sizeof(uint64_t))
     cdef uint64_t* gq
     cdef int64_t vmax = 2 * m + 1 if ap else m
     cdef int ns = _bit_length(rr - 1)
     cdef int nt = _bit_length(max(rr - 1 + 2 * vmax, nbt, rr)) + 1
-    cdef uint64_t half_u = <uint64_t>((rr + 1) // 2)
     cdef Py_ssize_t q = 0
     cdef uint64_t[::1] of = out.reshape(-1)
     cdef bint aligned = 64 % seg == 0
     try:
         if (xp == NULL or wp == NULL or ones == NULL or planes == NULL or scratch == NULL
-                or cbuf == NULL or done == NULL or segsel == NULL or segsum == NULL
+                or segsel == NULL or segsum == NULL
                 or gb == NULL):
             raise MemoryError()
         with nogil:
@@ -1055,23 +1070,21 @@ def conv_pool_btanh(inp, wts, bias, length, approx, segment, first, n_btanh, r, 
                                     gq[(kk * W + w) * 64] |= planes[cd * pstride + kk * W + w] & word
                                 t = lo
                         q += 1
-                        if q == 64 * NG:
-                            _conv_groups_btanh(gb, gstride, NG, 64, nk, nplanes, ap, odd, m, W, L,
-                                               ns, nt, <uint64_t>nbt, <uint64_t>rr, half_u, st0,
-                                               &of[(pidx + 1 - 64 * NG) * W])
+                        if q == 64 * LANES:
+                            _conv_groups_btanh(gb, gstride, LANES, 64, nk, nplanes, ap, odd, m, W,
+                                               L, ns, nt, <uint64_t>nbt, <uint64_t>rr, st0,
+                                               &of[(pidx + 1 - 64 * LANES) * W])
                             q = 0
             if q > 0:
                 _conv_groups_btanh(gb, gstride, <int>((q + 63) // 64), q - 64 * ((q - 1) // 64),
                                    nk, nplanes, ap, odd, m, W, L, ns, nt, <uint64_t>nbt,
-                                   <uint64_t>rr, half_u, st0, &of[(F * Hp * Wp - q) * W])
+                                   <uint64_t>rr, st0, &of[(F * Hp * Wp - q) * W])
     finally:
         free(xp)
         free(wp)
         free(ones)
         free(planes)
         free(scratch)
-        free(cbuf)
-        free(done)
         free(segsel)
         free(segsum)
         free(gb)
@@ -1338,69 +1351,6 @@ cdef enum:
     MAXB = 48      # bit-planes of the bit-sliced counts, Btanh states and accumulators
 
 
-cdef inline void _bs_add_word(uint64_t* c, int nb, uint64_t w) noexcept nogil:
-    """Bit-sliced c += w (w: one bit per lane) over planes 0..nb-1 (carries out are dropped)."""
-    cdef int k = 0
-    cdef uint64_t t
-    while w and k < nb:
-        t = c[k] & w
-        c[k] ^= w
-        w = t
-        k += 1
-
-
-cdef inline uint64_t _bs_sub_const(const uint64_t* a, int nb, uint64_t c, uint64_t* d) noexcept nogil:
-    """Bit-sliced d = a - c (mod 2**nb); returns the lanes where a >= c (c < 2**nb)."""
-    cdef uint64_t carry = ~(<uint64_t>0)
-    cdef uint64_t ak
-    cdef int k
-    for k in range(nb):
-        ak = a[k]
-        if (c >> k) & 1:
-            d[k] = ak ^ carry
-            carry = ak & carry
-        else:
-            d[k] = ~(ak ^ carry)
-            carry = ak | carry
-    return carry
-
-
-cdef inline uint64_t _bs_ge_const(const uint64_t* a, int nb, uint64_t c) noexcept nogil:
-    """Lanes where the bit-sliced a (nb planes) is >= the constant c (c < 2**nb)."""
-    cdef uint64_t carry = ~(<uint64_t>0)
-    cdef int k
-    for k in range(nb):
-        if (c >> k) & 1:
-            carry = a[k] & carry
-        else:
-            carry = a[k] | carry
-    return carry
-
-
-cdef inline uint64_t _bs_btanh_step(uint64_t* sp, int ns, const uint64_t* v, int nv, int nt,
-                                   uint64_t nbt, uint64_t rr, uint64_t rmax,
-                                   uint64_t half) noexcept nogil:
-    """One Btanh cycle of 64 neurons, bit-sliced: state sp (ns planes) <- clamp(sp + 2 v - nbt,
-    0, r - 1) with v the count (nv planes), nt planes of headroom; returns the output bits
-    (state >= half = ceil(r/2))."""
-    cdef uint64_t t_[MAXB]
-    cdef uint64_t d[MAXB]
-    cdef uint64_t carry = 0, a, b, under, over, keep, ones = ~(<uint64_t>0)
-    cdef int k
-    t_[0] = sp[0]  # T = state + 2 v
-    for k in range(1, nt):
-        a = sp[k] if k < ns else 0
-        b = v[k - 1] if k - 1 < nv else 0
-        t_[k] = a ^ b ^ carry
-        carry = (a & b) | (carry & (a ^ b))
-    under = ~_bs_sub_const(t_, nt, nbt, d)  # T < n: the state saturates at 0
-    over = _bs_ge_const(d, nt, rr)  # T - n > r - 1: saturates at r - 1
-    keep = ~under & ~over
-    for k in range(ns):
-        sp[k] = (d[k] & keep) | (over & ~under & (ones if (rmax >> k) & 1 else 0))
-    return _bs_ge_const(sp, ns, half)
-
-
 cdef inline void _transpose64(uint64_t* a) noexcept nogil:
     """In-place transpose of the 64x64 bit matrix a[row] bit col (LSB = column 0)."""
     cdef int j = 32, k
@@ -1471,19 +1421,15 @@ cdef inline void _mux_fc_masks(const uint64_t[:, ::1] xv, const int64_t* se, Py_
             xm[k] = 0 if ((xv[i, t >> 6] >> (t & 63)) & 1) else ones
 
 
-cdef enum:
-    LB = 8         # neuron lanes (of 64 neurons each) stepped together by the MUX-FC Btanh
-
-
 cdef inline void _load_lanes(const uint64_t* p, Py_ssize_t nq, uint64_t x,
                              uint64_t* dst) noexcept nogil:
-    """dst[q] = p[q] ^ x for the nq valid lanes, x for the rest (LB lanes in all)."""
+    """dst[q] = p[q] ^ x for the nq valid lanes, x for the rest (LANES lanes in all)."""
     cdef Py_ssize_t q
-    if nq == LB:
-        for q in range(LB):
+    if nq == LANES:
+        for q in range(LANES):
             dst[q] = p[q] ^ x
     else:
-        for q in range(LB):
+        for q in range(LANES):
             dst[q] = (p[q] if q < nq else 0) ^ x
 
 
@@ -1492,123 +1438,63 @@ cdef void _mux_fc_btanh_block(const uint64_t[:, ::1] xv, const int64_t* se, cons
                               Py_ssize_t nl, Py_ssize_t q0, Py_ssize_t nq, bint apx, int nv,
                               int ns, int nt, uint64_t nbt, uint64_t rr, int64_t st0,
                               uint64_t* xm, uint64_t[:, ::1] ov, Py_ssize_t no) noexcept nogil:
-    """Lanes q0..q0+nq-1 (nq <= LB) of the MUX-shared FC + Btanh through all S steps.
+    """Lanes q0..q0+nq-1 (nq <= LANES) of the MUX-shared FC + Btanh through all S steps.
 
-    Every bit-sliced operation is written as a loop over the LB lanes of fixed length, so the
-    compiler turns it into vector instructions (4 lanes per AVX2 operation)."""
-    cdef uint64_t st[MAXB][LB]
-    cdef uint64_t v[MAXB][LB]
-    cdef uint64_t t_[MAXB][LB]
-    cdef uint64_t w[LB]
-    cdef uint64_t a[LB]
-    cdef uint64_t b[LB]
-    cdef uint64_t carry[LB]
-    cdef uint64_t under[LB]
-    cdef uint64_t over[LB]
-    cdef uint64_t ob[LB]
-    cdef uint64_t ones = ~(<uint64_t>0), x, tmp, rk, half = (rr + 1) // 2, rmax = rr - 1
+    The G products are added bit-sliced into the count v (fixed-length lane loops, which the
+    compiler vectorises) and stepped through ``_bs_btanh_lanes``."""
+    cdef uint64_t st[MAXB * LANES]
+    cdef uint64_t v[MAXB * LANES]
+    cdef uint64_t w[LANES]
+    cdef uint64_t a[LANES]
+    cdef uint64_t b[LANES]
+    cdef uint64_t ob[LANES]
+    cdef uint64_t x, tmp
     cdef const uint64_t* row
     cdef Py_ssize_t s, k, q, tt, o, half_g = g // 2
-    cdef int p, nb
-    for p in range(MAXB):
-        for q in range(LB):
-            st[p][q] = (ones if (st0 >> p) & 1 else 0) if p < ns else 0
+    cdef int p, nb, off = 1 if apx else 0
+    _bs_btanh_init(st, ns, st0)
     for s in range(S):
         _mux_fc_masks(xv, se, s, g, nn, Lc, xm)
         row = tab + s * g * nl + q0
         for p in range(nv):
-            for q in range(LB):
-                v[p][q] = 0
+            for q in range(LANES):
+                v[p * LANES + q] = 0
+        # v = count of the products (PC), or 2 * (APC pair count) + last product: the count
+        # goes into planes off.., and after i words it fits in bit_length(i) planes
         nb = 1
-        if apx:  # v = 2 * (pair count) + last product
-            for k in range(half_g):
-                if (k + 1) >> nb:
-                    nb += 1
+        for k in range(half_g if apx else g):
+            if (k + 1) >> nb:
+                nb += 1
+            if apx:
                 _load_lanes(row + 2 * k * nl, nq, xm[2 * k], a)
                 _load_lanes(row + (2 * k + 1) * nl, nq, xm[2 * k + 1], b)
                 if k & 1:
-                    for q in range(LB):
+                    for q in range(LANES):
                         w[q] = a[q] & b[q]
                 else:
-                    for q in range(LB):
+                    for q in range(LANES):
                         w[q] = a[q] | b[q]
-                for p in range(nb):
-                    for q in range(LB):
-                        tmp = v[p + 1][q] & w[q]
-                        v[p + 1][q] ^= w[q]
-                        w[q] = tmp
-            if g & 1:
-                _load_lanes(row + (g - 1) * nl, nq, xm[g - 1], v[0])
-        else:
-            for k in range(g):
-                if (k + 1) >> nb:
-                    nb += 1
+            else:
                 _load_lanes(row + k * nl, nq, xm[k], w)
-                for p in range(nb):
-                    for q in range(LB):
-                        tmp = v[p][q] & w[q]
-                        v[p][q] ^= w[q]
-                        w[q] = tmp
-        # T = state + 2 v
-        for q in range(LB):
-            t_[0][q] = st[0][q]
-            carry[q] = 0
-        for p in range(1, nt):
-            for q in range(LB):
-                a[q] = st[p][q] if p < ns else 0
-                b[q] = v[p - 1][q] if p - 1 < nv else 0
-                t_[p][q] = a[q] ^ b[q] ^ carry[q]
-                carry[q] = (a[q] & b[q]) | (carry[q] & (a[q] ^ b[q]))
-        # D = T - n (into t_), under = T < n
-        for q in range(LB):
-            carry[q] = ones
-        for p in range(nt):
-            if (nbt >> p) & 1:
-                for q in range(LB):
-                    tmp = t_[p][q]
-                    t_[p][q] = tmp ^ carry[q]
-                    carry[q] = tmp & carry[q]
-            else:
-                for q in range(LB):
-                    tmp = t_[p][q]
-                    t_[p][q] = ~(tmp ^ carry[q])
-                    carry[q] = tmp | carry[q]
-        for q in range(LB):
-            under[q] = ~carry[q]
-            carry[q] = ones
-        # over = D >= r
-        for p in range(nt):
-            if (rr >> p) & 1:
-                for q in range(LB):
-                    carry[q] = t_[p][q] & carry[q]
-            else:
-                for q in range(LB):
-                    carry[q] = t_[p][q] | carry[q]
-        for q in range(LB):
-            over[q] = carry[q] & ~under[q]
-            a[q] = ~under[q] & ~carry[q]  # keep D
-        for p in range(ns):
-            rk = ones if (rmax >> p) & 1 else 0
-            for q in range(LB):
-                st[p][q] = (t_[p][q] & a[q]) | (over[q] & rk)
-        if s >= S - Lc:  # the last pass: output bit = state >= ceil(r/2)
-            for q in range(LB):
-                carry[q] = ones
-            for p in range(ns):
-                if (half >> p) & 1:
-                    for q in range(LB):
-                        carry[q] = st[p][q] & carry[q]
-                else:
-                    for q in range(LB):
-                        carry[q] = st[p][q] | carry[q]
-            tt = s - (S - Lc)
-            for q in range(nq):
-                x = carry[q]
-                while x:
-                    o = 64 * (q0 + q) + __builtin_ctzll(x)
-                    if o < no:
-                        ov[o, tt >> 6] |= (<uint64_t>1) << (tt & 63)
-                    x &= x - 1
+            for p in range(off, off + nb):
+                for q in range(LANES):
+                    tmp = v[p * LANES + q] & w[q]
+                    v[p * LANES + q] ^= w[q]
+                    w[q] = tmp
+        if apx and g & 1:
+            _load_lanes(row + (g - 1) * nl, nq, xm[g - 1], v)
+        if s < S - Lc:
+            _bs_btanh_lanes(st, v, ns, nv, nt, nbt, rr, NULL)
+            continue
+        _bs_btanh_lanes(st, v, ns, nv, nt, nbt, rr, ob)  # the last pass: emit
+        tt = s - (S - Lc)
+        for q in range(nq):
+            x = ob[q]
+            while x:
+                o = 64 * (q0 + q) + __builtin_ctzll(x)
+                if o < no:
+                    ov[o, tt >> 6] |= (<uint64_t>1) << (tt & 63)
+                x &= x - 1
 
 
 def mux_fc_table(source, select, bit_index, G):
@@ -1693,9 +1579,9 @@ def mux_fc_btanh(x, tab, select, n, G, L, approx, n_btanh, r, s0, outputs):
             q0 = 0
             while q0 < nl:
                 _mux_fc_btanh_block(xv, &se[0], &tv[0, 0, 0], S, g, nn, Lc, nl, q0,
-                                    nl - q0 if nl - q0 < LB else LB, apx, nv, ns, nt,
+                                    nl - q0 if nl - q0 < LANES else LANES, apx, nv, ns, nt,
                                     <uint64_t>nbt, <uint64_t>rr, st0, xm, ov, no)
-                q0 += LB
+                q0 += LANES
     finally:
         free(xm)
     return out
