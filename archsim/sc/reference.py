@@ -370,6 +370,21 @@ def _mux_fc_args(x, source, select, bit_index, G, L):
     return x, source, sel, bi, G, L
 
 
+def _slot_counts(prod: np.ndarray, approx: bool) -> np.ndarray:
+    """Count the products ``prod[..., G]`` (0/1) of the MUX-shared FC's G slots: exact sum, or
+    Kim's APC in slot order (pair j ORs when j is even, ANDs when odd; 2 x pairs + last)."""
+    G = prod.shape[-1]
+    if not approx:
+        return prod.sum(axis=-1, dtype=np.int64)
+    m = G // 2
+    first, second = prod[..., 0 : 2 * m : 2], prod[..., 1 : 2 * m : 2]
+    gates = np.where(np.arange(m) % 2 == 0, first | second, first & second)
+    counts = 2 * gates.sum(axis=-1, dtype=np.int64)
+    if G % 2:
+        counts += prod[..., G - 1]
+    return counts
+
+
 def mux_fc_counts(x, source, select, bit_index, G, L, approx) -> np.ndarray:
     """Per-step G-input counts of the MUX-shared FC (DW-CNN Fig. 10): ``uint16[outputs, S]``.
 
@@ -399,16 +414,7 @@ def mux_fc_counts(x, source, select, bit_index, G, L, approx) -> np.ndarray:
         ws = ((word >> (j & 63).astype(np.uint64)[None]) & np.uint64(1)).astype(np.uint8)
         prod = 1 - (xs[None] ^ ws)
         prod = np.where(valid[None], prod, (t[:, None] & 1).astype(np.uint8)[None])
-        if approx:
-            m = G // 2
-            first, second = prod[..., 0 : 2 * m : 2], prod[..., 1 : 2 * m : 2]
-            gates = np.where(np.arange(m) % 2 == 0, first | second, first & second)
-            counts = 2 * gates.sum(axis=-1, dtype=np.int64)
-            if G % 2:
-                counts += prod[..., G - 1]
-        else:
-            counts = prod.sum(axis=-1, dtype=np.int64)
-        out[:, lo : lo + len(t)] = counts
+        out[:, lo : lo + len(t)] = _slot_counts(prod, approx)
     return out
 
 
@@ -486,16 +492,7 @@ def _mux_fc_table_counts(x, tab, sel, n, G, L, approx, outputs) -> np.ndarray:
         ws = unpack_bits(tab[t], 64 * tab.shape[2])[..., :outputs]  # (T, G, outputs)
         prod = 1 - (xs[..., None] ^ ws)
         prod = np.where(valid[..., None], prod, (t[:, None, None] & 1).astype(np.uint8))
-        if approx:
-            m = G // 2
-            first, second = prod[:, 0 : 2 * m : 2], prod[:, 1 : 2 * m : 2]
-            gates = np.where((np.arange(m) % 2 == 0)[None, :, None], first | second, first & second)
-            counts = 2 * gates.sum(axis=1, dtype=np.int64)
-            if G % 2:
-                counts += prod[:, G - 1]
-        else:
-            counts = prod.sum(axis=1, dtype=np.int64)
-        out[:, lo : lo + len(t)] = counts.T
+        out[:, lo : lo + len(t)] = _slot_counts(np.moveaxis(prod, 1, -1), approx).T
     return out
 
 
