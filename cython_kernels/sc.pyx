@@ -41,6 +41,12 @@ cdef extern from *:
 
 ctypedef const uint64_t* cwordp
 
+cdef extern from "hs_simd.h" nogil:
+    void archsim_hs16_pc(const cwordp* xp, const cwordp* wp, Py_ssize_t i, Py_ssize_t w0,
+                         uint64_t* st, Py_ssize_t blk, uint64_t* s16, int nvec) noexcept
+    void archsim_hs16_apc(const cwordp* xp, const cwordp* wp, Py_ssize_t p, Py_ssize_t w0,
+                          uint64_t* st, Py_ssize_t blk, uint64_t* s16, int nvec) noexcept
+
 cdef bint _LITTLE_ENDIAN = sys.byteorder == "little"
 # b * _SPREAD_BITS4 (b < 16) puts bit i of b at bit 16 * i (the shifted copies do not overlap)
 cdef uint64_t _SPREAD_BITS4 = 0x0000200040008001
@@ -443,52 +449,75 @@ cdef inline int _bit_length(Py_ssize_t m) noexcept nogil:
     return nb
 
 
-cdef inline void _count_block(const cwordp* xp, const cwordp* wp, Py_ssize_t n, Py_ssize_t w0,
-                              Py_ssize_t lanes, Py_ssize_t nl, bint approx, uint64_t* st,
-                              int nplanes) noexcept nogil:
-    """Mismatch (PC) or pair-word (APC) count of the lanes at words w0.. into the planes st.
+cdef inline void _count_block(const cwordp* xp, const cwordp* wp, Py_ssize_t n, int ncand,
+                              Py_ssize_t w0, Py_ssize_t lanes, Py_ssize_t nl, bint approx,
+                              uint64_t* st, int nplanes) noexcept nogil:
+    """Mismatch (PC) or pair-word (APC) counts at words w0.. of ``ncand`` (1..4) neurons that
+    share the weight rows wp: neuron c's inputs are ``xp[c * n + i]``, its planes ``st + c *
+    MAXPLANES * BLK``.
 
     ``lanes`` valid lanes are counted in a block of ``nl >= lanes`` lanes (the rest are zero).
-    Called with literal ``nl`` and ``approx`` so that the compiler specialises (and vectorises)
-    the loops; inputs past the last group of 16 are padded with zero words.
+    Called with literal ``nl``, ``ncand`` and ``approx`` so that the compiler specialises (and
+    vectorises) the loops; inputs past the last group of 16 are padded with zero words. The
+    neurons advance in lockstep, 16 inputs at a time, so the weight words and the input rows
+    that neighbouring conv windows share are read again while they are in L1.
 
     Level 1 adds 16 words at a time into planes 0-3. With more than 64 words its carries (the
     sixteens) are collected and added 16 at a time by the same adder network into planes 4-7
     (level 2), whose carries ripple into planes 8..; with few words the sixteens ripple into
-    planes 4.. directly. ``st`` must have its planes 0-3 (m <= 64; else 0-7) and up to nplanes zeroed.
+    planes 4.. directly. Each ``st`` block must have its planes 0-3 (m <= 64; else 0-7) and up
+    to nplanes zeroed.
     """
     cdef uint64_t carry[BLK]
     cdef uint64_t d[16 * BLK]
-    cdef uint64_t s16[16 * BLK]
+    cdef uint64_t s16[4 * 16 * BLK]
     cdef Py_ssize_t m = n // 2 if approx else n
     cdef Py_ssize_t i = 0, cnt, q2 = 0, q, j
-    cdef bint two_level = m > 64
+    cdef bint two_level = m > 64, flush
+    cdef int c
+    cdef uint64_t* sc
+    cdef uint64_t* s1
+    cdef uint64_t* dst
     while i < m:
-        cnt = m - i
-        if cnt >= 16:
+        cnt = m - i if m - i < 16 else 16
+        flush = two_level and (q2 == 15 or i + 16 >= m)
+        for c in range(ncand):
+            sc = st + c * (MAXPLANES * BLK)
+            s1 = s16 + c * (16 * BLK)
+            if cnt == 16 and lanes == nl and (nl & 3) == 0:
+                # a full group: the XNORs feed the adder network directly (hs_simd.h)
+                dst = s1 + q2 * BLK if two_level else carry
+                if approx:
+                    archsim_hs16_apc(xp + c * n, wp, i, w0, sc, BLK, dst, <int>(nl >> 2))
+                else:
+                    archsim_hs16_pc(xp + c * n, wp, i, w0, sc, BLK, dst, <int>(nl >> 2))
+                if not two_level:
+                    _ripple(sc, carry, 4, nplanes, nl)
+                elif flush:
+                    for q in range(q2 + 1, 16):
+                        for j in range(nl):
+                            s1[q * BLK + j] = 0
+                    _step16(s1, sc + 4 * BLK, carry, nl)
+                    _ripple(sc, carry, 8, nplanes, nl)
+                continue
             if approx:
-                _fill16_apc(xp, wp, i, 16, w0, lanes, nl, d)
+                _fill16_apc(xp + c * n, wp, i, cnt, w0, lanes, nl, d)
             else:
-                _fill16_pc(xp, wp, i, 16, w0, lanes, nl, d)
-        else:
-            if approx:
-                _fill16_apc(xp, wp, i, cnt, w0, lanes, nl, d)
-            else:
-                _fill16_pc(xp, wp, i, cnt, w0, lanes, nl, d)
+                _fill16_pc(xp + c * n, wp, i, cnt, w0, lanes, nl, d)
+            if not two_level:
+                _step16(d, sc, carry, nl)
+                _ripple(sc, carry, 4, nplanes, nl)
+                continue
+            _step16(d, sc, s1 + q2 * BLK, nl)
+            if flush:
+                for q in range(q2 + 1, 16):
+                    for j in range(nl):
+                        s1[q * BLK + j] = 0
+                _step16(s1, sc + 4 * BLK, carry, nl)
+                _ripple(sc, carry, 8, nplanes, nl)
         i += 16
-        if not two_level:
-            _step16(d, st, carry, nl)
-            _ripple(st, carry, 4, nplanes, nl)
-            continue
-        _step16(d, st, s16 + q2 * BLK, nl)
-        q2 += 1
-        if q2 == 16 or i >= m:
-            for q in range(q2, 16):
-                for j in range(nl):
-                    s16[q * BLK + j] = 0
-            _step16(s16, st + 4 * BLK, carry, nl)
-            _ripple(st, carry, 8, nplanes, nl)
-            q2 = 0
+        if two_level:
+            q2 = 0 if flush else q2 + 1
 
 
 cdef void _count_neuron(const cwordp* xp, const cwordp* wp, Py_ssize_t n, Py_ssize_t nwords,
@@ -509,17 +538,17 @@ cdef void _count_neuron(const cwordp* xp, const cwordp* wp, Py_ssize_t n, Py_ssi
         if lanes >= 16:
             lanes = 16
             if approx:
-                _count_block(xp, wp, n, w0, 16, 16, True, st, nst)
+                _count_block(xp, wp, n, 1, w0, 16, 16, True, st, nst)
             else:
-                _count_block(xp, wp, n, w0, 16, 16, False, st, nst)
+                _count_block(xp, wp, n, 1, w0, 16, 16, False, st, nst)
         elif lanes >= 8:
             lanes = 8
             if approx:
-                _count_block(xp, wp, n, w0, 8, 8, True, st, nst)
+                _count_block(xp, wp, n, 1, w0, 8, 8, True, st, nst)
             else:
-                _count_block(xp, wp, n, w0, 8, 8, False, st, nst)
+                _count_block(xp, wp, n, 1, w0, 8, 8, False, st, nst)
         else:
-            _count_block(xp, wp, n, w0, lanes, 8, approx, st, nst)
+            _count_block(xp, wp, n, 1, w0, lanes, 8, approx, st, nst)
         for j in range(lanes):
             for k in range(nplanes):
                 planes[k] = st[k * BLK + j]
@@ -691,10 +720,13 @@ def conv_counts(inp, wts, bias, length, approx):
 
 
 cdef void _count_planes(const cwordp* xp, const cwordp* wp, Py_ssize_t n, Py_ssize_t nwords,
-                        bint approx, uint64_t* planes, uint64_t* st) noexcept nogil:
-    """Bit-planes of the per-cycle mismatch (PC) / pair-word (APC) count of one neuron:
-    ``planes[k * nwords + w]`` for k < nplanes, and for the APC with odd n the product of the
-    unpaired last input at k = nplanes. ``st`` is scratch of MAXPLANES * BLK words."""
+                        bint approx, uint64_t* planes, Py_ssize_t pstride,
+                        uint64_t* st) noexcept nogil:
+    """Bit-planes of the per-cycle mismatch (PC) / pair-word (APC) counts of the 4 members of a
+    pooling window, which share the weights wp (member c's inputs: ``xp[c * n + i]``): member c's
+    plane k at ``planes[c * pstride + k * nwords + w]`` for k < nplanes, and for the APC with
+    odd n the product of the unpaired last input at k = nplanes. ``st`` is scratch of
+    4 * MAXPLANES * BLK words."""
     cdef Py_ssize_t m = n // 2 if approx else n
     cdef int nplanes = _bit_length(m)
     cdef bint odd = approx and (n & 1)
@@ -702,29 +734,32 @@ cdef void _count_planes(const cwordp* xp, const cwordp* wp, Py_ssize_t n, Py_ssi
     # 0-7 and up (two levels)
     cdef int nst = nplanes if nplanes > (8 if m > 64 else 4) else (8 if m > 64 else 4)
     cdef Py_ssize_t w0 = 0, lanes, j
-    cdef int k
+    cdef int k, c
     while w0 < nwords:
         lanes = nwords - w0
-        memset(st, 0, nst * BLK * sizeof(uint64_t))
+        for c in range(4):
+            memset(st + c * (MAXPLANES * BLK), 0, nst * BLK * sizeof(uint64_t))
         if lanes >= 16:
             lanes = 16
             if approx:
-                _count_block(xp, wp, n, w0, 16, 16, True, st, nst)
+                _count_block(xp, wp, n, 4, w0, 16, 16, True, st, nst)
             else:
-                _count_block(xp, wp, n, w0, 16, 16, False, st, nst)
+                _count_block(xp, wp, n, 4, w0, 16, 16, False, st, nst)
         elif lanes >= 8:
             lanes = 8
             if approx:
-                _count_block(xp, wp, n, w0, 8, 8, True, st, nst)
+                _count_block(xp, wp, n, 4, w0, 8, 8, True, st, nst)
             else:
-                _count_block(xp, wp, n, w0, 8, 8, False, st, nst)
+                _count_block(xp, wp, n, 4, w0, 8, 8, False, st, nst)
         else:
-            _count_block(xp, wp, n, w0, lanes, 8, approx, st, nst)
-        for j in range(lanes):
+            _count_block(xp, wp, n, 4, w0, lanes, 8, approx, st, nst)
+        for c in range(4):
             for k in range(nplanes):
-                planes[k * nwords + w0 + j] = st[k * BLK + j]
+                for j in range(lanes):
+                    planes[c * pstride + k * nwords + w0 + j] = st[c * (MAXPLANES * BLK) + k * BLK + j]
             if odd:
-                planes[nplanes * nwords + w0 + j] = ~_mis(xp, wp, n - 1, w0 + j)
+                for j in range(lanes):
+                    planes[c * pstride + nplanes * nwords + w0 + j] = ~_mis(xp + c * n, wp, n - 1, w0 + j)
         w0 += lanes
 
 
@@ -749,32 +784,80 @@ cdef inline int64_t _plane_range_sum(const uint64_t* planes, Py_ssize_t nwords, 
     return m * (hi - lo) - sc
 
 
+cdef inline uint64_t _pc16(uint64_t x) noexcept nogil:
+    """Popcount of each 16-bit field of x, in that field (SWAR)."""
+    x = x - ((x >> 1) & <uint64_t>0x5555555555555555)
+    x = (x & <uint64_t>0x3333333333333333) + ((x >> 2) & <uint64_t>0x3333333333333333)
+    x = (x + (x >> 4)) & <uint64_t>0x0F0F0F0F0F0F0F0F
+    return (x + (x >> 8)) & <uint64_t>0x00FF00FF00FF00FF
+
+
 cdef inline void _aligned_segment_sums(const uint64_t* planes, Py_ssize_t nwords, int nplanes,
                                        bint approx, bint odd, int64_t m, Py_ssize_t seg,
                                        Py_ssize_t L, int64_t* out) noexcept nogil:
     """Sums of the per-cycle counts over every segment, for segments that divide 64 cycles
-    (the tail segment may be short): masked popcounts of the planes, word by word."""
-    cdef Py_ssize_t w, j, per = 64 // seg, s, lo, hi, nfull = L // 64
+    (the tail segment may be short): masked popcounts of the planes, word by word.
+
+    Segments of 16, 32 or 64 cycles with m * seg < 2**16 take the SWAR path: per word, the
+    count sum of each 16-cycle field is sum_k popcount16(plane k) << k (at most 16 m, so the
+    fields never carry into each other; a segment's fields are then summed into its lowest),
+    fixed-length loops over words that vectorise."""
+    cdef Py_ssize_t w, j, per = 64 // seg, s, lo, hi, nfull = L // 64, w0, wn, f, fper
     cdef uint64_t mask0 = (~(<uint64_t>0)) if seg == 64 else (((<uint64_t>1) << seg) - 1)
     cdef uint64_t mask, p
     cdef int64_t sc[64]
     cdef int64_t sl[64]
-    cdef int64_t span2 = 2 * m * seg, span1 = m * seg
+    cdef uint64_t acc[64]
+    cdef uint64_t accl[64]
+    cdef int64_t span2 = 2 * m * seg, span1 = m * seg, a, b
     cdef int k
-    for w in range(nfull):  # whole words: every segment full, masks fixed
-        for j in range(per):
-            sc[j] = 0
-            sl[j] = 0
-        for k in range(nplanes):
-            p = planes[k * nwords + w]
+    if seg >= 16 and m * seg < 65536:
+        fper = seg // 16  # 16-bit fields per segment
+        w0 = 0
+        while w0 < nfull:
+            wn = nfull - w0 if nfull - w0 < 64 else 64
+            for w in range(wn):
+                acc[w] = 0
+                accl[w] = 0
+            for k in range(nplanes):
+                for w in range(wn):
+                    acc[w] += _pc16(planes[k * nwords + w0 + w]) << k
+            if odd:
+                for w in range(wn):
+                    accl[w] = _pc16(planes[nplanes * nwords + w0 + w])
+            if fper > 1:  # sum the fields of each segment into the low field
+                for w in range(wn):
+                    acc[w] += acc[w] >> 16
+                    accl[w] += accl[w] >> 16
+                    if fper > 2:
+                        acc[w] += acc[w] >> 32
+                        accl[w] += accl[w] >> 32
+            if approx:
+                for w in range(wn):
+                    for j in range(per):
+                        a = <int64_t>((acc[w] >> (16 * fper * j)) & 0xFFFF)
+                        b = <int64_t>((accl[w] >> (16 * fper * j)) & 0xFFFF)
+                        out[(w0 + w) * per + j] = span2 - 2 * a + b
+            else:
+                for w in range(wn):
+                    for j in range(per):
+                        out[(w0 + w) * per + j] = span1 - <int64_t>((acc[w] >> (16 * fper * j)) & 0xFFFF)
+            w0 += wn
+    else:
+        for w in range(nfull):  # whole words: every segment full, masks fixed
             for j in range(per):
-                sc[j] += (<int64_t>__builtin_popcountll(p & (mask0 << (j * seg)))) << k
-        if odd:
-            p = planes[nplanes * nwords + w]
+                sc[j] = 0
+                sl[j] = 0
+            for k in range(nplanes):
+                p = planes[k * nwords + w]
+                for j in range(per):
+                    sc[j] += (<int64_t>__builtin_popcountll(p & (mask0 << (j * seg)))) << k
+            if odd:
+                p = planes[nplanes * nwords + w]
+                for j in range(per):
+                    sl[j] = __builtin_popcountll(p & (mask0 << (j * seg)))
             for j in range(per):
-                sl[j] = __builtin_popcountll(p & (mask0 << (j * seg)))
-        for j in range(per):
-            out[w * per + j] = (span2 - 2 * sc[j] + sl[j]) if approx else (span1 - sc[j])
+                out[w * per + j] = (span2 - 2 * sc[j] + sl[j]) if approx else (span1 - sc[j])
     for w in range(nfull, nwords):  # the tail word
         for j in range(per):
             s = w * per + j
@@ -879,10 +962,10 @@ cdef void _conv_groups_btanh(uint64_t* gb, Py_ssize_t gstride, int ngroups, Py_s
                              uint64_t rr, int64_t st0, uint64_t* out) noexcept nogil:
     """Btanh of up to LANES groups of 64 pooled neurons, neuron-sliced and group-parallel.
 
-    Group g's count bit-planes are at ``gb + g * gstride``: ``[(k * W + w) * 64 + b]`` holds
-    plane k, cycles 64w..64w+63, of the counts neuron b forwards. Each 64x64 block is
-    transposed so that one word holds one cycle of 64 neurons; the count value (PC: m - c;
-    APC: 2 (m - c) + last) is formed bit-sliced and stepped through ``_bs_btanh_lanes``.
+    Group g's count bit-planes are at ``gb + g * gstride``, already transposed so that one
+    word holds one cycle of 64 neurons: ``[(k * W + w) * 64 + t]`` bit b is plane k at cycle
+    64w + t of the counts neuron b forwards. The count value (PC: m - c; APC: 2 (m - c) +
+    last) is formed bit-sliced and stepped through ``_bs_btanh_lanes``.
     Output bits are transposed back into ``out[(64 g + b) * W + w]``; group g has 64 neurons,
     the last one ``nlast``."""
     cdef uint64_t sp[MAXB * LANES]
@@ -898,9 +981,6 @@ cdef void _conv_groups_btanh(uint64_t* gb, Py_ssize_t gstride, int ngroups, Py_s
     nv = nd + 1 if approx else nd
     off = 1 if approx else 0
     for w in range(W):
-        for g in range(ngroups):
-            for k in range(nk):
-                _transpose64(gb + g * gstride + (k * W + w) * 64)
         nvalid = L - 64 * w if L - 64 * w < 64 else 64
         for t in range(nvalid):
             # D = m - c = ~c + (m + 1) mod 2**nd (c <= m), into v planes off..
@@ -930,6 +1010,24 @@ cdef void _conv_groups_btanh(uint64_t* gb, Py_ssize_t gstride, int ngroups, Py_s
             nl = 64 if g < ngroups - 1 else nlast
             for j in range(nl):
                 out[(64 * g + j) * W + w] = ob[g][j]
+
+
+cdef void _stage_group(const uint64_t* stg, int nk, Py_ssize_t W, Py_ssize_t cnt,
+                       uint64_t* dst) noexcept nogil:
+    """Rows b < cnt of the staging block (``stg[b * nk * W + k * W + w]``: plane k, cycle-word
+    w of neuron b's forwarded counts) -> the group's transposed blocks: ``dst[(k * W + w) *
+    64 + t]`` bit b = plane k at cycle 64w + t of neuron b (neurons past cnt are zero)."""
+    cdef Py_ssize_t w, b
+    cdef int kk
+    cdef uint64_t* blk
+    for kk in range(nk):
+        for w in range(W):
+            blk = dst + (kk * W + w) * 64
+            for b in range(cnt):
+                blk[b] = stg[b * (nk * W) + kk * W + w]
+            for b in range(cnt, 64):
+                blk[b] = 0
+            _transpose64(blk)
 
 
 def conv_pool_btanh(inp, wts, bias, length, approx, segment, first, n_btanh, r, s0):
@@ -983,17 +1081,21 @@ def conv_pool_btanh(inp, wts, bias, length, approx, segment, first, n_btanh, r, 
     cdef int64_t tot, best_tot, v, st
     cdef int64_t top = rr - 1, half = (rr + 1) // 2
     cdef uint64_t word
-    cdef cwordp* xp = <cwordp*>malloc(n * sizeof(cwordp))
+    cdef cwordp* xp = <cwordp*>malloc(4 * n * sizeof(cwordp))
     cdef cwordp* wp = <cwordp*>malloc(n * sizeof(cwordp))
+    cdef Py_ssize_t* xoff = <Py_ssize_t*>malloc(n * sizeof(Py_ssize_t))
     cdef uint64_t* ones = _ones_row(W)
     cdef uint64_t* planes = <uint64_t*>malloc(4 * pstride * sizeof(uint64_t))
-    cdef uint64_t* scratch = <uint64_t*>malloc(MAXPLANES * BLK * sizeof(uint64_t))
+    cdef uint64_t* scratch = <uint64_t*>malloc(4 * MAXPLANES * BLK * sizeof(uint64_t))
+    cdef uint64_t* selm = <uint64_t*>malloc(4 * W * sizeof(uint64_t))
     cdef uint8_t* segsel = <uint8_t*>malloc(nseg * sizeof(uint8_t))
     cdef int64_t* segsum = <int64_t*>malloc(4 * nseg * sizeof(int64_t))
     cdef int nk = nplanes + 1 if odd else nplanes
     cdef Py_ssize_t gstride = nk * W * 64
     cdef uint64_t* gb = <uint64_t*>calloc(LANES * gstride, sizeof(uint64_t))
-    cdef uint64_t* gq
+    cdef uint64_t* stg = <uint64_t*>malloc(64 * nk * W * sizeof(uint64_t))
+    cdef uint64_t* row
+    cdef const uint64_t* org
     cdef int64_t vmax = 2 * m + 1 if ap else m
     cdef int ns = _bit_length(rr - 1)
     cdef int nt = _bit_length(max(rr - 1 + 2 * vmax, nbt, rr)) + 1
@@ -1001,12 +1103,19 @@ def conv_pool_btanh(inp, wts, bias, length, approx, segment, first, n_btanh, r, 
     cdef uint64_t[::1] of = out.reshape(-1)
     cdef bint aligned = 64 % seg == 0
     try:
-        if (xp == NULL or wp == NULL or ones == NULL or planes == NULL or scratch == NULL
-                or segsel == NULL or segsum == NULL
-                or gb == NULL):
+        if (xp == NULL or wp == NULL or xoff == NULL or ones == NULL or planes == NULL
+                or scratch == NULL or selm == NULL or segsel == NULL or segsum == NULL
+                or gb == NULL or stg == NULL):
             raise MemoryError()
         with nogil:
-            xp[n - 1] = ones  # bias input: XNOR(1, bias) = bias
+            i = 0  # word offset of input i from the window's top-left input row
+            for c in range(C):
+                for ky in range(k):
+                    for kx in range(k):
+                        xoff[i] = ((c * H + ky) * Wd + kx) * W
+                        i += 1
+            for cd in range(4):
+                xp[cd * n + n - 1] = ones  # bias input: XNOR(1, bias) = bias
             for f in range(F):
                 i = 0
                 for c in range(C):
@@ -1019,15 +1128,10 @@ def conv_pool_btanh(inp, wts, bias, length, approx, segment, first, n_btanh, r, 
                     for px in range(Wp):
                         pidx = (f * Hp + py) * Wp + px
                         for cd in range(4):  # window members in (dy, dx) order
-                            y = 2 * py + (cd >> 1)
-                            xx = 2 * px + (cd & 1)
-                            i = 0
-                            for c in range(C):
-                                for ky in range(k):
-                                    for kx in range(k):
-                                        xp[i] = &iv[c, y + ky, xx + kx, 0]
-                                        i += 1
-                            _count_planes(xp, wp, n, W, ap, planes + cd * pstride, scratch)
+                            org = &iv[0, 2 * py + (cd >> 1), 2 * px + (cd & 1), 0]
+                            for i in range(n - 1):
+                                xp[cd * n + i] = org + xoff[i]
+                        _count_planes(xp, wp, n, W, ap, planes, pstride, scratch)
                         # segment sums of the 4 members, from the planes
                         if aligned:  # segments tile the words: per word, masked popcounts
                             for cd in range(4):
@@ -1053,11 +1157,8 @@ def conv_pool_btanh(inp, wts, bias, length, approx, segment, first, n_btanh, r, 
                                     best_tot = tot
                                     best = cd
                             cur = best
-                        # the forwarded member's planes, segment by segment, into lane q
-                        gq = gb + (q >> 6) * gstride + (q & 63)
-                        for kk in range(nk):
-                            for w in range(W):
-                                gq[(kk * W + w) * 64] = 0
+                        # the cycles each member forwards, as word masks
+                        memset(selm, 0, 4 * W * sizeof(uint64_t))
                         for s in range(nseg):
                             cd = segsel[s]
                             t = s * seg
@@ -1065,29 +1166,43 @@ def conv_pool_btanh(inp, wts, bias, length, approx, segment, first, n_btanh, r, 
                             while t < hi:
                                 w = t >> 6
                                 lo = 64 * w + 64 if 64 * w + 64 < hi else hi
-                                word = ((~(<uint64_t>0)) >> (64 - (lo - t))) << (t - 64 * w)
-                                for kk in range(nk):
-                                    gq[(kk * W + w) * 64] |= planes[cd * pstride + kk * W + w] & word
+                                selm[cd * W + w] |= ((~(<uint64_t>0)) >> (64 - (lo - t))) << (t - 64 * w)
                                 t = lo
+                        # the forwarded planes, into row q of the group's staging block
+                        row = stg + (q & 63) * (nk * W)
+                        for kk in range(nk):
+                            for w in range(W):
+                                row[kk * W + w] = (
+                                    (planes[kk * W + w] & selm[w])
+                                    | (planes[pstride + kk * W + w] & selm[W + w])
+                                    | (planes[2 * pstride + kk * W + w] & selm[2 * W + w])
+                                    | (planes[3 * pstride + kk * W + w] & selm[3 * W + w]))
                         q += 1
+                        if (q & 63) == 0:
+                            _stage_group(stg, nk, W, 64, gb + ((q - 1) >> 6) * gstride)
                         if q == 64 * LANES:
                             _conv_groups_btanh(gb, gstride, LANES, 64, nk, nplanes, ap, odd, m, W,
                                                L, ns, nt, <uint64_t>nbt, <uint64_t>rr, st0,
                                                &of[(pidx + 1 - 64 * LANES) * W])
                             q = 0
             if q > 0:
+                if q & 63:
+                    _stage_group(stg, nk, W, q & 63, gb + (q >> 6) * gstride)
                 _conv_groups_btanh(gb, gstride, <int>((q + 63) // 64), q - 64 * ((q - 1) // 64),
                                    nk, nplanes, ap, odd, m, W, L, ns, nt, <uint64_t>nbt,
                                    <uint64_t>rr, st0, &of[(F * Hp * Wp - q) * W])
     finally:
         free(xp)
         free(wp)
+        free(xoff)
         free(ones)
         free(planes)
         free(scratch)
+        free(selm)
         free(segsel)
         free(segsum)
         free(gb)
+        free(stg)
     return out, selected
 
 
@@ -1351,19 +1466,28 @@ cdef enum:
     MAXB = 48      # bit-planes of the bit-sliced counts, Btanh states and accumulators
 
 
-cdef inline void _transpose64(uint64_t* a) noexcept nogil:
-    """In-place transpose of the 64x64 bit matrix a[row] bit col (LSB = column 0)."""
-    cdef int j = 32, k
-    cdef uint64_t m = <uint64_t>0x00000000FFFFFFFF, t
-    while j != 0:
-        k = 0
-        while k < 64:
+cdef inline void _transpose64_level(uint64_t* a, int j, uint64_t m) noexcept nogil:
+    """One level of the recursive 64x64 bit transpose: swap the off-diagonal j x j blocks."""
+    cdef int k0 = 0, k
+    cdef uint64_t t
+    while k0 < 64:
+        for k in range(k0, k0 + j):
             t = ((a[k] >> j) ^ a[k + j]) & m
             a[k] ^= t << j
             a[k + j] ^= t
-            k = (k + j + 1) & ~j
-        j >>= 1
-        m ^= m << j
+        k0 += 2 * j
+
+
+cdef inline void _transpose64(uint64_t* a) noexcept nogil:
+    """In-place transpose of the 64x64 bit matrix a[row] bit col (LSB = column 0).
+
+    Six levels with literal block sizes, so that the compiler vectorises the wide ones."""
+    _transpose64_level(a, 32, <uint64_t>0x00000000FFFFFFFF)
+    _transpose64_level(a, 16, <uint64_t>0x0000FFFF0000FFFF)
+    _transpose64_level(a, 8, <uint64_t>0x00FF00FF00FF00FF)
+    _transpose64_level(a, 4, <uint64_t>0x0F0F0F0F0F0F0F0F)
+    _transpose64_level(a, 2, <uint64_t>0x3333333333333333)
+    _transpose64_level(a, 1, <uint64_t>0x5555555555555555)
 
 
 cdef inline void _bs_add_word_fixed(uint64_t* c, int nb, uint64_t w) noexcept nogil:

@@ -408,9 +408,15 @@ def test_gather_streams_cython_equals_reference(seed, length, rows, steps):
 
 @needs_cython
 @pytest.mark.parametrize("approx", [False, True])
-@pytest.mark.parametrize("C,k,segment,length", [(2, 3, 16, 1024), (3, 2, 5, 200), (1, 4, 64, 130)])
+@pytest.mark.parametrize("C,k,segment,length", [
+    (2, 3, 16, 1024), (3, 2, 5, 200), (1, 4, 64, 130),
+    (20, 5, 16, 1024),  # LeNet-5 conv2: two-level counter, full 16-input groups, 16 lanes
+    (2, 3, 32, 576),    # 32-cycle segments (two SWAR fields each), 9 words: 8 + 1 lanes
+    (41, 5, 64, 192),   # PC: m * segment >= 2**16, the popcount path; APC: SWAR fields
+])
 def test_conv_pool_btanh_many_pooled_neurons(approx, C, k, segment, length):
-    """More than one 64-neuron group of the neuron-sliced Btanh (and a partial last group)."""
+    """More than one 64-neuron group of the neuron-sliced Btanh (and a partial last group),
+    and each path of the counter and of the segment sums."""
     rng = np.random.default_rng(C * 100 + k)
     F, H = 5, 12
     inp = random_streams(rng, (C, H, H), length)

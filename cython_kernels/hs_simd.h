@@ -1,0 +1,102 @@
+/* Harley-Seal step of the bit-sliced parallel counters, on 4-word vectors.
+ *
+ * Part of archsim's compiled SC kernels (sc.pyx). One call adds 16 product words of each of
+ * nvec * 4 cycle-words ("lanes") into the counter's bit-planes 0-3 and returns the carries
+ * (the sixteens), computing the mismatch words x ^ w (PC) or the APC's pair words straight
+ * from the input and weight rows: no staging buffer between the XNOR and the adders.
+ *
+ * Written with GCC/Clang vector extensions, not intrinsics: the compiler emits AVX2 (or
+ * SSE2, NEON, scalar code) for whatever target the kernels are built for, and the bits do
+ * not depend on it.
+ */
+#ifndef ARCHSIM_HS_SIMD_H
+#define ARCHSIM_HS_SIMD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef uint64_t archsim_v4 __attribute__((vector_size(32)));
+
+static inline archsim_v4 archsim_v4_load(const uint64_t *p) {
+    archsim_v4 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void archsim_v4_store(uint64_t *p, archsim_v4 v) { memcpy(p, &v, sizeof v); }
+
+/* full adder on 256 lanes: a + b + c = 2 h + l */
+#define ARCHSIM_CSA(h, l, a, b, c)          \
+    do {                                    \
+        archsim_v4 u_ = (a) ^ (b);          \
+        archsim_v4 c_ = (c);                \
+        (h) = ((a) & (b)) | (u_ & c_);      \
+        (l) = u_ ^ c_;                      \
+    } while (0)
+
+/* Planes 0-3 of lane block v are st[k * blk + 4 v ..]; the sixteens go to s16[4 v ..]. */
+#define ARCHSIM_HS16_BODY(D)                                                        \
+    archsim_v4 ones = archsim_v4_load(st + 4 * v);                                  \
+    archsim_v4 twos = archsim_v4_load(st + blk + 4 * v);                            \
+    archsim_v4 fours = archsim_v4_load(st + 2 * blk + 4 * v);                       \
+    archsim_v4 eights = archsim_v4_load(st + 3 * blk + 4 * v);                      \
+    archsim_v4 twos_a, twos_b, fours_a, fours_b, eights_a, eights_b, sixteens;      \
+    ARCHSIM_CSA(twos_a, ones, ones, D(0), D(1));                                    \
+    ARCHSIM_CSA(twos_b, ones, ones, D(2), D(3));                                    \
+    ARCHSIM_CSA(fours_a, twos, twos, twos_a, twos_b);                               \
+    ARCHSIM_CSA(twos_a, ones, ones, D(4), D(5));                                    \
+    ARCHSIM_CSA(twos_b, ones, ones, D(6), D(7));                                    \
+    ARCHSIM_CSA(fours_b, twos, twos, twos_a, twos_b);                               \
+    ARCHSIM_CSA(eights_a, fours, fours, fours_a, fours_b);                          \
+    ARCHSIM_CSA(twos_a, ones, ones, D(8), D(9));                                    \
+    ARCHSIM_CSA(twos_b, ones, ones, D(10), D(11));                                  \
+    ARCHSIM_CSA(fours_a, twos, twos, twos_a, twos_b);                               \
+    ARCHSIM_CSA(twos_a, ones, ones, D(12), D(13));                                  \
+    ARCHSIM_CSA(twos_b, ones, ones, D(14), D(15));                                  \
+    ARCHSIM_CSA(fours_b, twos, twos, twos_a, twos_b);                               \
+    ARCHSIM_CSA(eights_b, fours, fours, fours_a, fours_b);                          \
+    ARCHSIM_CSA(sixteens, eights, eights, eights_a, eights_b);                      \
+    archsim_v4_store(st + 4 * v, ones);                                             \
+    archsim_v4_store(st + blk + 4 * v, twos);                                       \
+    archsim_v4_store(st + 2 * blk + 4 * v, fours);                                  \
+    archsim_v4_store(st + 3 * blk + 4 * v, eights);                                 \
+    archsim_v4_store(s16 + 4 * v, sixteens);
+
+/* PC: add the mismatch words x[i + q] ^ w[i + q], q < 16, at cycle-words w0 .. w0 + 4 nvec. */
+static inline void archsim_hs16_pc(const uint64_t *const *xp, const uint64_t *const *wp,
+                                   ptrdiff_t i, ptrdiff_t w0, uint64_t *st, ptrdiff_t blk,
+                                   uint64_t *s16, int nvec) {
+    const uint64_t *a[16], *b[16];
+    for (int q = 0; q < 16; q++) {
+        a[q] = xp[i + q] + w0;
+        b[q] = wp[i + q] + w0;
+    }
+    for (int v = 0; v < nvec; v++) {
+#define ARCHSIM_D_PC(q) (archsim_v4_load(a[q] + 4 * v) ^ archsim_v4_load(b[q] + 4 * v))
+        ARCHSIM_HS16_BODY(ARCHSIM_D_PC)
+#undef ARCHSIM_D_PC
+    }
+}
+
+/* APC: add the pair words of pairs p + q, q < 16 (p even): AND of the two mismatches for an
+ * even pair (NOT OR of the products), OR for an odd pair (NOT AND of the products). */
+static inline void archsim_hs16_apc(const uint64_t *const *xp, const uint64_t *const *wp,
+                                    ptrdiff_t p, ptrdiff_t w0, uint64_t *st, ptrdiff_t blk,
+                                    uint64_t *s16, int nvec) {
+    const uint64_t *a[32], *b[32];
+    for (int q = 0; q < 32; q++) {
+        a[q] = xp[2 * p + q] + w0;
+        b[q] = wp[2 * p + q] + w0;
+    }
+    for (int v = 0; v < nvec; v++) {
+#define ARCHSIM_M(r) (archsim_v4_load(a[r] + 4 * v) ^ archsim_v4_load(b[r] + 4 * v))
+#define ARCHSIM_D_APC(q) (((q) & 1) ? (ARCHSIM_M(2 * (q)) | ARCHSIM_M(2 * (q) + 1)) \
+                                    : (ARCHSIM_M(2 * (q)) & ARCHSIM_M(2 * (q) + 1)))
+        ARCHSIM_HS16_BODY(ARCHSIM_D_APC)
+#undef ARCHSIM_D_APC
+#undef ARCHSIM_M
+    }
+}
+
+#endif /* ARCHSIM_HS_SIMD_H */
