@@ -21,7 +21,8 @@ MNIST test images (``ARCHSIM_DATA`` if set, else the shipped subset). Reported:
   (largest worker).
 
 The floor (``--floor``) runs ``floor_conv_popcount`` / ``floor_fc_popcount``: for every
-neuron of LeNet-5 the XNOR of its input and weight streams and a popcount of each word, over
+neuron of LeNet-5 the XNOR of its input and weight streams and a popcount of each word (a
+vector Harley-Seal popcount, ``cython_kernels/hs_simd.h``: AVX2 on this machine), over
 the same operand sizes as the simulated datapath (random streams of the given length), best of
 several repeats. It is the cost of touching every bit-product once, with no per-cycle counts.
 It also reports the same loop's best-case rate on one long contiguous operand pair in cache

@@ -99,4 +99,99 @@ static inline void archsim_hs16_apc(const uint64_t *const *xp, const uint64_t *c
     }
 }
 
+
+/* ---------------------------------------------------------------- XNOR + popcount floor
+ *
+ * The benchmark floor: the number of mismatching bits sum_i popcount(x_i ^ w_i) over n rows
+ * of nwords words, i.e. every bit-product touched once and counted, with no per-cycle counts.
+ * Harley-Seal popcount (Mula, Kurz, Lemire 2018): 16 vectors are reduced by a carry-save adder
+ * network and only the carry-out (the sixteens) is popcounted per step.
+ */
+static inline int64_t archsim_popcount_v4(archsim_v4 v) {
+    return __builtin_popcountll(v[0]) + __builtin_popcountll(v[1]) +
+           __builtin_popcountll(v[2]) + __builtin_popcountll(v[3]);
+}
+
+static inline int64_t archsim_mismatch_popcount_rows(const uint64_t *const *xp,
+                                                     const uint64_t *const *wp, ptrdiff_t n,
+                                                     const int vpi) {
+    /* rows of exactly 4 * vpi words, vpi in {1, 2, 4, 8, 16}: 16 / vpi rows per step */
+    const int rpg = 16 / vpi;
+    archsim_v4 ones = {0, 0, 0, 0}, twos = ones, fours = ones, eights = ones;
+    archsim_v4 twos_a, twos_b, fours_a, fours_b, eights_a, eights_b, sixteens;
+    int64_t total = 0;
+    ptrdiff_t i = 0;
+    for (; i + rpg <= n; i += rpg) {
+#define ARCHSIM_DV(q) (archsim_v4_load(xp[i + (q) / vpi] + 4 * ((q) % vpi)) ^ \
+                       archsim_v4_load(wp[i + (q) / vpi] + 4 * ((q) % vpi)))
+        ARCHSIM_CSA(twos_a, ones, ones, ARCHSIM_DV(0), ARCHSIM_DV(1));
+        ARCHSIM_CSA(twos_b, ones, ones, ARCHSIM_DV(2), ARCHSIM_DV(3));
+        ARCHSIM_CSA(fours_a, twos, twos, twos_a, twos_b);
+        ARCHSIM_CSA(twos_a, ones, ones, ARCHSIM_DV(4), ARCHSIM_DV(5));
+        ARCHSIM_CSA(twos_b, ones, ones, ARCHSIM_DV(6), ARCHSIM_DV(7));
+        ARCHSIM_CSA(fours_b, twos, twos, twos_a, twos_b);
+        ARCHSIM_CSA(eights_a, fours, fours, fours_a, fours_b);
+        ARCHSIM_CSA(twos_a, ones, ones, ARCHSIM_DV(8), ARCHSIM_DV(9));
+        ARCHSIM_CSA(twos_b, ones, ones, ARCHSIM_DV(10), ARCHSIM_DV(11));
+        ARCHSIM_CSA(fours_a, twos, twos, twos_a, twos_b);
+        ARCHSIM_CSA(twos_a, ones, ones, ARCHSIM_DV(12), ARCHSIM_DV(13));
+        ARCHSIM_CSA(twos_b, ones, ones, ARCHSIM_DV(14), ARCHSIM_DV(15));
+        ARCHSIM_CSA(fours_b, twos, twos, twos_a, twos_b);
+        ARCHSIM_CSA(eights_b, fours, fours, fours_a, fours_b);
+        ARCHSIM_CSA(sixteens, eights, eights, eights_a, eights_b);
+#undef ARCHSIM_DV
+        total += 16 * archsim_popcount_v4(sixteens);
+    }
+    total += 8 * archsim_popcount_v4(eights) + 4 * archsim_popcount_v4(fours) +
+             2 * archsim_popcount_v4(twos) + archsim_popcount_v4(ones);
+    for (; i < n; i++)
+        for (int w = 0; w < 4 * vpi; w++) total += __builtin_popcountll(xp[i][w] ^ wp[i][w]);
+    return total;
+}
+
+static inline int64_t archsim_mismatch_popcount(const uint64_t *const *xp,
+                                                const uint64_t *const *wp, ptrdiff_t n,
+                                                ptrdiff_t nwords) {
+    switch (nwords) { /* literal row widths, so that the loads above are fixed offsets */
+    case 4: return archsim_mismatch_popcount_rows(xp, wp, n, 1);
+    case 8: return archsim_mismatch_popcount_rows(xp, wp, n, 2);
+    case 16: return archsim_mismatch_popcount_rows(xp, wp, n, 4);
+    case 32: return archsim_mismatch_popcount_rows(xp, wp, n, 8);
+    case 64: return archsim_mismatch_popcount_rows(xp, wp, n, 16);
+    default: break;
+    }
+    /* other widths: each row in blocks of 64 words (16 vectors), then the leftover words */
+    int64_t total = 0;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        const uint64_t *x = xp[i], *y = wp[i];
+        archsim_v4 ones = {0, 0, 0, 0}, twos = ones, fours = ones, eights = ones;
+        archsim_v4 twos_a, twos_b, fours_a, fours_b, eights_a, eights_b, sixteens;
+        ptrdiff_t w = 0;
+        for (; w + 64 <= nwords; w += 64) {
+#define ARCHSIM_DV(q) (archsim_v4_load(x + w + 4 * (q)) ^ archsim_v4_load(y + w + 4 * (q)))
+            ARCHSIM_CSA(twos_a, ones, ones, ARCHSIM_DV(0), ARCHSIM_DV(1));
+            ARCHSIM_CSA(twos_b, ones, ones, ARCHSIM_DV(2), ARCHSIM_DV(3));
+            ARCHSIM_CSA(fours_a, twos, twos, twos_a, twos_b);
+            ARCHSIM_CSA(twos_a, ones, ones, ARCHSIM_DV(4), ARCHSIM_DV(5));
+            ARCHSIM_CSA(twos_b, ones, ones, ARCHSIM_DV(6), ARCHSIM_DV(7));
+            ARCHSIM_CSA(fours_b, twos, twos, twos_a, twos_b);
+            ARCHSIM_CSA(eights_a, fours, fours, fours_a, fours_b);
+            ARCHSIM_CSA(twos_a, ones, ones, ARCHSIM_DV(8), ARCHSIM_DV(9));
+            ARCHSIM_CSA(twos_b, ones, ones, ARCHSIM_DV(10), ARCHSIM_DV(11));
+            ARCHSIM_CSA(fours_a, twos, twos, twos_a, twos_b);
+            ARCHSIM_CSA(twos_a, ones, ones, ARCHSIM_DV(12), ARCHSIM_DV(13));
+            ARCHSIM_CSA(twos_b, ones, ones, ARCHSIM_DV(14), ARCHSIM_DV(15));
+            ARCHSIM_CSA(fours_b, twos, twos, twos_a, twos_b);
+            ARCHSIM_CSA(eights_b, fours, fours, fours_a, fours_b);
+            ARCHSIM_CSA(sixteens, eights, eights, eights_a, eights_b);
+#undef ARCHSIM_DV
+            total += 16 * archsim_popcount_v4(sixteens);
+        }
+        total += 8 * archsim_popcount_v4(eights) + 4 * archsim_popcount_v4(fours) +
+                 2 * archsim_popcount_v4(twos) + archsim_popcount_v4(ones);
+        for (; w < nwords; w++) total += __builtin_popcountll(x[w] ^ y[w]);
+    }
+    return total;
+}
+
 #endif /* ARCHSIM_HS_SIMD_H */

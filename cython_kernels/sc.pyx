@@ -46,6 +46,8 @@ cdef extern from "hs_simd.h" nogil:
                          uint64_t* st, Py_ssize_t blk, uint64_t* s16, int nvec) noexcept
     void archsim_hs16_apc(const cwordp* xp, const cwordp* wp, Py_ssize_t p, Py_ssize_t w0,
                           uint64_t* st, Py_ssize_t blk, uint64_t* s16, int nvec) noexcept
+    int64_t archsim_mismatch_popcount(const cwordp* xp, const cwordp* wp, Py_ssize_t n,
+                                      Py_ssize_t nwords) noexcept
 
 cdef bint _LITTLE_ENDIAN = sys.byteorder == "little"
 # b * _SPREAD_BITS4 (b < 16) puts bit i of b at bit 16 * i (the shifted copies do not overlap)
@@ -1810,24 +1812,9 @@ def gather_streams(x, length, index):
 
 cdef inline int64_t _xnor_popcount(const cwordp* xp, const cwordp* wp, Py_ssize_t n,
                                    Py_ssize_t nwords) noexcept nogil:
-    cdef int64_t acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0
-    cdef Py_ssize_t i, w
-    cdef const uint64_t* a
-    cdef const uint64_t* b
-    for i in range(n):
-        a = xp[i]
-        b = wp[i]
-        w = 0
-        while w + 4 <= nwords:  # four independent popcount chains
-            acc0 += __builtin_popcountll(~(a[w] ^ b[w]))
-            acc1 += __builtin_popcountll(~(a[w + 1] ^ b[w + 1]))
-            acc2 += __builtin_popcountll(~(a[w + 2] ^ b[w + 2]))
-            acc3 += __builtin_popcountll(~(a[w + 3] ^ b[w + 3]))
-            w += 4
-        while w < nwords:
-            acc0 += __builtin_popcountll(~(a[w] ^ b[w]))
-            w += 1
-    return acc0 + acc1 + acc2 + acc3
+    """Ones of the XNOR products of n rows of nwords words (tail bits included): the vector
+    Harley-Seal popcount of the mismatch words (hs_simd.h)."""
+    return 64 * n * nwords - archsim_mismatch_popcount(xp, wp, n, nwords)
 
 
 def floor_conv_popcount(inp, wts, bias):

@@ -808,3 +808,25 @@ def test_non_contiguous_and_read_only_inputs():
         )
     counts = np.broadcast_to(np.arange(length, dtype=np.uint16) % 5, (2, length))
     np.testing.assert_array_equal(cy.btanh(counts, 4, 10), ref.btanh(counts, 4, 10))
+
+
+@needs_cython
+@pytest.mark.parametrize("words", [1, 3, 4, 8, 16, 33, 64, 130])
+def test_floor_popcount_kernels_count_every_xnor_product(words):
+    """The benchmark floor (vector Harley-Seal popcount, one path per row width) counts the
+    ones of every XNOR product word, like NumPy."""
+    rng = np.random.default_rng(words)
+    n, B, C, H, F, k = 37, 3, 2, 6, 3, 3
+    x = rng.integers(0, 2**64, (n, words), dtype=np.uint64)
+    w = rng.integers(0, 2**64, (B, n, words), dtype=np.uint64)
+    ones = np.unpackbits(~(x[None] ^ w).view(np.uint8), axis=-1).sum(axis=(1, 2))
+    np.testing.assert_array_equal(cy.floor_fc_popcount(x, w), ones)
+    inp = rng.integers(0, 2**64, (C, H, H, words), dtype=np.uint64)
+    wts = rng.integers(0, 2**64, (F, C, k, k, words), dtype=np.uint64)
+    bias = rng.integers(0, 2**64, (F, words), dtype=np.uint64)
+    got = cy.floor_conv_popcount(inp, wts, bias)
+    ho = H - k + 1
+    for f, y, xx in itertools.product(range(F), range(ho), range(ho)):
+        prod = ~(inp[:, y:y + k, xx:xx + k] ^ wts[f])
+        want = np.unpackbits(prod.view(np.uint8)).sum() + np.unpackbits(bias[f].view(np.uint8)).sum()
+        assert got[f, y, xx] == want
