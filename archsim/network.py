@@ -121,6 +121,21 @@ def random_weights(spec: NetworkSpec, seed: int) -> dict[str, tuple[np.ndarray, 
     return out
 
 
+_CLIPPED: list[tuple[list[tuple[str, object]], dict[str, tuple[np.ndarray, np.ndarray]]]] = []
+
+
+def _clipped(weights: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The weights clipped to the bipolar range [-1, 1], computed once per set of weight
+    arrays (the float reference runs for every image with the same arrays)."""
+    key = [(name, wb) for name, wb in weights.items()]
+    for ref, clipped in _CLIPPED:
+        if len(ref) == len(key) and all(a[0] == b[0] and a[1] is b[1] for a, b in zip(ref, key, strict=True)):
+            return clipped
+    clipped = {name: (np.clip(w, -1, 1), np.clip(b, -1, 1)) for name, (w, b) in weights.items()}
+    _CLIPPED[:] = [(key, clipped)]  # keep one: a run uses one set of weights
+    return clipped
+
+
 def float_forward(spec: NetworkSpec, weights: dict[str, tuple[np.ndarray, np.ndarray]],
                   pixels: np.ndarray) -> list[np.ndarray]:
     """Float reference of the SC network for one image: every layer's output.
@@ -130,9 +145,9 @@ def float_forward(spec: NetworkSpec, weights: dict[str, tuple[np.ndarray, np.nda
     """
     x = 2.0 * pixels.astype(np.float64) / 255.0 - 1.0
     outs = []
+    weights = _clipped(weights)
     for lay in spec.layers:
         w, b = weights[lay.name]
-        w, b = np.clip(w, -1, 1), np.clip(b, -1, 1)
         if lay.kind == "conv":
             k, Ho = lay.kernel, lay.conv_size
             x = x.reshape(lay.in_channels, lay.in_size, lay.in_size)
