@@ -136,34 +136,35 @@ def sng(values, rng, length, rule="gt", offsets=None):
     out = np.zeros((N, W), dtype=np.uint64)
     if N == 0 or W == 0:
         return out
+    # the sequence unrolled cyclically to P + L entries: every stream reads a contiguous run
+    # (rule ge: v >= r is v + 1 > r), so each word is 64 independent compares that vectorise
+    r2 = np.resize(r.astype(np.int64), P + L)
     cdef const int64_t[::1] v = vals
     cdef const int64_t[::1] o = off
-    cdef const uint32_t[::1] rr = r
+    cdef const int64_t[::1] rr = r2
     cdef uint64_t[:, ::1] res = out
     cdef bint ge = rule == "ge"
-    cdef Py_ssize_t i, t, idx
+    cdef Py_ssize_t i, j, w, idx, nb
     cdef int64_t vi
     cdef uint64_t word
+    cdef const int64_t* seq
     with nogil:
         for i in range(N):
-            vi = v[i]
+            vi = v[i] + 1 if ge else v[i]
             idx = o[i] % P
             if idx < 0:
                 idx += P
-            word = 0
-            for t in range(L):
-                if ge:
-                    word |= (<uint64_t>(vi >= <int64_t>rr[idx])) << (t & 63)
+            for w in range(W):
+                seq = &rr[idx + 64 * w]
+                word = 0
+                nb = L - 64 * w
+                if nb >= 64:
+                    for j in range(64):
+                        word |= (<uint64_t>(vi > seq[j])) << j
                 else:
-                    word |= (<uint64_t>(vi > <int64_t>rr[idx])) << (t & 63)
-                idx += 1
-                if idx == P:
-                    idx = 0
-                if (t & 63) == 63:
-                    res[i, t >> 6] = word
-                    word = 0
-            if L & 63:
-                res[i, W - 1] = word
+                    for j in range(nb):
+                        word |= (<uint64_t>(vi > seq[j])) << j
+                res[i, w] = word
     return out
 
 
