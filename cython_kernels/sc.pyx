@@ -56,6 +56,9 @@ cdef uint64_t _SPREAD_BITS4 = 0x0000200040008001
 cdef enum:
     BLK = 16       # cycle-words counted together (two 64-byte lines of every input row)
     MAXPLANES = 16 # count bit-planes (uint16 counts)
+    ZROW = 4096    # words of the all-zero row that pads a short group of inputs
+
+cdef uint64_t _ZEROS[ZROW]  # static storage: all zero
 
 
 # ============================================================================ sequences
@@ -481,19 +484,38 @@ cdef inline void _count_block(const cwordp* xp, const cwordp* wp, Py_ssize_t n, 
     cdef uint64_t* sc
     cdef uint64_t* s1
     cdef uint64_t* dst
+    cdef cwordp px[32]
+    cdef cwordp pw[32]
+    cdef Py_ssize_t k2
     while i < m:
         cnt = m - i if m - i < 16 else 16
         flush = two_level and (q2 == 15 or i + 16 >= m)
         for c in range(ncand):
             sc = st + c * (MAXPLANES * BLK)
             s1 = s16 + c * (16 * BLK)
-            if cnt == 16 and lanes == nl and (nl & 3) == 0:
-                # a full group: the XNORs feed the adder network directly (hs_simd.h)
+            if lanes == nl and (nl & 3) == 0 and (cnt == 16 or w0 + nl <= ZROW):
+                # the XNORs feed the adder network directly (hs_simd.h); a short last group
+                # is padded with zero rows (mismatch 0, pair word 0: they add nothing)
                 dst = s1 + q2 * BLK if two_level else carry
-                if approx:
-                    archsim_hs16_apc(xp + c * n, wp, i, w0, sc, BLK, dst, <int>(nl >> 2))
+                if cnt == 16:
+                    if approx:
+                        archsim_hs16_apc(xp + c * n, wp, i, w0, sc, BLK, dst, <int>(nl >> 2))
+                    else:
+                        archsim_hs16_pc(xp + c * n, wp, i, w0, sc, BLK, dst, <int>(nl >> 2))
                 else:
-                    archsim_hs16_pc(xp + c * n, wp, i, w0, sc, BLK, dst, <int>(nl >> 2))
+                    k2 = 2 * cnt if approx else cnt  # rows of the group
+                    for q in range(32):
+                        if q < k2:
+                            px[q] = xp[c * n + (2 * i if approx else i) + q]
+                            pw[q] = wp[(2 * i if approx else i) + q]
+                        else:
+                            px[q] = _ZEROS
+                            pw[q] = _ZEROS
+                    # group i starts at an even pair (i is a multiple of 16): same parities
+                    if approx:
+                        archsim_hs16_apc(px, pw, 0, w0, sc, BLK, dst, <int>(nl >> 2))
+                    else:
+                        archsim_hs16_pc(px, pw, 0, w0, sc, BLK, dst, <int>(nl >> 2))
                 if not two_level:
                     _ripple(sc, carry, 4, nplanes, nl)
                 elif flush:
