@@ -1171,28 +1171,34 @@ def conv_pool_btanh(inp, wts, bias, length, approx, segment, first, n_btanh, r, 
                                         planes + cd * pstride, W, nplanes, ap, odd, m, lo, hi)
                         # causal segment max pool (ties: the last maximal index)
                         cur = fst
-                        for s in range(nseg):
+                        for s in range(nseg):  # branch-free: the winners are data-dependent
                             segsel[s] = <uint8_t>cur
                             sv[pidx, s] = <uint8_t>cur
                             best = 0
-                            best_tot = -1
-                            for cd in range(4):
+                            best_tot = segsum[s]
+                            for cd in range(1, 4):
                                 tot = segsum[cd * nseg + s]
-                                if tot >= best_tot:
-                                    best_tot = tot
-                                    best = cd
+                                best = cd if tot >= best_tot else best
+                                best_tot = tot if tot >= best_tot else best_tot
                             cur = best
                         # the cycles each member forwards, as word masks
                         memset(selm, 0, 4 * W * sizeof(uint64_t))
-                        for s in range(nseg):
-                            cd = segsel[s]
-                            t = s * seg
-                            hi = t + seg if t + seg < L else L
-                            while t < hi:
-                                w = t >> 6
-                                lo = 64 * w + 64 if 64 * w + 64 < hi else hi
-                                selm[cd * W + w] |= ((~(<uint64_t>0)) >> (64 - (lo - t))) << (t - 64 * w)
-                                t = lo
+                        if aligned:  # each segment lies in one word
+                            for s in range(nseg):
+                                t = s * seg
+                                hi = t + seg if t + seg < L else L
+                                selm[segsel[s] * W + (t >> 6)] |= (
+                                    ((~(<uint64_t>0)) >> (64 - (hi - t))) << (t & 63))
+                        else:
+                            for s in range(nseg):
+                                cd = segsel[s]
+                                t = s * seg
+                                hi = t + seg if t + seg < L else L
+                                while t < hi:
+                                    w = t >> 6
+                                    lo = 64 * w + 64 if 64 * w + 64 < hi else hi
+                                    selm[cd * W + w] |= ((~(<uint64_t>0)) >> (64 - (lo - t))) << (t - 64 * w)
+                                    t = lo
                         # the forwarded planes, into row q of the group's staging block
                         row = stg + (q & 63) * (nk * W)
                         for kk in range(nk):
