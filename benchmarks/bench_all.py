@@ -11,7 +11,9 @@ on one core and on two. One command::
 3. the full DW-CNN LeNet-5 through ``archsim run``'s code path (fast engine, bit-exact, cycle
    and energy accounting, float reference and per-layer error per image) at 256 and 1024-bit
    streams on ``--images`` MNIST test images, ``--jobs 1`` and ``--jobs 2``, for the unshared
-   FC design and the MUX-shared FC design (DW-CNN Fig. 10, 16 passes).
+   FC design and the MUX-shared FC design (DW-CNN Fig. 10, 16 passes);
+4. the one-core times set beside UnarySim's, as quoted in issue 7 (UnarySim itself cannot be
+   installed here), per image and per multiply-accumulate.
 
 Every measurement runs in its own process (clean peak memory); each simulation runs
 ``--repeat`` times (default 2) and the fastest run is kept, the others are in the JSON. Prints one table and writes
@@ -42,6 +44,13 @@ LENGTHS = (256, 1024)
 TARGET_IMG_S = 25.0  # images/s on one core at 1024 bits (issue 7)
 TARGET_FLOOR_RATIO = 7.0
 TARGET_SCALING = 1.8
+# UnarySim (the public PyTorch SC simulator), seconds per image on one core of these machines
+# for a small LeNet-5 (6/16 channels), as quoted in issue 7. Not measured here: UnarySim is not
+# on PyPI and this machine cannot reach GitHub. Its network has 0.28-0.42 M MACs (28x28 input
+# unpadded or padded to 32x32, 120/84 FC layers) against our 2.29 M.
+UNARYSIM_QUOTED_S_PER_IMAGE = {256: 3.3, 1024: 12.5}
+UNARYSIM_MACS = (0.28e6, 0.42e6)
+LENET_MACS = 2.29e6
 
 
 def _run_json(args: list[str], parallel: int = 1) -> list[dict]:
@@ -148,6 +157,22 @@ def main(argv=None) -> int:
                       f"elab {r['elaboration_s']:.1f} s, acc {r['accuracy']:.3f}{extra}",
                       flush=True)
     res["simulations"] = sims
+
+    print("== against UnarySim (its figures quoted in issue 7, not measured here)", flush=True)
+    res["unarysim"] = []
+    for r in sims:
+        if r["jobs"] != 1 or r["length"] not in UNARYSIM_QUOTED_S_PER_IMAGE:
+            continue
+        us = UNARYSIM_QUOTED_S_PER_IMAGE[r["length"]]
+        row = {"design_label": r["design_label"], "length": r["length"],
+               "unarysim_s_per_image_quoted": us, "archsim_s_per_image": r["s_per_image"],
+               "speedup_per_image": us / r["s_per_image"],
+               "speedup_per_mac": [us / r["s_per_image"] * LENET_MACS / m for m in UNARYSIM_MACS]}
+        res["unarysim"].append(row)
+        print(f"  {r['design_label']:14s} L={r['length']:5d}: UnarySim {us:5.1f} s/image (6/16-channel "
+              f"LeNet, no timing/energy) vs {1e3 * r['s_per_image']:6.1f} ms (20/50 channels, bit-exact "
+              f"with cycles and energy): {row['speedup_per_image']:5.0f}x per image, "
+              f"{row['speedup_per_mac'][1]:5.0f}-{row['speedup_per_mac'][0]:5.0f}x per MAC", flush=True)
 
     # two-core scaling once the pipeline fill and worker start-up are amortised
     long_images = max(3 * args.images, 300)
