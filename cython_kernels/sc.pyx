@@ -1366,41 +1366,129 @@ cdef inline void _transpose64(uint64_t* a) noexcept nogil:
         m ^= m << j
 
 
-cdef inline void _bs_add_word_fixed(uint64_t* c, int nb, uint64_t w) noexcept nogil:
-    """Bit-sliced c += w over exactly nb planes, branch-free (no data-dependent exit)."""
-    cdef int k
-    cdef uint64_t t
-    for k in range(nb):
-        t = c[k] & w
-        c[k] ^= w
-        w = t
+cdef extern from *:
+    """
+    /* Carry-save count of LANES = 8 neuron words (two 4 x 64-bit vectors, GCC vector
+       extensions so the compiler emits AVX2 whatever it makes of the loops). Plane p of the
+       state holds at most two pending words; a third one is reduced with a full adder whose
+       sum stays at p and whose carry moves up to p + 1 (Harley-Seal), so adding N words costs
+       about N full adders instead of N ripples. */
+    typedef uint64_t mux_v4 __attribute__((vector_size(32), aligned(8)));
+    #define MUX_NP 50  /* MAXB + 2 */
+    typedef struct { mux_v4 w[MUX_NP][2][2]; int cnt[MUX_NP]; } mux_csa;
+
+    static inline void mux_csa_init(mux_csa* c) {
+        for (int p = 0; p < MUX_NP; p++) c->cnt[p] = 0;
+    }
+
+    static inline void mux_csa_push(mux_csa* c, int p, mux_v4 w0, mux_v4 w1) {
+        for (;;) {
+            int n = c->cnt[p];
+            if (n < 2) {
+                c->w[p][n][0] = w0;
+                c->w[p][n][1] = w1;
+                c->cnt[p] = n + 1;
+                return;
+            }
+            mux_v4 a0 = c->w[p][0][0], b0 = c->w[p][1][0], u0 = a0 ^ b0;
+            mux_v4 a1 = c->w[p][0][1], b1 = c->w[p][1][1], u1 = a1 ^ b1;
+            c->w[p][0][0] = u0 ^ w0;
+            c->w[p][0][1] = u1 ^ w1;
+            w0 = (a0 & b0) | (u0 & w0);
+            w1 = (a1 & b1) | (u1 & w1);
+            c->cnt[p] = 1;
+            p++;
+        }
+    }
+
+    /* w = row[q] ^ x for the nq valid lanes, x for the rest */
+    static inline void mux_load8(const uint64_t* row, Py_ssize_t nq, uint64_t x,
+                                 mux_v4* w0, mux_v4* w1) {
+        mux_v4 xv = {x, x, x, x}, t0, t1;
+        if (nq == 8) {
+            __builtin_memcpy(&t0, row, 32);
+            __builtin_memcpy(&t1, row + 4, 32);
+        } else {
+            uint64_t tmp[8];
+            for (int q = 0; q < 8; q++) tmp[q] = q < nq ? row[q] : 0;
+            __builtin_memcpy(&t0, tmp, 32);
+            __builtin_memcpy(&t1, tmp + 4, 32);
+        }
+        *w0 = t0 ^ xv;
+        *w1 = t1 ^ xv;
+    }
+
+    /* v (nv planes x 8 lanes) = count of the g products row[k * nl] ^ xm[k] (PC), or
+       2 * (APC pair count: pair k ORs when k is even, ANDs when odd) + last product. The
+       value must fit in nv planes; c is left empty. */
+    static void mux_fc_count_step(const uint64_t* row, Py_ssize_t nl, Py_ssize_t nq,
+                                  const uint64_t* xm, Py_ssize_t g, int apx, int nv,
+                                  uint64_t* v, mux_csa* c) {
+        mux_v4 a0, a1, b0, b1;
+        Py_ssize_t k;
+        int p;
+        if (apx) {
+            for (k = 0; k < g / 2; k++) {
+                mux_load8(row + 2 * k * nl, nq, xm[2 * k], &a0, &a1);
+                mux_load8(row + (2 * k + 1) * nl, nq, xm[2 * k + 1], &b0, &b1);
+                if (k & 1) mux_csa_push(c, 1, a0 & b0, a1 & b1);
+                else mux_csa_push(c, 1, a0 | b0, a1 | b1);
+            }
+            if (g & 1) {
+                mux_load8(row + (g - 1) * nl, nq, xm[g - 1], &a0, &a1);
+                mux_csa_push(c, 0, a0, a1);
+            }
+        } else {
+            for (k = 0; k < g; k++) {
+                mux_load8(row + k * nl, nq, xm[k], &a0, &a1);
+                mux_csa_push(c, 0, a0, a1);
+            }
+        }
+        for (p = 0; p < nv; p++) {  /* flush: half adders up the planes */
+            int n = c->cnt[p];
+            mux_v4 s0 = {0, 0, 0, 0}, s1 = {0, 0, 0, 0};
+            if (n == 2) {
+                s0 = c->w[p][0][0] ^ c->w[p][1][0];
+                s1 = c->w[p][0][1] ^ c->w[p][1][1];
+                a0 = c->w[p][0][0] & c->w[p][1][0];
+                a1 = c->w[p][0][1] & c->w[p][1][1];
+                c->cnt[p] = 0;
+                mux_csa_push(c, p + 1, a0, a1);
+            } else if (n == 1) {
+                s0 = c->w[p][0][0];
+                s1 = c->w[p][0][1];
+                c->cnt[p] = 0;
+            }
+            __builtin_memcpy(v + 8 * p, &s0, 32);
+            __builtin_memcpy(v + 8 * p + 4, &s1, 32);
+        }
+        c->cnt[nv] = 0;  /* a zero carry may have been parked past the top plane */
+        c->cnt[nv + 1] = 0;
+    }
+    """
+    ctypedef struct mux_csa:
+        pass
+    void mux_csa_init(mux_csa* c) noexcept nogil
+    void mux_fc_count_step(const uint64_t* row, Py_ssize_t nl, Py_ssize_t nq,
+                           const uint64_t* xm, Py_ssize_t g, int apx, int nv,
+                           uint64_t* v, mux_csa* c) noexcept nogil
 
 
-cdef inline void _mux_fc_step_value(const uint64_t* tp, const uint64_t* xm, Py_ssize_t g,
-                                    Py_ssize_t nl, bint approx, uint64_t* v, int nv) noexcept nogil:
-    """Bit-sliced count value v (nv planes) of one lane at one step: tp[k * nl] ^ xm[k], k < g.
-
-    After i words the count is at most i, so word i + 1 ripples through bit_length(i + 1)
-    planes only."""
-    cdef Py_ssize_t k, half = g // 2
-    cdef uint64_t a, b
-    cdef int q, nb = 1
-    for q in range(nv):
-        v[q] = 0
-    if approx:  # v = 2 * (APC pair count) + last product: count into planes 1.., last into 0
-        for k in range(half):
-            if (k + 1) >> nb:
-                nb += 1
-            a = tp[2 * k * nl] ^ xm[2 * k]
-            b = tp[(2 * k + 1) * nl] ^ xm[2 * k + 1]
-            _bs_add_word_fixed(v + 1, nb, (a & b) if (k & 1) else (a | b))
-        if g & 1:
-            v[0] = tp[(g - 1) * nl] ^ xm[g - 1]
-    else:
-        for k in range(g):
-            if (k + 1) >> nb:
-                nb += 1
-            _bs_add_word_fixed(v, nb, tp[k * nl] ^ xm[k])
+cdef inline void _csa1_push(uint64_t* pend, int* cnt, int p, uint64_t w) noexcept nogil:
+    """``_csa_push`` for one word (pend[2 * p + i])."""
+    cdef uint64_t a, b, u
+    while True:
+        if cnt[p] < 2:
+            pend[2 * p + cnt[p]] = w
+            cnt[p] += 1
+            return
+        a = pend[2 * p]
+        b = pend[2 * p + 1]
+        u = a ^ b
+        pend[2 * p] = u ^ w
+        w = (a & b) | (u & w)
+        cnt[p] = 1
+        p += 1
 
 
 cdef inline void _mux_fc_masks(const uint64_t[:, ::1] xv, const int64_t* se, Py_ssize_t s,
@@ -1440,49 +1528,21 @@ cdef void _mux_fc_btanh_block(const uint64_t[:, ::1] xv, const int64_t* se, cons
                               uint64_t* xm, uint64_t[:, ::1] ov, Py_ssize_t no) noexcept nogil:
     """Lanes q0..q0+nq-1 (nq <= LANES) of the MUX-shared FC + Btanh through all S steps.
 
-    The G products are added bit-sliced into the count v (fixed-length lane loops, which the
-    compiler vectorises) and stepped through ``_bs_btanh_lanes``."""
+    The G products are carry-saved into the bit-sliced count v (``mux_fc_count_step``) and
+    stepped through ``_bs_btanh_lanes``."""
     cdef uint64_t st[MAXB * LANES]
     cdef uint64_t v[MAXB * LANES]
-    cdef uint64_t w[LANES]
-    cdef uint64_t a[LANES]
-    cdef uint64_t b[LANES]
+    cdef mux_csa csa
     cdef uint64_t ob[LANES]
-    cdef uint64_t x, tmp
+    cdef uint64_t x
     cdef const uint64_t* row
-    cdef Py_ssize_t s, k, q, tt, o, half_g = g // 2
-    cdef int p, nb, off = 1 if apx else 0
+    cdef Py_ssize_t s, q, tt, o
     _bs_btanh_init(st, ns, st0)
+    mux_csa_init(&csa)
     for s in range(S):
         _mux_fc_masks(xv, se, s, g, nn, Lc, xm)
         row = tab + s * g * nl + q0
-        for p in range(nv):
-            for q in range(LANES):
-                v[p * LANES + q] = 0
-        # v = count of the products (PC), or 2 * (APC pair count) + last product: the count
-        # goes into planes off.., and after i words it fits in bit_length(i) planes
-        nb = 1
-        for k in range(half_g if apx else g):
-            if (k + 1) >> nb:
-                nb += 1
-            if apx:
-                _load_lanes(row + 2 * k * nl, nq, xm[2 * k], a)
-                _load_lanes(row + (2 * k + 1) * nl, nq, xm[2 * k + 1], b)
-                if k & 1:
-                    for q in range(LANES):
-                        w[q] = a[q] & b[q]
-                else:
-                    for q in range(LANES):
-                        w[q] = a[q] | b[q]
-            else:
-                _load_lanes(row + k * nl, nq, xm[k], w)
-            for p in range(off, off + nb):
-                for q in range(LANES):
-                    tmp = v[p * LANES + q] & w[q]
-                    v[p * LANES + q] ^= w[q]
-                    w[q] = tmp
-        if apx and g & 1:
-            _load_lanes(row + (g - 1) * nl, nq, xm[g - 1], v)
+        mux_fc_count_step(row, nl, nq, xm, g, apx, nv, v, &csa)
         if s < S - Lc:
             _bs_btanh_lanes(st, v, ns, nv, nt, nbt, rr, NULL)
             continue
@@ -1597,7 +1657,6 @@ def mux_fc_sums(x, tab, select, n, G, L, approx, outputs):
     cdef Py_ssize_t nl = (no + 63) // 64
     cdef bint apx = bool(approx)
     cdef int64_t vmax = (2 * (g // 2) + (g & 1)) if apx else g
-    cdef int nv = _bit_length(vmax) + 1
     cdef int na = _bit_length(vmax * S) + 1
     if na > MAXB:
         raise ValueError(f"sums too wide for the bit-sliced accumulator ({na} bits)")
@@ -1606,39 +1665,59 @@ def mux_fc_sums(x, tab, select, n, G, L, approx, outputs):
     cdef const int64_t[::1] se = np.ascontiguousarray(sel)
     cdef const uint64_t[:, :, ::1] tv = tab
     cdef int64_t[::1] ov = out
-    acc_arr = np.zeros((nl, MAXB), dtype=np.uint64)
-    cdef uint64_t[:, ::1] av = acc_arr
+    # every lane's products of all steps go into one carry-save accumulator (the pair words
+    # of the APC at weight 2): pend[q, 2 * p + i], cnt[q, p]
+    pend_arr = np.zeros((nl, 2 * (MAXB + 2)), dtype=np.uint64)
+    cnt_arr = np.zeros((nl, MAXB + 2), dtype=np.intc)
+    cdef uint64_t[:, ::1] pv = pend_arr
+    cdef int[:, ::1] cv = cnt_arr
     cdef uint64_t* xm = <uint64_t*>malloc(g * sizeof(uint64_t))
     if xm == NULL:
         raise MemoryError()
-    cdef uint64_t v[MAXB]
-    cdef uint64_t* ap
-    cdef uint64_t a, b, carry
-    cdef Py_ssize_t s, q, o
-    cdef int k
+    cdef uint64_t acc[MAXB + 2]
+    cdef uint64_t a, b, c
+    cdef const uint64_t* tp
+    cdef uint64_t* pp
+    cdef int* cp
+    cdef Py_ssize_t s, q, o, k, half = g // 2
+    cdef int p
     cdef int64_t total
     try:
         with nogil:
             for s in range(S):
                 _mux_fc_masks(xv, &se[0], s, g, nn, Lc, xm)
                 for q in range(nl):
-                    _mux_fc_step_value(&tv[s, 0, q], xm, g, nl, apx, v, nv)
-                    ap = &av[q, 0]
-                    carry = 0
-                    for k in range(na):
-                        a = ap[k]
-                        b = v[k] if k < nv else 0
-                        if not (b | carry):
-                            if k >= nv:
-                                break
-                            continue
-                        ap[k] = a ^ b ^ carry
-                        carry = (a & b) | (carry & (a ^ b))
-            for o in range(no):
-                total = 0
-                for k in range(na):
-                    total += <int64_t>((av[o >> 6, k] >> (o & 63)) & 1) << k
-                ov[o] = total
+                    tp = &tv[s, 0, q]
+                    pp = &pv[q, 0]
+                    cp = &cv[q, 0]
+                    if apx:
+                        for k in range(half):
+                            a = tp[2 * k * nl] ^ xm[2 * k]
+                            b = tp[(2 * k + 1) * nl] ^ xm[2 * k + 1]
+                            _csa1_push(pp, cp, 1, (a & b) if (k & 1) else (a | b))
+                        if g & 1:
+                            _csa1_push(pp, cp, 0, tp[(g - 1) * nl] ^ xm[g - 1])
+                    else:
+                        for k in range(g):
+                            _csa1_push(pp, cp, 0, tp[k * nl] ^ xm[k])
+            for q in range(nl):  # flush: half adders up the planes
+                pp = &pv[q, 0]
+                cp = &cv[q, 0]
+                for p in range(na):
+                    if cp[p] == 2:
+                        c = pp[2 * p] & pp[2 * p + 1]
+                        acc[p] = pp[2 * p] ^ pp[2 * p + 1]
+                        cp[p] = 0
+                        _csa1_push(pp, cp, p + 1, c)
+                    elif cp[p] == 1:
+                        acc[p] = pp[2 * p]
+                    else:
+                        acc[p] = 0
+                for o in range(64 * q, 64 * q + 64 if 64 * q + 64 < no else no):
+                    total = 0
+                    for p in range(na):
+                        total += <int64_t>((acc[p] >> (o & 63)) & 1) << p
+                    ov[o] = total
     finally:
         free(xm)
     return out
