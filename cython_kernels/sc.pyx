@@ -1522,6 +1522,7 @@ cdef inline void _load_lanes(const uint64_t* p, Py_ssize_t nq, uint64_t x,
 
 
 cdef void _mux_fc_btanh_block(const uint64_t[:, ::1] xv, const int64_t* se, const uint64_t* tab,
+                              const int64_t* rw,
                               Py_ssize_t S, Py_ssize_t g, Py_ssize_t nn, Py_ssize_t Lc,
                               Py_ssize_t nl, Py_ssize_t q0, Py_ssize_t nq, bint apx, int nv,
                               int ns, int nt, uint64_t nbt, uint64_t rr, int64_t st0,
@@ -1541,7 +1542,7 @@ cdef void _mux_fc_btanh_block(const uint64_t[:, ::1] xv, const int64_t* se, cons
     mux_csa_init(&csa)
     for s in range(S):
         _mux_fc_masks(xv, se, s, g, nn, Lc, xm)
-        row = tab + s * g * nl + q0
+        row = tab + rw[s] * g * nl + q0
         mux_fc_count_step(row, nl, nq, xm, g, apx, nv, v, &csa)
         if s < S - Lc:
             _bs_btanh_lanes(st, v, ns, nv, nt, nbt, rr, NULL)
@@ -1558,7 +1559,8 @@ cdef void _mux_fc_btanh_block(const uint64_t[:, ::1] xv, const int64_t* se, cons
 
 
 def mux_fc_table(source, select, bit_index, G):
-    """Weight bits per step, slot and neuron lane ``uint64[S, G, lanes]`` (see reference)."""
+    """Weight bits per (phase, weight bit) pair, slot and neuron lane and the pair of every step:
+    ``(tab uint64[rows, G, lanes], row int64[S])`` (see reference)."""
     source = np.asarray(source)
     if source.dtype != np.uint64 or source.ndim != 3:
         raise ValueError(f"source must be uint64[outputs, n, Wsrc], got {source.dtype} {source.shape}")
@@ -1572,26 +1574,26 @@ def mux_fc_table(source, select, bit_index, G):
         raise ValueError(f"select has {sel.size} entries but bit_index {bi.size}")
     if sel.size and (sel.min() < 0 or bi.min() < 0 or bi.max() >= 64 * wsrc):
         raise ValueError(f"select must be >= 0 and bit_index in 0..{64 * wsrc - 1}")
-    cdef Py_ssize_t S = sel.size, nl = (outputs + 63) // 64
-    tab = np.zeros((S, g, nl), dtype=np.uint64)
-    if S == 0 or outputs == 0:
-        return tab
+    pm, pj, row = _ref._mux_fc_table_rows(sel, bi, n, g)
+    cdef Py_ssize_t U = pm.size, nl = (outputs + 63) // 64
+    tab = np.zeros((U, g, nl), dtype=np.uint64)
+    if U == 0 or outputs == 0:
+        return tab, row
     src = np.ascontiguousarray(source)
     cdef const uint64_t[:, :, ::1] sv = src
-    cdef const int64_t[::1] se = sel
-    cdef const int64_t[::1] bv = bi
+    cdef const int64_t[::1] se = np.ascontiguousarray(pm, dtype=np.int64)
+    cdef const int64_t[::1] bv = np.ascontiguousarray(pj, dtype=np.int64)
     cdef uint64_t[:, :, ::1] tv = tab
-    cdef Py_ssize_t s, k, o, i, base, wj
-    cdef int64_t m, j
+    cdef Py_ssize_t u, k, o, i, base, wj
+    cdef int64_t j
     cdef uint64_t word
     cdef Py_ssize_t q, o_end
     with nogil:
         for q in range(nl):  # one lane (64 neurons) at a time: its source rows stay in cache
             o_end = 64 * q + 64 if 64 * q + 64 < outputs else outputs
-            for s in range(S):
-                m = se[s]
-                base = g * m if m <= n else n
-                j = bv[s]
+            for u in range(U):
+                base = g * se[u]  # the phase is clamped to ceil(n/G): base <= n + g
+                j = bv[u]
                 wj = j >> 6
                 for k in range(g):
                     i = base + k
@@ -1600,13 +1602,14 @@ def mux_fc_table(source, select, bit_index, G):
                     word = 0
                     for o in range(64 * q, o_end):
                         word |= ((sv[o, i, wj] >> (j & 63)) & 1) << (o - 64 * q)
-                    tv[s, k, q] = word
-    return tab
+                    tv[u, k, q] = word
+    return tab, row
 
 
-def mux_fc_btanh(x, tab, select, n, G, L, approx, n_btanh, r, s0, outputs):
+def mux_fc_btanh(x, tab, row, select, n, G, L, approx, n_btanh, r, s0, outputs):
     """MUX-shared FC + Btanh, neuron-sliced -> ``uint64[outputs, W]`` (see reference)."""
-    x, tab, sel, n, G, L, outputs = _ref._mux_fc_table_args(x, tab, select, n, G, L, outputs)
+    x, tab, row, sel, n, G, L, outputs = _ref._mux_fc_table_args(x, tab, row, select, n, G, L,
+                                                                 outputs)
     cdef Py_ssize_t S = sel.size, Lc = L, g = G, nn = n, no = outputs
     if S < Lc:
         raise ValueError(f"{S} steps cannot emit a stream of length {Lc}")
@@ -1629,6 +1632,7 @@ def mux_fc_btanh(x, tab, select, n, G, L, approx, n_btanh, r, s0, outputs):
     cdef const uint64_t[:, ::1] xv = xc
     cdef const int64_t[::1] se = np.ascontiguousarray(sel)
     cdef const uint64_t[:, :, ::1] tv = tab
+    cdef const int64_t[::1] rv = row
     cdef uint64_t[:, ::1] ov = out
     cdef uint64_t* xm = <uint64_t*>malloc(g * sizeof(uint64_t))
     if xm == NULL:
@@ -1638,7 +1642,7 @@ def mux_fc_btanh(x, tab, select, n, G, L, approx, n_btanh, r, s0, outputs):
         with nogil:
             q0 = 0
             while q0 < nl:
-                _mux_fc_btanh_block(xv, &se[0], &tv[0, 0, 0], S, g, nn, Lc, nl, q0,
+                _mux_fc_btanh_block(xv, &se[0], &tv[0, 0, 0], &rv[0], S, g, nn, Lc, nl, q0,
                                     nl - q0 if nl - q0 < LANES else LANES, apx, nv, ns, nt,
                                     <uint64_t>nbt, <uint64_t>rr, st0, xm, ov, no)
                 q0 += LANES
@@ -1647,9 +1651,10 @@ def mux_fc_btanh(x, tab, select, n, G, L, approx, n_btanh, r, s0, outputs):
     return out
 
 
-def mux_fc_sums(x, tab, select, n, G, L, approx, outputs):
+def mux_fc_sums(x, tab, row, select, n, G, L, approx, outputs):
     """MUX-shared FC output counters, neuron-sliced -> ``int64[outputs]`` (see reference)."""
-    x, tab, sel, n, G, L, outputs = _ref._mux_fc_table_args(x, tab, select, n, G, L, outputs)
+    x, tab, row, sel, n, G, L, outputs = _ref._mux_fc_table_args(x, tab, row, select, n, G, L,
+                                                                 outputs)
     cdef Py_ssize_t S = sel.size, Lc = L, g = G, nn = n, no = outputs
     out = np.zeros(no, dtype=np.int64)
     if no == 0 or S == 0:
@@ -1664,6 +1669,7 @@ def mux_fc_sums(x, tab, select, n, G, L, approx, outputs):
     cdef const uint64_t[:, ::1] xv = xc
     cdef const int64_t[::1] se = np.ascontiguousarray(sel)
     cdef const uint64_t[:, :, ::1] tv = tab
+    cdef const int64_t[::1] rv = row
     cdef int64_t[::1] ov = out
     # every lane's products of all steps go into one carry-save accumulator (the pair words
     # of the APC at weight 2): pend[q, 2 * p + i], cnt[q, p]
@@ -1687,7 +1693,7 @@ def mux_fc_sums(x, tab, select, n, G, L, approx, outputs):
             for s in range(S):
                 _mux_fc_masks(xv, &se[0], s, g, nn, Lc, xm)
                 for q in range(nl):
-                    tp = &tv[s, 0, q]
+                    tp = &tv[rv[s], 0, q]
                     pp = &pv[q, 0]
                     cp = &cv[q, 0]
                     if apx:
