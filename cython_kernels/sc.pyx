@@ -1465,10 +1465,175 @@ cdef extern from *:
         c->cnt[nv] = 0;  /* a zero carry may have been parked past the top plane */
         c->cnt[nv + 1] = 0;
     }
+
+    /* software prefetch of nw words from p (one table row of a later step) */
+    static inline void mux_prefetch(const uint64_t* p, Py_ssize_t nw) {
+        for (Py_ssize_t i = 0; i < nw; i += 8) __builtin_prefetch(p + i, 0, 3);
+        __builtin_prefetch(p + nw - 1, 0, 3);
+    }
+
+    /* xm[k] for step s, branch-free in the input bits: 0 where slot k's input bit is 1 (and
+       for the bias input n - 1, the constant 1), ~0 where it is 0; past the fan-in (table
+       bits 0) the constant product s & 1. x: the n - 1 packed input rows of w words. */
+    static inline void mux_fc_masks_c(const uint64_t* x, Py_ssize_t w, const int64_t* se,
+                                      Py_ssize_t s, Py_ssize_t g, Py_ssize_t n, Py_ssize_t Lc,
+                                      uint64_t* xm) {
+        Py_ssize_t k, t = s % Lc, base, kx, kb;
+        int64_t m = se[s];
+        base = m <= n ? g * m : n;
+        kx = n - 1 - base;  /* slots < kx read an input, slot kx (if < kb) the bias */
+        kb = n - base;      /* slots >= kb are past the fan-in */
+        if (kx < 0) kx = 0;
+        if (kx > g) kx = g;
+        if (kb < 0) kb = 0;
+        if (kb > g) kb = g;
+        if (kx > 0) {
+            const uint64_t* col = x + base * w + (t >> 6);
+            int b = (int)(t & 63);
+            for (k = 0; k < kx; k++) xm[k] = ((col[k * w] >> b) & 1) - 1;
+        }
+        for (k = kx; k < kb; k++) xm[k] = 0;
+        for (k = kb; k < g; k++) xm[k] = (s & 1) ? ~(uint64_t)0 : 0;
+    }
+
+    /* One Btanh cycle of 8 x 64 neurons: the same bit-sliced up/down counter as
+       _bs_btanh_lanes (state <- clamp(state + 2 v - nbt, 0, r - 1), nt planes of headroom,
+       out = state >= ceil(r/2)), on vectors. st: ns planes, v: nv planes. */
+    static inline void mux_btanh_step(mux_v4 (*st)[2], mux_v4 (*v)[2], int ns, int nv, int nt,
+                                      uint64_t nbt, uint64_t rr, mux_v4* out) {
+        const mux_v4 ones = {~0ULL, ~0ULL, ~0ULL, ~0ULL}, zero = {0, 0, 0, 0};
+        mux_v4 t[MUX_NP][2], c0 = zero, c1 = zero, a0, a1, b0, b1, u0, u1;
+        uint64_t rmax = rr - 1, half = (rr + 1) / 2;
+        int p;
+        t[0][0] = st[0][0];  /* T = state + 2 v */
+        t[0][1] = st[0][1];
+        for (p = 1; p < nt; p++) {
+            a0 = p < ns ? st[p][0] : zero;
+            a1 = p < ns ? st[p][1] : zero;
+            b0 = p - 1 < nv ? v[p - 1][0] : zero;
+            b1 = p - 1 < nv ? v[p - 1][1] : zero;
+            u0 = a0 ^ b0;
+            u1 = a1 ^ b1;
+            t[p][0] = u0 ^ c0;
+            t[p][1] = u1 ^ c1;
+            c0 = (a0 & b0) | (c0 & u0);
+            c1 = (a1 & b1) | (c1 & u1);
+        }
+        c0 = ones;  /* D = T - nbt (into t); under = T < nbt */
+        c1 = ones;
+        for (p = 0; p < nt; p++) {
+            a0 = t[p][0];
+            a1 = t[p][1];
+            if ((nbt >> p) & 1) {
+                t[p][0] = a0 ^ c0;
+                t[p][1] = a1 ^ c1;
+                c0 = a0 & c0;
+                c1 = a1 & c1;
+            } else {
+                t[p][0] = ~(a0 ^ c0);
+                t[p][1] = ~(a1 ^ c1);
+                c0 = a0 | c0;
+                c1 = a1 | c1;
+            }
+        }
+        u0 = ~c0;  /* under */
+        u1 = ~c1;
+        c0 = ones;  /* over = D >= r */
+        c1 = ones;
+        for (p = 0; p < nt; p++) {
+            if ((rr >> p) & 1) {
+                c0 &= t[p][0];
+                c1 &= t[p][1];
+            } else {
+                c0 |= t[p][0];
+                c1 |= t[p][1];
+            }
+        }
+        b0 = c0 & ~u0;  /* over: saturate at r - 1 */
+        b1 = c1 & ~u1;
+        a0 = ~u0 & ~c0;  /* keep D */
+        a1 = ~u1 & ~c1;
+        for (p = 0; p < ns; p++) {
+            if ((rmax >> p) & 1) {
+                st[p][0] = (t[p][0] & a0) | b0;
+                st[p][1] = (t[p][1] & a1) | b1;
+            } else {
+                st[p][0] = t[p][0] & a0;
+                st[p][1] = t[p][1] & a1;
+            }
+        }
+        if (out) {
+            c0 = ones;
+            c1 = ones;
+            for (p = 0; p < ns; p++) {
+                if ((half >> p) & 1) {
+                    c0 &= st[p][0];
+                    c1 &= st[p][1];
+                } else {
+                    c0 |= st[p][0];
+                    c1 |= st[p][1];
+                }
+            }
+            out[0] = c0;
+            out[1] = c1;
+        }
+    }
+
+    /* Lanes q0..q0+nq-1 (nq <= 8) of the MUX-shared FC + Btanh through all S steps: per step
+       the masks, the carry-saved count and one Btanh cycle; the last Lc steps' output bits
+       are set in ov (no rows of wo words). */
+    static void mux_fc_btanh_block_c(const uint64_t* x, Py_ssize_t w, const int64_t* se,
+                                     const uint64_t* tab, const int64_t* rw, Py_ssize_t S,
+                                     Py_ssize_t g, Py_ssize_t n, Py_ssize_t Lc, Py_ssize_t nl,
+                                     Py_ssize_t q0, Py_ssize_t nq, int apx, int nv, int ns,
+                                     int nt, uint64_t nbt, uint64_t rr, int64_t st0,
+                                     uint64_t* xm, uint64_t* ov, Py_ssize_t wo, Py_ssize_t no) {
+        mux_csa csa;
+        mux_v4 st[MUX_NP][2], v[MUX_NP][2], ob[2];
+        uint64_t obw[8], bits;
+        Py_ssize_t s, q, tt, o;
+        int p;
+        for (p = 0; p < MUX_NP; p++) {
+            uint64_t b = (p < ns && ((st0 >> p) & 1)) ? ~(uint64_t)0 : 0;
+            mux_v4 bv = {b, b, b, b};
+            st[p][0] = bv;
+            st[p][1] = bv;
+        }
+        mux_csa_init(&csa);
+        for (s = 0; s < S; s++) {
+            const uint64_t* row = tab + rw[s] * g * nl + q0;
+            if (s + 2 < S) mux_prefetch(tab + rw[s + 2] * g * nl + q0, (g - 1) * nl + nq);
+            mux_fc_masks_c(x, w, se, s, g, n, Lc, xm);
+            mux_fc_count_step(row, nl, nq, xm, g, apx, nv, (uint64_t*)v, &csa);
+            if (s < S - Lc) {
+                mux_btanh_step(st, v, ns, nv, nt, nbt, rr, NULL);
+                continue;
+            }
+            mux_btanh_step(st, v, ns, nv, nt, nbt, rr, ob);  /* the last pass: emit */
+            __builtin_memcpy(obw, ob, 64);
+            tt = s - (S - Lc);
+            for (q = 0; q < nq; q++) {
+                bits = obw[q];
+                while (bits) {
+                    o = 64 * (q0 + q) + __builtin_ctzll(bits);
+                    if (o < no) ov[o * wo + (tt >> 6)] |= (uint64_t)1 << (tt & 63);
+                    bits &= bits - 1;
+                }
+            }
+        }
+    }
     """
     ctypedef struct mux_csa:
         pass
     void mux_csa_init(mux_csa* c) noexcept nogil
+    void mux_fc_masks_c(const uint64_t* x, Py_ssize_t w, const int64_t* se, Py_ssize_t s,
+                        Py_ssize_t g, Py_ssize_t n, Py_ssize_t Lc, uint64_t* xm) noexcept nogil
+    void mux_fc_btanh_block_c(const uint64_t* x, Py_ssize_t w, const int64_t* se,
+                              const uint64_t* tab, const int64_t* rw, Py_ssize_t S,
+                              Py_ssize_t g, Py_ssize_t n, Py_ssize_t Lc, Py_ssize_t nl,
+                              Py_ssize_t q0, Py_ssize_t nq, int apx, int nv, int ns, int nt,
+                              uint64_t nbt, uint64_t rr, int64_t st0, uint64_t* xm,
+                              uint64_t* ov, Py_ssize_t wo, Py_ssize_t no) noexcept nogil
     void mux_fc_count_step(const uint64_t* row, Py_ssize_t nl, Py_ssize_t nq,
                            const uint64_t* xm, Py_ssize_t g, int apx, int nv,
                            uint64_t* v, mux_csa* c) noexcept nogil
@@ -1489,73 +1654,6 @@ cdef inline void _csa1_push(uint64_t* pend, int* cnt, int p, uint64_t w) noexcep
         w = (a & b) | (u & w)
         cnt[p] = 1
         p += 1
-
-
-cdef inline void _mux_fc_masks(const uint64_t[:, ::1] xv, const int64_t* se, Py_ssize_t s,
-                               Py_ssize_t g, Py_ssize_t n, Py_ssize_t Lc, uint64_t* xm) noexcept nogil:
-    """xm[k] for step s: 0 where slot k's input bit is 1, ~0 where it is 0; past the fan-in
-    (table bits 0) the constant product s & 1."""
-    cdef Py_ssize_t k, i, base, t = s % Lc
-    cdef int64_t m = se[s]
-    cdef uint64_t ones = ~(<uint64_t>0)
-    base = g * m if m <= n else n
-    for k in range(g):
-        i = base + k
-        if i >= n:
-            xm[k] = ones if (s & 1) else 0
-        elif i == n - 1:
-            xm[k] = 0  # the bias input is the constant 1
-        else:
-            xm[k] = 0 if ((xv[i, t >> 6] >> (t & 63)) & 1) else ones
-
-
-cdef inline void _load_lanes(const uint64_t* p, Py_ssize_t nq, uint64_t x,
-                             uint64_t* dst) noexcept nogil:
-    """dst[q] = p[q] ^ x for the nq valid lanes, x for the rest (LANES lanes in all)."""
-    cdef Py_ssize_t q
-    if nq == LANES:
-        for q in range(LANES):
-            dst[q] = p[q] ^ x
-    else:
-        for q in range(LANES):
-            dst[q] = (p[q] if q < nq else 0) ^ x
-
-
-cdef void _mux_fc_btanh_block(const uint64_t[:, ::1] xv, const int64_t* se, const uint64_t* tab,
-                              const int64_t* rw,
-                              Py_ssize_t S, Py_ssize_t g, Py_ssize_t nn, Py_ssize_t Lc,
-                              Py_ssize_t nl, Py_ssize_t q0, Py_ssize_t nq, bint apx, int nv,
-                              int ns, int nt, uint64_t nbt, uint64_t rr, int64_t st0,
-                              uint64_t* xm, uint64_t[:, ::1] ov, Py_ssize_t no) noexcept nogil:
-    """Lanes q0..q0+nq-1 (nq <= LANES) of the MUX-shared FC + Btanh through all S steps.
-
-    The G products are carry-saved into the bit-sliced count v (``mux_fc_count_step``) and
-    stepped through ``_bs_btanh_lanes``."""
-    cdef uint64_t st[MAXB * LANES]
-    cdef uint64_t v[MAXB * LANES]
-    cdef mux_csa csa
-    cdef uint64_t ob[LANES]
-    cdef uint64_t x
-    cdef const uint64_t* row
-    cdef Py_ssize_t s, q, tt, o
-    _bs_btanh_init(st, ns, st0)
-    mux_csa_init(&csa)
-    for s in range(S):
-        _mux_fc_masks(xv, se, s, g, nn, Lc, xm)
-        row = tab + rw[s] * g * nl + q0
-        mux_fc_count_step(row, nl, nq, xm, g, apx, nv, v, &csa)
-        if s < S - Lc:
-            _bs_btanh_lanes(st, v, ns, nv, nt, nbt, rr, NULL)
-            continue
-        _bs_btanh_lanes(st, v, ns, nv, nt, nbt, rr, ob)  # the last pass: emit
-        tt = s - (S - Lc)
-        for q in range(nq):
-            x = ob[q]
-            while x:
-                o = 64 * (q0 + q) + __builtin_ctzll(x)
-                if o < no:
-                    ov[o, tt >> 6] |= (<uint64_t>1) << (tt & 63)
-                x &= x - 1
 
 
 def mux_fc_table(source, select, bit_index, G):
@@ -1638,13 +1736,15 @@ def mux_fc_btanh(x, tab, row, select, n, G, L, approx, n_btanh, r, s0, outputs):
     if xm == NULL:
         raise MemoryError()
     cdef Py_ssize_t q0
+    cdef const uint64_t* xp = &xv[0, 0] if xv.shape[0] > 0 else NULL
     try:
         with nogil:
             q0 = 0
             while q0 < nl:
-                _mux_fc_btanh_block(xv, &se[0], &tv[0, 0, 0], &rv[0], S, g, nn, Lc, nl, q0,
-                                    nl - q0 if nl - q0 < LANES else LANES, apx, nv, ns, nt,
-                                    <uint64_t>nbt, <uint64_t>rr, st0, xm, ov, no)
+                mux_fc_btanh_block_c(xp, xv.shape[1], &se[0], &tv[0, 0, 0], &rv[0], S, g, nn,
+                                     Lc, nl, q0, nl - q0 if nl - q0 < LANES else LANES, apx,
+                                     nv, ns, nt, <uint64_t>nbt, <uint64_t>rr, st0, xm,
+                                     &ov[0, 0], W, no)
                 q0 += LANES
     finally:
         free(xm)
@@ -1680,6 +1780,7 @@ def mux_fc_sums(x, tab, row, select, n, G, L, approx, outputs):
     cdef uint64_t* xm = <uint64_t*>malloc(g * sizeof(uint64_t))
     if xm == NULL:
         raise MemoryError()
+    cdef const uint64_t* xp = &xv[0, 0] if xv.shape[0] > 0 else NULL
     cdef uint64_t acc[MAXB + 2]
     cdef uint64_t a, b, c
     cdef const uint64_t* tp
@@ -1691,7 +1792,7 @@ def mux_fc_sums(x, tab, row, select, n, G, L, approx, outputs):
     try:
         with nogil:
             for s in range(S):
-                _mux_fc_masks(xv, &se[0], s, g, nn, Lc, xm)
+                mux_fc_masks_c(xp, xv.shape[1], &se[0], s, g, nn, Lc, xm)
                 for q in range(nl):
                     tp = &tv[rv[s], 0, q]
                     pp = &pv[q, 0]
