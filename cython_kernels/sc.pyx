@@ -1496,6 +1496,29 @@ cdef extern from *:
         for (k = kb; k < g; k++) xm[k] = (s & 1) ? ~(uint64_t)0 : 0;
     }
 
+    /* mux_fc_masks_c from the transposed inputs xb (row t: bit i = input i at cycle t, the
+       bias bit n - 1 set; nwx words a row, one spare): the G slot bits are one extract. g <= 64. */
+    static inline void mux_fc_masks_t(const uint64_t* xb, Py_ssize_t nwx, const int64_t* se,
+                                      Py_ssize_t s, Py_ssize_t g, Py_ssize_t n, Py_ssize_t Lc,
+                                      uint64_t* xm) {
+        Py_ssize_t k, t = s % Lc, base, kb;
+        int64_t m = se[s];
+        uint64_t bits = 0, valid;
+        base = m <= n ? g * m : n;
+        kb = n - base;  /* slots >= kb are past the fan-in */
+        if (kb < 0) kb = 0;
+        if (kb > g) kb = g;
+        if (kb > 0) {
+            const uint64_t* r = xb + t * nwx + (base >> 6);
+            int sh = (int)(base & 63);
+            bits = r[0] >> sh;
+            if (sh) bits |= r[1] << (64 - sh);
+        }
+        valid = kb >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << kb) - 1);
+        bits = (bits & valid) | ((s & 1) ? 0 : ~valid);  /* past the fan-in: product s & 1 */
+        for (k = 0; k < g; k++) xm[k] = ((bits >> k) & 1) - 1;
+    }
+
     /* One Btanh cycle of 8 x 64 neurons: the same bit-sliced up/down counter as
        _bs_btanh_lanes (state <- clamp(state + 2 v - nbt, 0, r - 1), nt planes of headroom,
        out = state >= ceil(r/2)), on vectors. st: ns planes, v: nv planes. */
@@ -1582,7 +1605,8 @@ cdef extern from *:
     /* Lanes q0..q0+nq-1 (nq <= 8) of the MUX-shared FC + Btanh through all S steps: per step
        the masks, the carry-saved count and one Btanh cycle; the last Lc steps' output bits
        are set in ov (no rows of wo words). */
-    static void mux_fc_btanh_block_c(const uint64_t* x, Py_ssize_t w, const int64_t* se,
+    static void mux_fc_btanh_block_c(const uint64_t* x, Py_ssize_t w, const uint64_t* xb,
+                                     Py_ssize_t nwx, const int64_t* se,
                                      const uint64_t* tab, const int64_t* rw, Py_ssize_t S,
                                      Py_ssize_t g, Py_ssize_t n, Py_ssize_t Lc, Py_ssize_t nl,
                                      Py_ssize_t q0, Py_ssize_t nq, int apx, int nv, int ns,
@@ -1603,7 +1627,8 @@ cdef extern from *:
         for (s = 0; s < S; s++) {
             const uint64_t* row = tab + rw[s] * g * nl + q0;
             if (s + 2 < S) mux_prefetch(tab + rw[s + 2] * g * nl + q0, (g - 1) * nl + nq);
-            mux_fc_masks_c(x, w, se, s, g, n, Lc, xm);
+            if (xb) mux_fc_masks_t(xb, nwx, se, s, g, n, Lc, xm);
+            else mux_fc_masks_c(x, w, se, s, g, n, Lc, xm);
             mux_fc_count_step(row, nl, nq, xm, g, apx, nv, (uint64_t*)v, &csa);
             if (s < S - Lc) {
                 mux_btanh_step(st, v, ns, nv, nt, nbt, rr, NULL);
@@ -1622,38 +1647,164 @@ cdef extern from *:
             }
         }
     }
+
+    /* Carry-save accumulators of mux_fc_sums: one of 4-word vectors and one of single words
+       (same scheme as mux_csa_push); a pending word at plane p weighs 2^p. */
+    typedef struct { mux_v4 w[MUX_NP][2]; int cnt[MUX_NP]; } mux_acc4;
+    typedef struct { uint64_t w[MUX_NP][2]; int cnt[MUX_NP]; } mux_acc1;
+
+    static inline void mux_acc4_push(mux_acc4* c, int p, mux_v4 w) {
+        for (;;) {
+            int n = c->cnt[p];
+            if (n < 2) {
+                c->w[p][n] = w;
+                c->cnt[p] = n + 1;
+                return;
+            }
+            mux_v4 a = c->w[p][0], b = c->w[p][1], u = a ^ b;
+            c->w[p][0] = u ^ w;
+            w = (a & b) | (u & w);
+            c->cnt[p] = 1;
+            p++;
+        }
+    }
+
+    static inline void mux_acc1_push(mux_acc1* c, int p, uint64_t w) {
+        for (;;) {
+            int n = c->cnt[p];
+            if (n < 2) {
+                c->w[p][n] = w;
+                c->cnt[p] = n + 1;
+                return;
+            }
+            uint64_t a = c->w[p][0], b = c->w[p][1], u = a ^ b;
+            c->w[p][0] = u ^ w;
+            w = (a & b) | (u & w);
+            c->cnt[p] = 1;
+            p++;
+        }
+    }
+
+    static inline mux_v4 mux_ld4(const uint64_t* p, Py_ssize_t stride) {
+        mux_v4 r;
+        if (stride == 1) {
+            __builtin_memcpy(&r, p, 32);
+        } else {
+            r[0] = p[0];
+            r[1] = p[stride];
+            r[2] = p[2 * stride];
+            r[3] = p[3 * stride];
+        }
+        return r;
+    }
+
+    /* MUX-shared FC output counters: out[o] = sum over the S steps of neuron o's count (PC, or
+       2 * APC pairs + last). Every product word of a lane goes into the lane's carry-save
+       accumulators, four slots (APC: four pairs) at a time as one vector. Returns -1 if out
+       of memory. */
+    static int mux_fc_sums_c(const uint64_t* x, Py_ssize_t w, const uint64_t* xb,
+                             Py_ssize_t nwx, const int64_t* se,
+                             const uint64_t* tab, const int64_t* rw, Py_ssize_t S, Py_ssize_t g,
+                             Py_ssize_t n, Py_ssize_t Lc, Py_ssize_t nl, int apx, uint64_t* xm,
+                             int64_t* out, Py_ssize_t no) {
+        mux_acc4* a4 = (mux_acc4*)calloc(nl, sizeof(mux_acc4));
+        mux_acc1* a1 = (mux_acc1*)calloc(nl, sizeof(mux_acc1));
+        const mux_v4 mor = {~0ULL, 0, ~0ULL, 0};  /* pairs 4j and 4j + 2 OR, the others AND */
+        const mux_v4 sel_even = {0, 2, 4, 6}, sel_odd = {1, 3, 5, 7};
+        Py_ssize_t s, q, k, j, half = g / 2, o;
+        int p, i, l;
+        if (a4 == NULL || a1 == NULL) {
+            free(a4);
+            free(a1);
+            return -1;
+        }
+        for (s = 0; s < S; s++) {
+            if (xb) mux_fc_masks_t(xb, nwx, se, s, g, n, Lc, xm);
+            else mux_fc_masks_c(x, w, se, s, g, n, Lc, xm);
+            for (q = 0; q < nl; q++) {
+                const uint64_t* tp = tab + rw[s] * g * nl + q;
+                mux_acc4* c4 = a4 + q;
+                mux_acc1* c1 = a1 + q;
+                if (!apx) {
+                    for (k = 0; k + 4 <= g; k += 4)
+                        mux_acc4_push(c4, 0, mux_ld4(tp + k * nl, nl) ^ mux_ld4(xm + k, 1));
+                    for (; k < g; k++) mux_acc1_push(c1, 0, tp[k * nl] ^ xm[k]);
+                } else {
+                    for (j = 0; j + 4 <= half; j += 4) {
+                        mux_v4 X = mux_ld4(tp + 2 * j * nl, nl) ^ mux_ld4(xm + 2 * j, 1);
+                        mux_v4 Y = mux_ld4(tp + (2 * j + 4) * nl, nl) ^ mux_ld4(xm + 2 * j + 4, 1);
+                        mux_v4 E = __builtin_shuffle(X, Y, sel_even);
+                        mux_v4 O = __builtin_shuffle(X, Y, sel_odd);
+                        mux_acc4_push(c4, 1, ((E | O) & mor) | ((E & O) & ~mor));
+                    }
+                    for (; j < half; j++) {
+                        uint64_t pa = tp[2 * j * nl] ^ xm[2 * j];
+                        uint64_t pb = tp[(2 * j + 1) * nl] ^ xm[2 * j + 1];
+                        mux_acc1_push(c1, 1, (j & 1) ? (pa & pb) : (pa | pb));
+                    }
+                    if (g & 1) mux_acc1_push(c1, 0, tp[(g - 1) * nl] ^ xm[g - 1]);
+                }
+            }
+        }
+        for (o = 0; o < no; o++) {  /* every pending word at plane p weighs 2^p */
+            mux_acc4* c4 = a4 + (o >> 6);
+            mux_acc1* c1 = a1 + (o >> 6);
+            int b = (int)(o & 63);
+            int64_t total = 0;
+            for (p = 0; p < MUX_NP; p++) {
+                for (i = 0; i < c4->cnt[p]; i++)
+                    for (l = 0; l < 4; l++) total += (int64_t)((c4->w[p][i][l] >> b) & 1) << p;
+                for (i = 0; i < c1->cnt[p]; i++) total += (int64_t)((c1->w[p][i] >> b) & 1) << p;
+            }
+            out[o] = total;
+        }
+        free(a4);
+        free(a1);
+        return 0;
+    }
     """
     ctypedef struct mux_csa:
         pass
     void mux_csa_init(mux_csa* c) noexcept nogil
     void mux_fc_masks_c(const uint64_t* x, Py_ssize_t w, const int64_t* se, Py_ssize_t s,
                         Py_ssize_t g, Py_ssize_t n, Py_ssize_t Lc, uint64_t* xm) noexcept nogil
-    void mux_fc_btanh_block_c(const uint64_t* x, Py_ssize_t w, const int64_t* se,
+    void mux_fc_btanh_block_c(const uint64_t* x, Py_ssize_t w, const uint64_t* xb,
+                              Py_ssize_t nwx, const int64_t* se,
                               const uint64_t* tab, const int64_t* rw, Py_ssize_t S,
                               Py_ssize_t g, Py_ssize_t n, Py_ssize_t Lc, Py_ssize_t nl,
                               Py_ssize_t q0, Py_ssize_t nq, int apx, int nv, int ns, int nt,
                               uint64_t nbt, uint64_t rr, int64_t st0, uint64_t* xm,
                               uint64_t* ov, Py_ssize_t wo, Py_ssize_t no) noexcept nogil
+    int mux_fc_sums_c(const uint64_t* x, Py_ssize_t w, const uint64_t* xb, Py_ssize_t nwx,
+                      const int64_t* se, const uint64_t* tab,
+                      const int64_t* rw, Py_ssize_t S, Py_ssize_t g, Py_ssize_t n, Py_ssize_t Lc,
+                      Py_ssize_t nl, int apx, uint64_t* xm, int64_t* out,
+                      Py_ssize_t no) noexcept nogil
     void mux_fc_count_step(const uint64_t* row, Py_ssize_t nl, Py_ssize_t nq,
                            const uint64_t* xm, Py_ssize_t g, int apx, int nv,
                            uint64_t* v, mux_csa* c) noexcept nogil
 
 
-cdef inline void _csa1_push(uint64_t* pend, int* cnt, int p, uint64_t w) noexcept nogil:
-    """``_csa_push`` for one word (pend[2 * p + i])."""
-    cdef uint64_t a, b, u
-    while True:
-        if cnt[p] < 2:
-            pend[2 * p + cnt[p]] = w
-            cnt[p] += 1
-            return
-        a = pend[2 * p]
-        b = pend[2 * p + 1]
-        u = a ^ b
-        pend[2 * p] = u ^ w
-        w = (a & b) | (u & w)
-        cnt[p] = 1
-        p += 1
+def _mux_fc_xbits(x, Py_ssize_t n, Py_ssize_t L):
+    """The inputs transposed for the masks: ``uint64[L, nwx]``, bit i of row t = bit t of input
+    i (``x: uint64[n-1, W]``), bit n - 1 (the bias input) set, a spare zero word at the end."""
+    cdef Py_ssize_t nwx = (n + 63) // 64 + 1, W = (L + 63) // 64
+    xb = np.zeros((W * 64, nwx), dtype=np.uint64)
+    cdef uint64_t[:, ::1] bv = xb
+    cdef const uint64_t[:, ::1] xv = x
+    cdef uint64_t a[64]
+    cdef Py_ssize_t ib, w, r, c
+    with nogil:
+        for ib in range(0, n - 1, 64):
+            for w in range(W):
+                for r in range(64):
+                    a[r] = xv[ib + r, w] if ib + r < n - 1 else 0
+                _transpose64(a)
+                for c in range(64):
+                    bv[w * 64 + c, ib >> 6] = a[c]
+        for r in range(W * 64):
+            bv[r, (n - 1) >> 6] |= (<uint64_t>1) << ((n - 1) & 63)
+    return xb
 
 
 def mux_fc_table(source, select, bit_index, G):
@@ -1737,12 +1888,16 @@ def mux_fc_btanh(x, tab, row, select, n, G, L, approx, n_btanh, r, s0, outputs):
         raise MemoryError()
     cdef Py_ssize_t q0
     cdef const uint64_t* xp = &xv[0, 0] if xv.shape[0] > 0 else NULL
+    xb = _mux_fc_xbits(xc, nn, Lc) if g <= 64 else None
+    cdef const uint64_t[:, ::1] xbv = xb
+    cdef const uint64_t* xbp = &xbv[0, 0] if xb is not None else NULL
+    cdef Py_ssize_t nwx = xb.shape[1] if xb is not None else 0
     try:
         with nogil:
             q0 = 0
             while q0 < nl:
-                mux_fc_btanh_block_c(xp, xv.shape[1], &se[0], &tv[0, 0, 0], &rv[0], S, g, nn,
-                                     Lc, nl, q0, nl - q0 if nl - q0 < LANES else LANES, apx,
+                mux_fc_btanh_block_c(xp, xv.shape[1], xbp, nwx, &se[0], &tv[0, 0, 0], &rv[0],
+                                     S, g, nn, Lc, nl, q0, nl - q0 if nl - q0 < LANES else LANES, apx,
                                      nv, ns, nt, <uint64_t>nbt, <uint64_t>rr, st0, xm,
                                      &ov[0, 0], W, no)
                 q0 += LANES
@@ -1771,62 +1926,23 @@ def mux_fc_sums(x, tab, row, select, n, G, L, approx, outputs):
     cdef const uint64_t[:, :, ::1] tv = tab
     cdef const int64_t[::1] rv = row
     cdef int64_t[::1] ov = out
-    # every lane's products of all steps go into one carry-save accumulator (the pair words
-    # of the APC at weight 2): pend[q, 2 * p + i], cnt[q, p]
-    pend_arr = np.zeros((nl, 2 * (MAXB + 2)), dtype=np.uint64)
-    cnt_arr = np.zeros((nl, MAXB + 2), dtype=np.intc)
-    cdef uint64_t[:, ::1] pv = pend_arr
-    cdef int[:, ::1] cv = cnt_arr
     cdef uint64_t* xm = <uint64_t*>malloc(g * sizeof(uint64_t))
     if xm == NULL:
         raise MemoryError()
     cdef const uint64_t* xp = &xv[0, 0] if xv.shape[0] > 0 else NULL
-    cdef uint64_t acc[MAXB + 2]
-    cdef uint64_t a, b, c
-    cdef const uint64_t* tp
-    cdef uint64_t* pp
-    cdef int* cp
-    cdef Py_ssize_t s, q, o, k, half = g // 2
-    cdef int p
-    cdef int64_t total
+    xb = _mux_fc_xbits(xc, nn, Lc) if g <= 64 else None
+    cdef const uint64_t[:, ::1] xbv = xb
+    cdef const uint64_t* xbp = &xbv[0, 0] if xb is not None else NULL
+    cdef Py_ssize_t nwx = xb.shape[1] if xb is not None else 0
+    cdef int rc
     try:
         with nogil:
-            for s in range(S):
-                mux_fc_masks_c(xp, xv.shape[1], &se[0], s, g, nn, Lc, xm)
-                for q in range(nl):
-                    tp = &tv[rv[s], 0, q]
-                    pp = &pv[q, 0]
-                    cp = &cv[q, 0]
-                    if apx:
-                        for k in range(half):
-                            a = tp[2 * k * nl] ^ xm[2 * k]
-                            b = tp[(2 * k + 1) * nl] ^ xm[2 * k + 1]
-                            _csa1_push(pp, cp, 1, (a & b) if (k & 1) else (a | b))
-                        if g & 1:
-                            _csa1_push(pp, cp, 0, tp[(g - 1) * nl] ^ xm[g - 1])
-                    else:
-                        for k in range(g):
-                            _csa1_push(pp, cp, 0, tp[k * nl] ^ xm[k])
-            for q in range(nl):  # flush: half adders up the planes
-                pp = &pv[q, 0]
-                cp = &cv[q, 0]
-                for p in range(na):
-                    if cp[p] == 2:
-                        c = pp[2 * p] & pp[2 * p + 1]
-                        acc[p] = pp[2 * p] ^ pp[2 * p + 1]
-                        cp[p] = 0
-                        _csa1_push(pp, cp, p + 1, c)
-                    elif cp[p] == 1:
-                        acc[p] = pp[2 * p]
-                    else:
-                        acc[p] = 0
-                for o in range(64 * q, 64 * q + 64 if 64 * q + 64 < no else no):
-                    total = 0
-                    for p in range(na):
-                        total += <int64_t>((acc[p] >> (o & 63)) & 1) << p
-                    ov[o] = total
+            rc = mux_fc_sums_c(xp, xv.shape[1], xbp, nwx, &se[0], &tv[0, 0, 0], &rv[0], S, g,
+                               nn, Lc, nl, apx, xm, &ov[0], no)
     finally:
         free(xm)
+    if rc != 0:
+        raise MemoryError()
     return out
 
 

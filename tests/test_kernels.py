@@ -484,6 +484,27 @@ def test_mux_fc_btanh_more_than_one_lane_block(approx):
     np.testing.assert_array_equal(got, want)
 
 
+@needs_cython
+@pytest.mark.parametrize("approx", [False, True])
+@pytest.mark.parametrize("G,n,length", [(70, 150, 70), (64, 200, 65), (3, 300, 129)])
+def test_mux_fc_wide_groups_and_long_fan_in(approx, G, n, length):
+    """G > 64 (the masks read the inputs column-wise), G = 64 and fan-ins of several words
+    (the transposed-input masks extract across word boundaries); odd lengths."""
+    rng = np.random.default_rng(G * 1000 + n)
+    outputs, passes = 70, 2
+    x, source, select, bit_index = _mux_fc_case(rng, n, G, outputs, length, passes, 2)
+    select[::7] += 5  # some phases past the fan-in
+    S = passes * length
+    r = kim_r(G, 1.0)
+    counts = ref.mux_fc_counts(x, source, select, bit_index, G, length, approx)
+    want = pack_bits(unpack_bits(ref.btanh(counts, G, r, r // 2), S)[:, S - length:])
+    tab, row = cy.mux_fc_table(source, select, bit_index, G)
+    got = cy.mux_fc_btanh(x, tab, row, select, n, G, length, approx, G, r, r // 2, outputs)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(cy.mux_fc_sums(x, tab, row, select, n, G, length, approx,
+                                                 outputs), counts.sum(axis=1, dtype=np.int64))
+
+
 def test_mux_fc_counts_rejects_bad_arguments():
     rng = np.random.default_rng(0)
     x, source, select, bit_index = _mux_fc_case(rng, 5, 2, 2, 10, 1, 1)
