@@ -1466,12 +1466,6 @@ cdef extern from *:
         c->cnt[nv + 1] = 0;
     }
 
-    /* software prefetch of nw words from p (one table row of a later step) */
-    static inline void mux_prefetch(const uint64_t* p, Py_ssize_t nw) {
-        for (Py_ssize_t i = 0; i < nw; i += 8) __builtin_prefetch(p + i, 0, 3);
-        __builtin_prefetch(p + nw - 1, 0, 3);
-    }
-
     /* xm[k] for step s, branch-free in the input bits: 0 where slot k's input bit is 1 (and
        for the bias input n - 1, the constant 1), ~0 where it is 0; past the fan-in (table
        bits 0) the constant product s & 1. x: the n - 1 packed input rows of w words. */
@@ -1517,6 +1511,21 @@ cdef extern from *:
         valid = kb >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << kb) - 1);
         bits = (bits & valid) | ((s & 1) ? 0 : ~valid);  /* past the fan-in: product s & 1 */
         for (k = 0; k < g; k++) xm[k] = ((bits >> k) & 1) - 1;
+    }
+
+    /* In-place transpose of the 64 x 64 bit matrix a[row] bit col (as _transpose64). */
+    static inline void mux_transpose64(uint64_t* a) {
+        int j = 32, k;
+        uint64_t m = 0x00000000FFFFFFFFULL, t;
+        while (j != 0) {
+            for (k = 0; k < 64; k = (k + j + 1) & ~j) {
+                t = ((a[k] >> j) ^ a[k + j]) & m;
+                a[k] ^= t << j;
+                a[k + j] ^= t;
+            }
+            j >>= 1;
+            m ^= m << j;
+        }
     }
 
     /* One Btanh cycle of 8 x 64 neurons: the same bit-sliced up/down counter as
@@ -1614,9 +1623,9 @@ cdef extern from *:
                                      uint64_t* xm, uint64_t* ov, Py_ssize_t wo, Py_ssize_t no) {
         mux_csa csa;
         mux_v4 st[MUX_NP][2], v[MUX_NP][2], ob[2];
-        uint64_t obw[8], bits;
+        uint64_t obw[8], obuf[8][64];
         Py_ssize_t s, q, tt, o;
-        int p;
+        int p, c;
         for (p = 0; p < MUX_NP; p++) {
             uint64_t b = (p < ns && ((st0 >> p) & 1)) ? ~(uint64_t)0 : 0;
             mux_v4 bv = {b, b, b, b};
@@ -1626,7 +1635,6 @@ cdef extern from *:
         mux_csa_init(&csa);
         for (s = 0; s < S; s++) {
             const uint64_t* row = tab + rw[s] * g * nl + q0;
-            if (s + 2 < S) mux_prefetch(tab + rw[s + 2] * g * nl + q0, (g - 1) * nl + nq);
             if (xb) mux_fc_masks_t(xb, nwx, se, s, g, n, Lc, xm);
             else mux_fc_masks_c(x, w, se, s, g, n, Lc, xm);
             mux_fc_count_step(row, nl, nq, xm, g, apx, nv, (uint64_t*)v, &csa);
@@ -1637,12 +1645,15 @@ cdef extern from *:
             mux_btanh_step(st, v, ns, nv, nt, nbt, rr, ob);  /* the last pass: emit */
             __builtin_memcpy(obw, ob, 64);
             tt = s - (S - Lc);
-            for (q = 0; q < nq; q++) {
-                bits = obw[q];
-                while (bits) {
-                    o = 64 * (q0 + q) + __builtin_ctzll(bits);
-                    if (o < no) ov[o * wo + (tt >> 6)] |= (uint64_t)1 << (tt & 63);
-                    bits &= bits - 1;
+            for (q = 0; q < 8; q++) obuf[q][tt & 63] = obw[q];
+            if ((tt & 63) == 63 || tt == Lc - 1) {  /* 64 steps (or the last): transpose out */
+                for (q = 0; q < nq; q++) {
+                    for (c = (int)(tt & 63) + 1; c < 64; c++) obuf[q][c] = 0;
+                    mux_transpose64(obuf[q]);
+                    for (c = 0; c < 64; c++) {
+                        o = 64 * (q0 + q) + c;
+                        if (o < no) ov[o * wo + (tt >> 6)] = obuf[q][c];
+                    }
                 }
             }
         }
