@@ -1340,12 +1340,15 @@ def mux_fc_counts(x, source, select, bit_index, G, L, approx):
 # The fast path of the MUX-shared FC works across neurons instead of across cycles: at step s
 # every neuron sees the same G input bits (the MUX selects are shared), so bit b of one uint64
 # holds neuron 64*q + b. The weight bits come from a static per-layer table (``mux_fc_table``:
-# tab[s, k, q]); the product of slot k is tab ^ xm with xm = 0 when the input bit is 1 and ~0
-# when it is 0 (XNOR), or the constant s & 1 past the fan-in (tab = 0 there). The G products are
-# added into a bit-sliced count (APC: the pairs first), and the Btanh up/down counter itself is
-# bit-sliced: its state is held as bit-planes and updated with ripple adders and constant
-# comparators, so one word operation steps 64 neurons. Only the last L steps' output bits are
-# written out.
+# tab[u, k, q], one row u per distinct (select, bit_index) pair, step s reading row[s]); the
+# product of slot k is tab ^ xm with xm = 0 when the input bit is 1 and ~0 when it is 0 (XNOR),
+# or the constant s & 1 past the fan-in (tab = 0 there). The masks come from the inputs
+# transposed once per image (one bit extract per step). The G products are carry-saved into a
+# bit-sliced count (APC: the pairs first; about one full adder per word), and the Btanh up/down
+# counter itself is bit-sliced: its state is held as bit-planes and updated with ripple adders
+# and constant comparators, so one word operation steps 64 neurons. The per-step loops are C
+# with GCC vector extensions (8 lanes = two 4 x 64-bit vectors). Only the last L steps' output
+# bits are written out, 64 steps at a time through a bit transpose.
 
 cdef enum:
     MAXB = 48      # bit-planes of the bit-sliced counts, Btanh states and accumulators
