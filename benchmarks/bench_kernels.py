@@ -185,12 +185,12 @@ def run(quick: bool = False, out: Path = RESULTS) -> dict:
                 {"cython": (lambda a=inp_c, b=wts_c, d=bias_c, n=n_c: cy.conv_pool_btanh(
                     a, b, d, length, True, 16, 0, n, kernels.kim_r(n, 1.0), 0))},
             )
-        tab = cy.mux_fc_table(src, sel, bidx, g_f)
+        tab, row = cy.mux_fc_table(src, sel, bidx, g_f)
         case(
             f"mux_fc_btanh APC LeNet fc1 G={g_f} S={s_f}",
             "slot-products",
             o_f * g_f * s_f,
-            {"cython": (lambda: cy.mux_fc_btanh(xf, tab, sel, n_f, g_f, length, True, g_f,
+            {"cython": (lambda: cy.mux_fc_btanh(xf, tab, row, sel, n_f, g_f, length, True, g_f,
                                                 kernels.kim_r(g_f, 1.0), 0, o_f))},
         )
 

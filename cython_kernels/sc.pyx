@@ -1486,12 +1486,15 @@ def mux_fc_counts(x, source, select, bit_index, G, L, approx):
 # The fast path of the MUX-shared FC works across neurons instead of across cycles: at step s
 # every neuron sees the same G input bits (the MUX selects are shared), so bit b of one uint64
 # holds neuron 64*q + b. The weight bits come from a static per-layer table (``mux_fc_table``:
-# tab[s, k, q]); the product of slot k is tab ^ xm with xm = 0 when the input bit is 1 and ~0
-# when it is 0 (XNOR), or the constant s & 1 past the fan-in (tab = 0 there). The G products are
-# added into a bit-sliced count (APC: the pairs first), and the Btanh up/down counter itself is
-# bit-sliced: its state is held as bit-planes and updated with ripple adders and constant
-# comparators, so one word operation steps 64 neurons. Only the last L steps' output bits are
-# written out.
+# tab[u, k, q], one row u per distinct (select, bit_index) pair, step s reading row[s]); the
+# product of slot k is tab ^ xm with xm = 0 when the input bit is 1 and ~0 when it is 0 (XNOR),
+# or the constant s & 1 past the fan-in (tab = 0 there). The masks come from the inputs
+# transposed once per image (one bit extract per step). The G products are carry-saved into a
+# bit-sliced count (APC: the pairs first; about one full adder per word), and the Btanh up/down
+# counter itself is bit-sliced: its state is held as bit-planes and updated with ripple adders
+# and constant comparators, so one word operation steps 64 neurons. The per-step loops are C
+# with GCC vector extensions (8 lanes = two 4 x 64-bit vectors). Only the last L steps' output
+# bits are written out, 64 steps at a time through a bit transpose.
 
 cdef enum:
     MAXB = 48      # bit-planes of the bit-sliced counts, Btanh states and accumulators
@@ -1521,139 +1524,461 @@ cdef inline void _transpose64(uint64_t* a) noexcept nogil:
     _transpose64_level(a, 1, <uint64_t>0x5555555555555555)
 
 
-cdef inline void _bs_add_word_fixed(uint64_t* c, int nb, uint64_t w) noexcept nogil:
-    """Bit-sliced c += w over exactly nb planes, branch-free (no data-dependent exit)."""
-    cdef int k
-    cdef uint64_t t
-    for k in range(nb):
-        t = c[k] & w
-        c[k] ^= w
-        w = t
+cdef extern from *:
+    """
+    /* Carry-save count of LANES = 8 neuron words (two 4 x 64-bit vectors, GCC vector
+       extensions so the compiler emits AVX2 whatever it makes of the loops). Plane p of the
+       state holds at most two pending words; a third one is reduced with a full adder whose
+       sum stays at p and whose carry moves up to p + 1 (Harley-Seal), so adding N words costs
+       about N full adders instead of N ripples. */
+    typedef uint64_t mux_v4 __attribute__((vector_size(32), aligned(8)));
+    #define MUX_NP 50  /* MAXB + 2 */
+    typedef struct { mux_v4 w[MUX_NP][2][2]; int cnt[MUX_NP]; } mux_csa;
+
+    static inline void mux_csa_init(mux_csa* c) {
+        for (int p = 0; p < MUX_NP; p++) c->cnt[p] = 0;
+    }
+
+    static inline void mux_csa_push(mux_csa* c, int p, mux_v4 w0, mux_v4 w1) {
+        for (;;) {
+            int n = c->cnt[p];
+            if (n < 2) {
+                c->w[p][n][0] = w0;
+                c->w[p][n][1] = w1;
+                c->cnt[p] = n + 1;
+                return;
+            }
+            mux_v4 a0 = c->w[p][0][0], b0 = c->w[p][1][0], u0 = a0 ^ b0;
+            mux_v4 a1 = c->w[p][0][1], b1 = c->w[p][1][1], u1 = a1 ^ b1;
+            c->w[p][0][0] = u0 ^ w0;
+            c->w[p][0][1] = u1 ^ w1;
+            w0 = (a0 & b0) | (u0 & w0);
+            w1 = (a1 & b1) | (u1 & w1);
+            c->cnt[p] = 1;
+            p++;
+        }
+    }
+
+    /* w = row[q] ^ x for the nq valid lanes, x for the rest */
+    static inline void mux_load8(const uint64_t* row, Py_ssize_t nq, uint64_t x,
+                                 mux_v4* w0, mux_v4* w1) {
+        mux_v4 xv = {x, x, x, x}, t0, t1;
+        if (nq == 8) {
+            __builtin_memcpy(&t0, row, 32);
+            __builtin_memcpy(&t1, row + 4, 32);
+        } else {
+            uint64_t tmp[8];
+            for (int q = 0; q < 8; q++) tmp[q] = q < nq ? row[q] : 0;
+            __builtin_memcpy(&t0, tmp, 32);
+            __builtin_memcpy(&t1, tmp + 4, 32);
+        }
+        *w0 = t0 ^ xv;
+        *w1 = t1 ^ xv;
+    }
+
+    /* v (nv planes x 8 lanes) = count of the g products row[k * nl] ^ xm[k] (PC), or
+       2 * (APC pair count: pair k ORs when k is even, ANDs when odd) + last product. The
+       value must fit in nv planes; c is left empty. */
+    static void mux_fc_count_step(const uint64_t* row, Py_ssize_t nl, Py_ssize_t nq,
+                                  const uint64_t* xm, Py_ssize_t g, int apx, int nv,
+                                  uint64_t* v, mux_csa* c) {
+        mux_v4 a0, a1, b0, b1;
+        Py_ssize_t k;
+        int p;
+        if (apx) {
+            for (k = 0; k < g / 2; k++) {
+                mux_load8(row + 2 * k * nl, nq, xm[2 * k], &a0, &a1);
+                mux_load8(row + (2 * k + 1) * nl, nq, xm[2 * k + 1], &b0, &b1);
+                if (k & 1) mux_csa_push(c, 1, a0 & b0, a1 & b1);
+                else mux_csa_push(c, 1, a0 | b0, a1 | b1);
+            }
+            if (g & 1) {
+                mux_load8(row + (g - 1) * nl, nq, xm[g - 1], &a0, &a1);
+                mux_csa_push(c, 0, a0, a1);
+            }
+        } else {
+            for (k = 0; k < g; k++) {
+                mux_load8(row + k * nl, nq, xm[k], &a0, &a1);
+                mux_csa_push(c, 0, a0, a1);
+            }
+        }
+        for (p = 0; p < nv; p++) {  /* flush: half adders up the planes */
+            int n = c->cnt[p];
+            mux_v4 s0 = {0, 0, 0, 0}, s1 = {0, 0, 0, 0};
+            if (n == 2) {
+                s0 = c->w[p][0][0] ^ c->w[p][1][0];
+                s1 = c->w[p][0][1] ^ c->w[p][1][1];
+                a0 = c->w[p][0][0] & c->w[p][1][0];
+                a1 = c->w[p][0][1] & c->w[p][1][1];
+                c->cnt[p] = 0;
+                mux_csa_push(c, p + 1, a0, a1);
+            } else if (n == 1) {
+                s0 = c->w[p][0][0];
+                s1 = c->w[p][0][1];
+                c->cnt[p] = 0;
+            }
+            __builtin_memcpy(v + 8 * p, &s0, 32);
+            __builtin_memcpy(v + 8 * p + 4, &s1, 32);
+        }
+        c->cnt[nv] = 0;  /* a zero carry may have been parked past the top plane */
+        c->cnt[nv + 1] = 0;
+    }
+
+    /* xm[k] for step s, branch-free in the input bits: 0 where slot k's input bit is 1 (and
+       for the bias input n - 1, the constant 1), ~0 where it is 0; past the fan-in (table
+       bits 0) the constant product s & 1. x: the n - 1 packed input rows of w words. */
+    static inline void mux_fc_masks_c(const uint64_t* x, Py_ssize_t w, const int64_t* se,
+                                      Py_ssize_t s, Py_ssize_t g, Py_ssize_t n, Py_ssize_t Lc,
+                                      uint64_t* xm) {
+        Py_ssize_t k, t = s % Lc, base, kx, kb;
+        int64_t m = se[s];
+        base = m <= n ? g * m : n;
+        kx = n - 1 - base;  /* slots < kx read an input, slot kx (if < kb) the bias */
+        kb = n - base;      /* slots >= kb are past the fan-in */
+        if (kx < 0) kx = 0;
+        if (kx > g) kx = g;
+        if (kb < 0) kb = 0;
+        if (kb > g) kb = g;
+        if (kx > 0) {
+            const uint64_t* col = x + base * w + (t >> 6);
+            int b = (int)(t & 63);
+            for (k = 0; k < kx; k++) xm[k] = ((col[k * w] >> b) & 1) - 1;
+        }
+        for (k = kx; k < kb; k++) xm[k] = 0;
+        for (k = kb; k < g; k++) xm[k] = (s & 1) ? ~(uint64_t)0 : 0;
+    }
+
+    /* mux_fc_masks_c from the transposed inputs xb (row t: bit i = input i at cycle t, the
+       bias bit n - 1 set; nwx words a row, one spare): the G slot bits are one extract. g <= 64. */
+    static inline void mux_fc_masks_t(const uint64_t* xb, Py_ssize_t nwx, const int64_t* se,
+                                      Py_ssize_t s, Py_ssize_t g, Py_ssize_t n, Py_ssize_t Lc,
+                                      uint64_t* xm) {
+        Py_ssize_t k, t = s % Lc, base, kb;
+        int64_t m = se[s];
+        uint64_t bits = 0, valid;
+        base = m <= n ? g * m : n;
+        kb = n - base;  /* slots >= kb are past the fan-in */
+        if (kb < 0) kb = 0;
+        if (kb > g) kb = g;
+        if (kb > 0) {
+            const uint64_t* r = xb + t * nwx + (base >> 6);
+            int sh = (int)(base & 63);
+            bits = r[0] >> sh;
+            if (sh) bits |= r[1] << (64 - sh);
+        }
+        valid = kb >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << kb) - 1);
+        bits = (bits & valid) | ((s & 1) ? 0 : ~valid);  /* past the fan-in: product s & 1 */
+        for (k = 0; k < g; k++) xm[k] = ((bits >> k) & 1) - 1;
+    }
+
+    /* In-place transpose of the 64 x 64 bit matrix a[row] bit col (as _transpose64). */
+    static inline void mux_transpose64(uint64_t* a) {
+        int j = 32, k;
+        uint64_t m = 0x00000000FFFFFFFFULL, t;
+        while (j != 0) {
+            for (k = 0; k < 64; k = (k + j + 1) & ~j) {
+                t = ((a[k] >> j) ^ a[k + j]) & m;
+                a[k] ^= t << j;
+                a[k + j] ^= t;
+            }
+            j >>= 1;
+            m ^= m << j;
+        }
+    }
+
+    /* One Btanh cycle of 8 x 64 neurons: the same bit-sliced up/down counter as
+       _bs_btanh_lanes (state <- clamp(state + 2 v - nbt, 0, r - 1), nt planes of headroom,
+       out = state >= ceil(r/2)), on vectors. st: ns planes, v: nv planes. */
+    static inline void mux_btanh_step(mux_v4 (*st)[2], mux_v4 (*v)[2], int ns, int nv, int nt,
+                                      uint64_t nbt, uint64_t rr, mux_v4* out) {
+        const mux_v4 ones = {~0ULL, ~0ULL, ~0ULL, ~0ULL}, zero = {0, 0, 0, 0};
+        mux_v4 t[MUX_NP][2], c0 = zero, c1 = zero, a0, a1, b0, b1, u0, u1;
+        uint64_t rmax = rr - 1, half = (rr + 1) / 2;
+        int p;
+        t[0][0] = st[0][0];  /* T = state + 2 v */
+        t[0][1] = st[0][1];
+        for (p = 1; p < nt; p++) {
+            a0 = p < ns ? st[p][0] : zero;
+            a1 = p < ns ? st[p][1] : zero;
+            b0 = p - 1 < nv ? v[p - 1][0] : zero;
+            b1 = p - 1 < nv ? v[p - 1][1] : zero;
+            u0 = a0 ^ b0;
+            u1 = a1 ^ b1;
+            t[p][0] = u0 ^ c0;
+            t[p][1] = u1 ^ c1;
+            c0 = (a0 & b0) | (c0 & u0);
+            c1 = (a1 & b1) | (c1 & u1);
+        }
+        c0 = ones;  /* D = T - nbt (into t); under = T < nbt */
+        c1 = ones;
+        for (p = 0; p < nt; p++) {
+            a0 = t[p][0];
+            a1 = t[p][1];
+            if ((nbt >> p) & 1) {
+                t[p][0] = a0 ^ c0;
+                t[p][1] = a1 ^ c1;
+                c0 = a0 & c0;
+                c1 = a1 & c1;
+            } else {
+                t[p][0] = ~(a0 ^ c0);
+                t[p][1] = ~(a1 ^ c1);
+                c0 = a0 | c0;
+                c1 = a1 | c1;
+            }
+        }
+        u0 = ~c0;  /* under */
+        u1 = ~c1;
+        c0 = ones;  /* over = D >= r */
+        c1 = ones;
+        for (p = 0; p < nt; p++) {
+            if ((rr >> p) & 1) {
+                c0 &= t[p][0];
+                c1 &= t[p][1];
+            } else {
+                c0 |= t[p][0];
+                c1 |= t[p][1];
+            }
+        }
+        b0 = c0 & ~u0;  /* over: saturate at r - 1 */
+        b1 = c1 & ~u1;
+        a0 = ~u0 & ~c0;  /* keep D */
+        a1 = ~u1 & ~c1;
+        for (p = 0; p < ns; p++) {
+            if ((rmax >> p) & 1) {
+                st[p][0] = (t[p][0] & a0) | b0;
+                st[p][1] = (t[p][1] & a1) | b1;
+            } else {
+                st[p][0] = t[p][0] & a0;
+                st[p][1] = t[p][1] & a1;
+            }
+        }
+        if (out) {
+            c0 = ones;
+            c1 = ones;
+            for (p = 0; p < ns; p++) {
+                if ((half >> p) & 1) {
+                    c0 &= st[p][0];
+                    c1 &= st[p][1];
+                } else {
+                    c0 |= st[p][0];
+                    c1 |= st[p][1];
+                }
+            }
+            out[0] = c0;
+            out[1] = c1;
+        }
+    }
+
+    /* Lanes q0..q0+nq-1 (nq <= 8) of the MUX-shared FC + Btanh through all S steps: per step
+       the masks, the carry-saved count and one Btanh cycle; the last Lc steps' output bits
+       are set in ov (no rows of wo words). */
+    static void mux_fc_btanh_block_c(const uint64_t* x, Py_ssize_t w, const uint64_t* xb,
+                                     Py_ssize_t nwx, const int64_t* se,
+                                     const uint64_t* tab, const int64_t* rw, Py_ssize_t S,
+                                     Py_ssize_t g, Py_ssize_t n, Py_ssize_t Lc, Py_ssize_t nl,
+                                     Py_ssize_t q0, Py_ssize_t nq, int apx, int nv, int ns,
+                                     int nt, uint64_t nbt, uint64_t rr, int64_t st0,
+                                     uint64_t* xm, uint64_t* ov, Py_ssize_t wo, Py_ssize_t no) {
+        mux_csa csa;
+        mux_v4 st[MUX_NP][2], v[MUX_NP][2], ob[2];
+        uint64_t obw[8], obuf[8][64];
+        Py_ssize_t s, q, tt, o;
+        int p, c;
+        for (p = 0; p < MUX_NP; p++) {
+            uint64_t b = (p < ns && ((st0 >> p) & 1)) ? ~(uint64_t)0 : 0;
+            mux_v4 bv = {b, b, b, b};
+            st[p][0] = bv;
+            st[p][1] = bv;
+        }
+        mux_csa_init(&csa);
+        for (s = 0; s < S; s++) {
+            const uint64_t* row = tab + rw[s] * g * nl + q0;
+            if (xb) mux_fc_masks_t(xb, nwx, se, s, g, n, Lc, xm);
+            else mux_fc_masks_c(x, w, se, s, g, n, Lc, xm);
+            mux_fc_count_step(row, nl, nq, xm, g, apx, nv, (uint64_t*)v, &csa);
+            if (s < S - Lc) {
+                mux_btanh_step(st, v, ns, nv, nt, nbt, rr, NULL);
+                continue;
+            }
+            mux_btanh_step(st, v, ns, nv, nt, nbt, rr, ob);  /* the last pass: emit */
+            __builtin_memcpy(obw, ob, 64);
+            tt = s - (S - Lc);
+            for (q = 0; q < 8; q++) obuf[q][tt & 63] = obw[q];
+            if ((tt & 63) == 63 || tt == Lc - 1) {  /* 64 steps (or the last): transpose out */
+                for (q = 0; q < nq; q++) {
+                    for (c = (int)(tt & 63) + 1; c < 64; c++) obuf[q][c] = 0;
+                    mux_transpose64(obuf[q]);
+                    for (c = 0; c < 64; c++) {
+                        o = 64 * (q0 + q) + c;
+                        if (o < no) ov[o * wo + (tt >> 6)] = obuf[q][c];
+                    }
+                }
+            }
+        }
+    }
+
+    /* Carry-save accumulators of mux_fc_sums: one of 4-word vectors and one of single words
+       (same scheme as mux_csa_push); a pending word at plane p weighs 2^p. */
+    typedef struct { mux_v4 w[MUX_NP][2]; int cnt[MUX_NP]; } mux_acc4;
+    typedef struct { uint64_t w[MUX_NP][2]; int cnt[MUX_NP]; } mux_acc1;
+
+    static inline void mux_acc4_push(mux_acc4* c, int p, mux_v4 w) {
+        for (;;) {
+            int n = c->cnt[p];
+            if (n < 2) {
+                c->w[p][n] = w;
+                c->cnt[p] = n + 1;
+                return;
+            }
+            mux_v4 a = c->w[p][0], b = c->w[p][1], u = a ^ b;
+            c->w[p][0] = u ^ w;
+            w = (a & b) | (u & w);
+            c->cnt[p] = 1;
+            p++;
+        }
+    }
+
+    static inline void mux_acc1_push(mux_acc1* c, int p, uint64_t w) {
+        for (;;) {
+            int n = c->cnt[p];
+            if (n < 2) {
+                c->w[p][n] = w;
+                c->cnt[p] = n + 1;
+                return;
+            }
+            uint64_t a = c->w[p][0], b = c->w[p][1], u = a ^ b;
+            c->w[p][0] = u ^ w;
+            w = (a & b) | (u & w);
+            c->cnt[p] = 1;
+            p++;
+        }
+    }
+
+    static inline mux_v4 mux_ld4(const uint64_t* p, Py_ssize_t stride) {
+        mux_v4 r;
+        if (stride == 1) {
+            __builtin_memcpy(&r, p, 32);
+        } else {
+            r[0] = p[0];
+            r[1] = p[stride];
+            r[2] = p[2 * stride];
+            r[3] = p[3 * stride];
+        }
+        return r;
+    }
+
+    /* MUX-shared FC output counters: out[o] = sum over the S steps of neuron o's count (PC, or
+       2 * APC pairs + last). Every product word of a lane goes into the lane's carry-save
+       accumulators, four slots (APC: four pairs) at a time as one vector. Returns -1 if out
+       of memory. */
+    static int mux_fc_sums_c(const uint64_t* x, Py_ssize_t w, const uint64_t* xb,
+                             Py_ssize_t nwx, const int64_t* se,
+                             const uint64_t* tab, const int64_t* rw, Py_ssize_t S, Py_ssize_t g,
+                             Py_ssize_t n, Py_ssize_t Lc, Py_ssize_t nl, int apx, uint64_t* xm,
+                             int64_t* out, Py_ssize_t no) {
+        mux_acc4* a4 = (mux_acc4*)calloc(nl, sizeof(mux_acc4));
+        mux_acc1* a1 = (mux_acc1*)calloc(nl, sizeof(mux_acc1));
+        const mux_v4 mor = {~0ULL, 0, ~0ULL, 0};  /* pairs 4j and 4j + 2 OR, the others AND */
+        const mux_v4 sel_even = {0, 2, 4, 6}, sel_odd = {1, 3, 5, 7};
+        Py_ssize_t s, q, k, j, half = g / 2, o;
+        int p, i, l;
+        if (a4 == NULL || a1 == NULL) {
+            free(a4);
+            free(a1);
+            return -1;
+        }
+        for (s = 0; s < S; s++) {
+            if (xb) mux_fc_masks_t(xb, nwx, se, s, g, n, Lc, xm);
+            else mux_fc_masks_c(x, w, se, s, g, n, Lc, xm);
+            for (q = 0; q < nl; q++) {
+                const uint64_t* tp = tab + rw[s] * g * nl + q;
+                mux_acc4* c4 = a4 + q;
+                mux_acc1* c1 = a1 + q;
+                if (!apx) {
+                    for (k = 0; k + 4 <= g; k += 4)
+                        mux_acc4_push(c4, 0, mux_ld4(tp + k * nl, nl) ^ mux_ld4(xm + k, 1));
+                    for (; k < g; k++) mux_acc1_push(c1, 0, tp[k * nl] ^ xm[k]);
+                } else {
+                    for (j = 0; j + 4 <= half; j += 4) {
+                        mux_v4 X = mux_ld4(tp + 2 * j * nl, nl) ^ mux_ld4(xm + 2 * j, 1);
+                        mux_v4 Y = mux_ld4(tp + (2 * j + 4) * nl, nl) ^ mux_ld4(xm + 2 * j + 4, 1);
+                        mux_v4 E = __builtin_shuffle(X, Y, sel_even);
+                        mux_v4 O = __builtin_shuffle(X, Y, sel_odd);
+                        mux_acc4_push(c4, 1, ((E | O) & mor) | ((E & O) & ~mor));
+                    }
+                    for (; j < half; j++) {
+                        uint64_t pa = tp[2 * j * nl] ^ xm[2 * j];
+                        uint64_t pb = tp[(2 * j + 1) * nl] ^ xm[2 * j + 1];
+                        mux_acc1_push(c1, 1, (j & 1) ? (pa & pb) : (pa | pb));
+                    }
+                    if (g & 1) mux_acc1_push(c1, 0, tp[(g - 1) * nl] ^ xm[g - 1]);
+                }
+            }
+        }
+        for (o = 0; o < no; o++) {  /* every pending word at plane p weighs 2^p */
+            mux_acc4* c4 = a4 + (o >> 6);
+            mux_acc1* c1 = a1 + (o >> 6);
+            int b = (int)(o & 63);
+            int64_t total = 0;
+            for (p = 0; p < MUX_NP; p++) {
+                for (i = 0; i < c4->cnt[p]; i++)
+                    for (l = 0; l < 4; l++) total += (int64_t)((c4->w[p][i][l] >> b) & 1) << p;
+                for (i = 0; i < c1->cnt[p]; i++) total += (int64_t)((c1->w[p][i] >> b) & 1) << p;
+            }
+            out[o] = total;
+        }
+        free(a4);
+        free(a1);
+        return 0;
+    }
+    """
+    ctypedef struct mux_csa:
+        pass
+    void mux_csa_init(mux_csa* c) noexcept nogil
+    void mux_fc_masks_c(const uint64_t* x, Py_ssize_t w, const int64_t* se, Py_ssize_t s,
+                        Py_ssize_t g, Py_ssize_t n, Py_ssize_t Lc, uint64_t* xm) noexcept nogil
+    void mux_fc_btanh_block_c(const uint64_t* x, Py_ssize_t w, const uint64_t* xb,
+                              Py_ssize_t nwx, const int64_t* se,
+                              const uint64_t* tab, const int64_t* rw, Py_ssize_t S,
+                              Py_ssize_t g, Py_ssize_t n, Py_ssize_t Lc, Py_ssize_t nl,
+                              Py_ssize_t q0, Py_ssize_t nq, int apx, int nv, int ns, int nt,
+                              uint64_t nbt, uint64_t rr, int64_t st0, uint64_t* xm,
+                              uint64_t* ov, Py_ssize_t wo, Py_ssize_t no) noexcept nogil
+    int mux_fc_sums_c(const uint64_t* x, Py_ssize_t w, const uint64_t* xb, Py_ssize_t nwx,
+                      const int64_t* se, const uint64_t* tab,
+                      const int64_t* rw, Py_ssize_t S, Py_ssize_t g, Py_ssize_t n, Py_ssize_t Lc,
+                      Py_ssize_t nl, int apx, uint64_t* xm, int64_t* out,
+                      Py_ssize_t no) noexcept nogil
+    void mux_fc_count_step(const uint64_t* row, Py_ssize_t nl, Py_ssize_t nq,
+                           const uint64_t* xm, Py_ssize_t g, int apx, int nv,
+                           uint64_t* v, mux_csa* c) noexcept nogil
 
 
-cdef inline void _mux_fc_step_value(const uint64_t* tp, const uint64_t* xm, Py_ssize_t g,
-                                    Py_ssize_t nl, bint approx, uint64_t* v, int nv) noexcept nogil:
-    """Bit-sliced count value v (nv planes) of one lane at one step: tp[k * nl] ^ xm[k], k < g.
-
-    After i words the count is at most i, so word i + 1 ripples through bit_length(i + 1)
-    planes only."""
-    cdef Py_ssize_t k, half = g // 2
-    cdef uint64_t a, b
-    cdef int q, nb = 1
-    for q in range(nv):
-        v[q] = 0
-    if approx:  # v = 2 * (APC pair count) + last product: count into planes 1.., last into 0
-        for k in range(half):
-            if (k + 1) >> nb:
-                nb += 1
-            a = tp[2 * k * nl] ^ xm[2 * k]
-            b = tp[(2 * k + 1) * nl] ^ xm[2 * k + 1]
-            _bs_add_word_fixed(v + 1, nb, (a & b) if (k & 1) else (a | b))
-        if g & 1:
-            v[0] = tp[(g - 1) * nl] ^ xm[g - 1]
-    else:
-        for k in range(g):
-            if (k + 1) >> nb:
-                nb += 1
-            _bs_add_word_fixed(v, nb, tp[k * nl] ^ xm[k])
-
-
-cdef inline void _mux_fc_masks(const uint64_t[:, ::1] xv, const int64_t* se, Py_ssize_t s,
-                               Py_ssize_t g, Py_ssize_t n, Py_ssize_t Lc, uint64_t* xm) noexcept nogil:
-    """xm[k] for step s: 0 where slot k's input bit is 1, ~0 where it is 0; past the fan-in
-    (table bits 0) the constant product s & 1."""
-    cdef Py_ssize_t k, i, base, t = s % Lc
-    cdef int64_t m = se[s]
-    cdef uint64_t ones = ~(<uint64_t>0)
-    base = g * m if m <= n else n
-    for k in range(g):
-        i = base + k
-        if i >= n:
-            xm[k] = ones if (s & 1) else 0
-        elif i == n - 1:
-            xm[k] = 0  # the bias input is the constant 1
-        else:
-            xm[k] = 0 if ((xv[i, t >> 6] >> (t & 63)) & 1) else ones
-
-
-cdef inline void _load_lanes(const uint64_t* p, Py_ssize_t nq, uint64_t x,
-                             uint64_t* dst) noexcept nogil:
-    """dst[q] = p[q] ^ x for the nq valid lanes, x for the rest (LANES lanes in all)."""
-    cdef Py_ssize_t q
-    if nq == LANES:
-        for q in range(LANES):
-            dst[q] = p[q] ^ x
-    else:
-        for q in range(LANES):
-            dst[q] = (p[q] if q < nq else 0) ^ x
-
-
-cdef void _mux_fc_btanh_block(const uint64_t[:, ::1] xv, const int64_t* se, const uint64_t* tab,
-                              Py_ssize_t S, Py_ssize_t g, Py_ssize_t nn, Py_ssize_t Lc,
-                              Py_ssize_t nl, Py_ssize_t q0, Py_ssize_t nq, bint apx, int nv,
-                              int ns, int nt, uint64_t nbt, uint64_t rr, int64_t st0,
-                              uint64_t* xm, uint64_t[:, ::1] ov, Py_ssize_t no) noexcept nogil:
-    """Lanes q0..q0+nq-1 (nq <= LANES) of the MUX-shared FC + Btanh through all S steps.
-
-    The G products are added bit-sliced into the count v (fixed-length lane loops, which the
-    compiler vectorises) and stepped through ``_bs_btanh_lanes``."""
-    cdef uint64_t st[MAXB * LANES]
-    cdef uint64_t v[MAXB * LANES]
-    cdef uint64_t w[LANES]
-    cdef uint64_t a[LANES]
-    cdef uint64_t b[LANES]
-    cdef uint64_t ob[LANES]
-    cdef uint64_t x, tmp
-    cdef const uint64_t* row
-    cdef Py_ssize_t s, k, q, tt, o, half_g = g // 2
-    cdef int p, nb, off = 1 if apx else 0
-    _bs_btanh_init(st, ns, st0)
-    for s in range(S):
-        _mux_fc_masks(xv, se, s, g, nn, Lc, xm)
-        row = tab + s * g * nl + q0
-        for p in range(nv):
-            for q in range(LANES):
-                v[p * LANES + q] = 0
-        # v = count of the products (PC), or 2 * (APC pair count) + last product: the count
-        # goes into planes off.., and after i words it fits in bit_length(i) planes
-        nb = 1
-        for k in range(half_g if apx else g):
-            if (k + 1) >> nb:
-                nb += 1
-            if apx:
-                _load_lanes(row + 2 * k * nl, nq, xm[2 * k], a)
-                _load_lanes(row + (2 * k + 1) * nl, nq, xm[2 * k + 1], b)
-                if k & 1:
-                    for q in range(LANES):
-                        w[q] = a[q] & b[q]
-                else:
-                    for q in range(LANES):
-                        w[q] = a[q] | b[q]
-            else:
-                _load_lanes(row + k * nl, nq, xm[k], w)
-            for p in range(off, off + nb):
-                for q in range(LANES):
-                    tmp = v[p * LANES + q] & w[q]
-                    v[p * LANES + q] ^= w[q]
-                    w[q] = tmp
-        if apx and g & 1:
-            _load_lanes(row + (g - 1) * nl, nq, xm[g - 1], v)
-        if s < S - Lc:
-            _bs_btanh_lanes(st, v, ns, nv, nt, nbt, rr, NULL)
-            continue
-        _bs_btanh_lanes(st, v, ns, nv, nt, nbt, rr, ob)  # the last pass: emit
-        tt = s - (S - Lc)
-        for q in range(nq):
-            x = ob[q]
-            while x:
-                o = 64 * (q0 + q) + __builtin_ctzll(x)
-                if o < no:
-                    ov[o, tt >> 6] |= (<uint64_t>1) << (tt & 63)
-                x &= x - 1
+def _mux_fc_xbits(x, Py_ssize_t n, Py_ssize_t L):
+    """The inputs transposed for the masks: ``uint64[L, nwx]``, bit i of row t = bit t of input
+    i (``x: uint64[n-1, W]``), bit n - 1 (the bias input) set, a spare zero word at the end."""
+    cdef Py_ssize_t nwx = (n + 63) // 64 + 1, W = (L + 63) // 64
+    xb = np.zeros((W * 64, nwx), dtype=np.uint64)
+    cdef uint64_t[:, ::1] bv = xb
+    cdef const uint64_t[:, ::1] xv = x
+    cdef uint64_t a[64]
+    cdef Py_ssize_t ib, w, r, c
+    with nogil:
+        for ib in range(0, n - 1, 64):
+            for w in range(W):
+                for r in range(64):
+                    a[r] = xv[ib + r, w] if ib + r < n - 1 else 0
+                _transpose64(a)
+                for c in range(64):
+                    bv[w * 64 + c, ib >> 6] = a[c]
+        for r in range(W * 64):
+            bv[r, (n - 1) >> 6] |= (<uint64_t>1) << ((n - 1) & 63)
+    return xb
 
 
 def mux_fc_table(source, select, bit_index, G):
-    """Weight bits per step, slot and neuron lane ``uint64[S, G, lanes]`` (see reference)."""
+    """Weight bits per (phase, weight bit) pair, slot and neuron lane and the pair of every step:
+    ``(tab uint64[rows, G, lanes], row int64[S])`` (see reference)."""
     source = np.asarray(source)
     if source.dtype != np.uint64 or source.ndim != 3:
         raise ValueError(f"source must be uint64[outputs, n, Wsrc], got {source.dtype} {source.shape}")
@@ -1667,26 +1992,26 @@ def mux_fc_table(source, select, bit_index, G):
         raise ValueError(f"select has {sel.size} entries but bit_index {bi.size}")
     if sel.size and (sel.min() < 0 or bi.min() < 0 or bi.max() >= 64 * wsrc):
         raise ValueError(f"select must be >= 0 and bit_index in 0..{64 * wsrc - 1}")
-    cdef Py_ssize_t S = sel.size, nl = (outputs + 63) // 64
-    tab = np.zeros((S, g, nl), dtype=np.uint64)
-    if S == 0 or outputs == 0:
-        return tab
+    pm, pj, row = _ref._mux_fc_table_rows(sel, bi, n, g)
+    cdef Py_ssize_t U = pm.size, nl = (outputs + 63) // 64
+    tab = np.zeros((U, g, nl), dtype=np.uint64)
+    if U == 0 or outputs == 0:
+        return tab, row
     src = np.ascontiguousarray(source)
     cdef const uint64_t[:, :, ::1] sv = src
-    cdef const int64_t[::1] se = sel
-    cdef const int64_t[::1] bv = bi
+    cdef const int64_t[::1] se = np.ascontiguousarray(pm, dtype=np.int64)
+    cdef const int64_t[::1] bv = np.ascontiguousarray(pj, dtype=np.int64)
     cdef uint64_t[:, :, ::1] tv = tab
-    cdef Py_ssize_t s, k, o, i, base, wj
-    cdef int64_t m, j
+    cdef Py_ssize_t u, k, o, i, base, wj
+    cdef int64_t j
     cdef uint64_t word
     cdef Py_ssize_t q, o_end
     with nogil:
         for q in range(nl):  # one lane (64 neurons) at a time: its source rows stay in cache
             o_end = 64 * q + 64 if 64 * q + 64 < outputs else outputs
-            for s in range(S):
-                m = se[s]
-                base = g * m if m <= n else n
-                j = bv[s]
+            for u in range(U):
+                base = g * se[u]  # the phase is clamped to ceil(n/G): base <= n + g
+                j = bv[u]
                 wj = j >> 6
                 for k in range(g):
                     i = base + k
@@ -1695,13 +2020,14 @@ def mux_fc_table(source, select, bit_index, G):
                     word = 0
                     for o in range(64 * q, o_end):
                         word |= ((sv[o, i, wj] >> (j & 63)) & 1) << (o - 64 * q)
-                    tv[s, k, q] = word
-    return tab
+                    tv[u, k, q] = word
+    return tab, row
 
 
-def mux_fc_btanh(x, tab, select, n, G, L, approx, n_btanh, r, s0, outputs):
+def mux_fc_btanh(x, tab, row, select, n, G, L, approx, n_btanh, r, s0, outputs):
     """MUX-shared FC + Btanh, neuron-sliced -> ``uint64[outputs, W]`` (see reference)."""
-    x, tab, sel, n, G, L, outputs = _ref._mux_fc_table_args(x, tab, select, n, G, L, outputs)
+    x, tab, row, sel, n, G, L, outputs = _ref._mux_fc_table_args(x, tab, row, select, n, G, L,
+                                                                 outputs)
     cdef Py_ssize_t S = sel.size, Lc = L, g = G, nn = n, no = outputs
     if S < Lc:
         raise ValueError(f"{S} steps cannot emit a stream of length {Lc}")
@@ -1724,27 +2050,35 @@ def mux_fc_btanh(x, tab, select, n, G, L, approx, n_btanh, r, s0, outputs):
     cdef const uint64_t[:, ::1] xv = xc
     cdef const int64_t[::1] se = np.ascontiguousarray(sel)
     cdef const uint64_t[:, :, ::1] tv = tab
+    cdef const int64_t[::1] rv = row
     cdef uint64_t[:, ::1] ov = out
     cdef uint64_t* xm = <uint64_t*>malloc(g * sizeof(uint64_t))
     if xm == NULL:
         raise MemoryError()
     cdef Py_ssize_t q0
+    cdef const uint64_t* xp = &xv[0, 0] if xv.shape[0] > 0 else NULL
+    xb = _mux_fc_xbits(xc, nn, Lc) if g <= 64 else None
+    cdef const uint64_t[:, ::1] xbv = xb
+    cdef const uint64_t* xbp = &xbv[0, 0] if xb is not None else NULL
+    cdef Py_ssize_t nwx = xb.shape[1] if xb is not None else 0
     try:
         with nogil:
             q0 = 0
             while q0 < nl:
-                _mux_fc_btanh_block(xv, &se[0], &tv[0, 0, 0], S, g, nn, Lc, nl, q0,
-                                    nl - q0 if nl - q0 < LANES else LANES, apx, nv, ns, nt,
-                                    <uint64_t>nbt, <uint64_t>rr, st0, xm, ov, no)
+                mux_fc_btanh_block_c(xp, xv.shape[1], xbp, nwx, &se[0], &tv[0, 0, 0], &rv[0],
+                                     S, g, nn, Lc, nl, q0, nl - q0 if nl - q0 < LANES else LANES, apx,
+                                     nv, ns, nt, <uint64_t>nbt, <uint64_t>rr, st0, xm,
+                                     &ov[0, 0], W, no)
                 q0 += LANES
     finally:
         free(xm)
     return out
 
 
-def mux_fc_sums(x, tab, select, n, G, L, approx, outputs):
+def mux_fc_sums(x, tab, row, select, n, G, L, approx, outputs):
     """MUX-shared FC output counters, neuron-sliced -> ``int64[outputs]`` (see reference)."""
-    x, tab, sel, n, G, L, outputs = _ref._mux_fc_table_args(x, tab, select, n, G, L, outputs)
+    x, tab, row, sel, n, G, L, outputs = _ref._mux_fc_table_args(x, tab, row, select, n, G, L,
+                                                                 outputs)
     cdef Py_ssize_t S = sel.size, Lc = L, g = G, nn = n, no = outputs
     out = np.zeros(no, dtype=np.int64)
     if no == 0 or S == 0:
@@ -1752,7 +2086,6 @@ def mux_fc_sums(x, tab, select, n, G, L, approx, outputs):
     cdef Py_ssize_t nl = (no + 63) // 64
     cdef bint apx = bool(approx)
     cdef int64_t vmax = (2 * (g // 2) + (g & 1)) if apx else g
-    cdef int nv = _bit_length(vmax) + 1
     cdef int na = _bit_length(vmax * S) + 1
     if na > MAXB:
         raise ValueError(f"sums too wide for the bit-sliced accumulator ({na} bits)")
@@ -1760,42 +2093,25 @@ def mux_fc_sums(x, tab, select, n, G, L, approx, outputs):
     cdef const uint64_t[:, ::1] xv = xc
     cdef const int64_t[::1] se = np.ascontiguousarray(sel)
     cdef const uint64_t[:, :, ::1] tv = tab
+    cdef const int64_t[::1] rv = row
     cdef int64_t[::1] ov = out
-    acc_arr = np.zeros((nl, MAXB), dtype=np.uint64)
-    cdef uint64_t[:, ::1] av = acc_arr
     cdef uint64_t* xm = <uint64_t*>malloc(g * sizeof(uint64_t))
     if xm == NULL:
         raise MemoryError()
-    cdef uint64_t v[MAXB]
-    cdef uint64_t* ap
-    cdef uint64_t a, b, carry
-    cdef Py_ssize_t s, q, o
-    cdef int k
-    cdef int64_t total
+    cdef const uint64_t* xp = &xv[0, 0] if xv.shape[0] > 0 else NULL
+    xb = _mux_fc_xbits(xc, nn, Lc) if g <= 64 else None
+    cdef const uint64_t[:, ::1] xbv = xb
+    cdef const uint64_t* xbp = &xbv[0, 0] if xb is not None else NULL
+    cdef Py_ssize_t nwx = xb.shape[1] if xb is not None else 0
+    cdef int rc
     try:
         with nogil:
-            for s in range(S):
-                _mux_fc_masks(xv, &se[0], s, g, nn, Lc, xm)
-                for q in range(nl):
-                    _mux_fc_step_value(&tv[s, 0, q], xm, g, nl, apx, v, nv)
-                    ap = &av[q, 0]
-                    carry = 0
-                    for k in range(na):
-                        a = ap[k]
-                        b = v[k] if k < nv else 0
-                        if not (b | carry):
-                            if k >= nv:
-                                break
-                            continue
-                        ap[k] = a ^ b ^ carry
-                        carry = (a & b) | (carry & (a ^ b))
-            for o in range(no):
-                total = 0
-                for k in range(na):
-                    total += <int64_t>((av[o >> 6, k] >> (o & 63)) & 1) << k
-                ov[o] = total
+            rc = mux_fc_sums_c(xp, xv.shape[1], xbp, nwx, &se[0], &tv[0, 0, 0], &rv[0], S, g,
+                               nn, Lc, nl, apx, xm, &ov[0], no)
     finally:
         free(xm)
+    if rc != 0:
+        raise MemoryError()
     return out
 
 

@@ -345,15 +345,58 @@ def test_mux_fc_fused_equals_counts_then_btanh(seed, n, G, outputs, length, pass
     want = pack_bits(unpack_bits(ref.btanh(counts, G, r, s0), S)[:, S - length:])
     want_sums = counts.sum(axis=1, dtype=np.int64)
     for mod in (ref, cy) if cy is not None else (ref,):
-        tab = mod.mux_fc_table(source, select, bit_index, G)
-        assert tab.shape == (S, G, (outputs + 63) // 64)
-        got = mod.mux_fc_btanh(x, tab, select, n, G, length, approx, G, r, s0, outputs)
+        tab, row = mod.mux_fc_table(source, select, bit_index, G)
+        assert tab.shape[1:] == (G, (outputs + 63) // 64) and row.shape == (S,)
+        assert tab.shape[0] <= min(S, -(-n // G) * 64 * wsrc + 1)
+        got = mod.mux_fc_btanh(x, tab, row, select, n, G, length, approx, G, r, s0, outputs)
         np.testing.assert_array_equal(got, want)
         np.testing.assert_array_equal(
-            mod.mux_fc_sums(x, tab, select, n, G, length, approx, outputs), want_sums)
+            mod.mux_fc_sums(x, tab, row, select, n, G, length, approx, outputs), want_sums)
     if cy is not None:
-        np.testing.assert_array_equal(cy.mux_fc_table(source, select, bit_index, G),
-                                      ref.mux_fc_table(source, select, bit_index, G))
+        for a, b in zip(cy.mux_fc_table(source, select, bit_index, G),
+                        ref.mux_fc_table(source, select, bit_index, G), strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+@SETTINGS
+@given(
+    seed=seeds,
+    n=st.integers(1, 60),
+    G=st.integers(1, 9),
+    outputs=st.integers(1, 140),
+    length=st.integers(1, 80),
+    passes=st.integers(1, 3),
+    wsrc=st.integers(1, 2),
+    approx=st.booleans(),
+    data=st.data(),
+)
+def test_mux_fc_table_any_schedule(seed, n, G, outputs, length, passes, wsrc, approx, data):
+    """The compact table (one row per distinct (select, bit_index) pair) gives the counts of
+    ``mux_fc_counts`` for any schedule: repeated pairs, phases past the fan-in (select far
+    beyond ceil(n/G), slots carrying s & 1), few distinct bits, odd G, APC and PC."""
+    G = min(G, n)
+    rng = np.random.default_rng(seed)
+    x, source, _, _ = _mux_fc_case(rng, n, G, outputs, length, passes, wsrc)
+    S = passes * length
+    mmax = -(-n // G)
+    select = rng.integers(0, mmax + data.draw(st.sampled_from([1, 3, 1000])), S)
+    bit_index = rng.integers(0, data.draw(st.sampled_from([1, 2, 64 * wsrc])), S)
+    counts = ref.mux_fc_counts(x, source, select, bit_index, G, length, approx)
+    want_sums = counts.sum(axis=1, dtype=np.int64)
+    want = pack_bits(unpack_bits(ref.btanh(counts, G, 2 * G, G), S)[:, S - length:])
+    for mod in (ref, cy) if cy is not None else (ref,):
+        tab, row = mod.mux_fc_table(source, select, bit_index, G)
+        # every step's row holds exactly the weight bits of its slots (0 past the fan-in)
+        i = np.arange(G)[None, :] + G * np.minimum(select, n)[:, None]
+        j = bit_index[:, None]
+        bits = (source[:, np.minimum(i, n - 1), j >> 6] >> (j & 63).astype(np.uint64)) & 1
+        bits = np.where((i < n)[None], bits, 0).astype(np.uint8)
+        np.testing.assert_array_equal(tab[row], pack_bits(np.moveaxis(bits, 0, -1)))
+        np.testing.assert_array_equal(
+            mod.mux_fc_sums(x, tab, row, select, n, G, length, approx, outputs), want_sums)
+        np.testing.assert_array_equal(
+            mod.mux_fc_btanh(x, tab, row, select, n, G, length, approx, G, 2 * G, G, outputs),
+            want)
 
 
 @SETTINGS
@@ -442,9 +485,30 @@ def test_mux_fc_btanh_more_than_one_lane_block(approx):
     r = kim_r(G, 1.0)
     counts = ref.mux_fc_counts(x, source, select, bit_index, G, length, approx)
     want = pack_bits(unpack_bits(ref.btanh(counts, G, r, 1), S)[:, S - length:])
-    tab = cy.mux_fc_table(source, select, bit_index, G)
-    got = cy.mux_fc_btanh(x, tab, select, n, G, length, approx, G, r, 1, outputs)
+    tab, row = cy.mux_fc_table(source, select, bit_index, G)
+    got = cy.mux_fc_btanh(x, tab, row, select, n, G, length, approx, G, r, 1, outputs)
     np.testing.assert_array_equal(got, want)
+
+
+@needs_cython
+@pytest.mark.parametrize("approx", [False, True])
+@pytest.mark.parametrize("G,n,length", [(70, 150, 70), (64, 200, 65), (3, 300, 129)])
+def test_mux_fc_wide_groups_and_long_fan_in(approx, G, n, length):
+    """G > 64 (the masks read the inputs column-wise), G = 64 and fan-ins of several words
+    (the transposed-input masks extract across word boundaries); odd lengths."""
+    rng = np.random.default_rng(G * 1000 + n)
+    outputs, passes = 70, 2
+    x, source, select, bit_index = _mux_fc_case(rng, n, G, outputs, length, passes, 2)
+    select[::7] += 5  # some phases past the fan-in
+    S = passes * length
+    r = kim_r(G, 1.0)
+    counts = ref.mux_fc_counts(x, source, select, bit_index, G, length, approx)
+    want = pack_bits(unpack_bits(ref.btanh(counts, G, r, r // 2), S)[:, S - length:])
+    tab, row = cy.mux_fc_table(source, select, bit_index, G)
+    got = cy.mux_fc_btanh(x, tab, row, select, n, G, length, approx, G, r, r // 2, outputs)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(cy.mux_fc_sums(x, tab, row, select, n, G, length, approx,
+                                                 outputs), counts.sum(axis=1, dtype=np.int64))
 
 
 def test_mux_fc_counts_rejects_bad_arguments():

@@ -71,14 +71,14 @@ def _shared_fc_fused(layer: LayerSpec, x: np.ndarray, wts: LayerWeights, L: int,
     """MUX-shared FC without materialising per-step counts: same bits and sums as the
     counts -> Btanh path (``mux_fc_btanh`` / ``mux_fc_sums`` on the layer's weight table)."""
     S = layer.steps(L)
-    tab = wts.mux_table(S)
+    tab, row = wts.mux_table(S)
     sel = wts.select[:S]
     n, G, outs = layer.fan_in, layer.mux_groups, layer.out_count
     if layer.activation == "none":
-        sums = K.mux_fc_sums(x, tab, sel, n, G, L, approx, outs)
+        sums = K.mux_fc_sums(x, tab, row, sel, n, G, L, approx, outs)
         return LayerOutput(streams=np.zeros((outs, (L + 63) // 64), np.uint64), counts_sum=sums)
     r, s0 = btanh_states(layer)
-    y = K.mux_fc_btanh(x, tab, sel, n, G, L, approx, layer.btanh_n, r, s0, outs)
+    y = K.mux_fc_btanh(x, tab, row, sel, n, G, L, approx, layer.btanh_n, r, s0, outs)
     return LayerOutput(streams=y)
 
 

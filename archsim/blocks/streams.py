@@ -144,7 +144,7 @@ class LayerWeights:
                 self.select = self.bit_index % layer.mux_phases
                 self.mux_table(S)
 
-    _mux_table: np.ndarray | None = None
+    _mux_table: tuple[np.ndarray, np.ndarray] | None = None
     _conv_ops: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def conv_operands(self, image: int, channels: int, kernel: int) -> tuple[np.ndarray, np.ndarray]:
@@ -158,10 +158,10 @@ class LayerWeights:
             self._conv_ops = (wp, filt, np.ascontiguousarray(wp[:, n - 1]))
         return self._conv_ops[1], self._conv_ops[2]
 
-    def mux_table(self, steps: int) -> np.ndarray:
-        """MUX-shared FC: the static per-step, per-slot, per-neuron weight-bit table of
-        ``K.mux_fc_table`` for the first ``steps`` steps (built once, reused by every image)."""
-        if self._mux_table is None or self._mux_table.shape[0] != steps:
+    def mux_table(self, steps: int) -> tuple[np.ndarray, np.ndarray]:
+        """MUX-shared FC: the static weight-bit table ``(tab, row)`` of ``K.mux_fc_table`` for
+        the first ``steps`` steps (built once, reused by every image)."""
+        if self._mux_table is None or self._mux_table[1].shape[0] != steps:
             self._mux_table = K.mux_fc_table(self.source, self.select[:steps],
                                              self.bit_index[:steps], self.layer.mux_groups)
         return self._mux_table

@@ -217,20 +217,21 @@ def mux_fc_counts(x, source, select, bit_index, G, L, approx):
 
 
 def mux_fc_table(source, select, bit_index, G):
-    """Static weight table of a MUX-shared FC: bit b of ``tab[s, k, q]`` is the weight bit that
-    slot k delivers to neuron 64*q + b at step s -> ``uint64[S, G, lanes]``."""
+    """Static weight table of a MUX-shared FC -> ``(tab uint64[rows, G, lanes], row int64[S])``:
+    bit b of ``tab[row[s], k, q]`` is the weight bit that slot k delivers to neuron 64*q + b at
+    step s (one row per distinct (select, bit_index) pair)."""
     return _active.mux_fc_table(source, select, bit_index, G)
 
 
-def mux_fc_btanh(x, tab, select, n, G, L, approx, n_btanh, r, s0, outputs):
+def mux_fc_btanh(x, tab, row, select, n, G, L, approx, n_btanh, r, s0, outputs):
     """MUX-shared FC fused with its Btanh (neuron-sliced): the packed output streams of the
     last L steps, ``uint64[outputs, W]``; same bits as ``btanh(mux_fc_counts(...))``."""
-    return _active.mux_fc_btanh(x, tab, select, n, G, L, approx, n_btanh, r, s0, outputs)
+    return _active.mux_fc_btanh(x, tab, row, select, n, G, L, approx, n_btanh, r, s0, outputs)
 
 
-def mux_fc_sums(x, tab, select, n, G, L, approx, outputs):
+def mux_fc_sums(x, tab, row, select, n, G, L, approx, outputs):
     """MUX-shared FC output counters: each neuron's counts summed over all steps, ``int64``."""
-    return _active.mux_fc_sums(x, tab, select, n, G, L, approx, outputs)
+    return _active.mux_fc_sums(x, tab, row, select, n, G, L, approx, outputs)
 
 
 def gather_streams(x, length, index):

@@ -418,7 +418,7 @@ def mux_fc_counts(x, source, select, bit_index, G, L, approx) -> np.ndarray:
     return out
 
 
-def _mux_fc_table_args(x, tab, select, n, G, L, outputs):
+def _mux_fc_table_args(x, tab, row, select, n, G, L, outputs):
     """Checked arguments of the table-driven MUX-shared FC kernels (both back ends)."""
     L = _length(L)
     G, n, outputs = int(G), int(n), int(outputs)
@@ -431,21 +431,43 @@ def _mux_fc_table_args(x, tab, select, n, G, L, outputs):
     tab = np.ascontiguousarray(tab)
     nl = (outputs + 63) // 64
     sel = np.asarray(select, dtype=np.int64).reshape(-1)
-    if tab.dtype != np.uint64 or tab.shape != (sel.size, G, nl):
-        raise ValueError(f"tab must be uint64[S={sel.size}, G={G}, lanes={nl}], got {tab.dtype} {tab.shape}")
+    row = np.ascontiguousarray(np.asarray(row, dtype=np.int64).reshape(-1))
+    if tab.dtype != np.uint64 or tab.ndim != 3 or tab.shape[1:] != (G, nl):
+        raise ValueError(f"tab must be uint64[rows, G={G}, lanes={nl}], got {tab.dtype} {tab.shape}")
+    if row.size != sel.size:
+        raise ValueError(f"row has {row.size} entries but select {sel.size}")
+    if row.size and (row.min() < 0 or row.max() >= tab.shape[0]):
+        raise ValueError(f"row entries must be in 0..{tab.shape[0] - 1}")
     if sel.size and (L == 0 or sel.min() < 0):
         raise ValueError("select entries must be >= 0 and the input length >= 1")
-    return x, tab, sel, n, G, L, outputs
+    return x, tab, row, sel, n, G, L, outputs
 
 
-def mux_fc_table(source, select, bit_index, G) -> np.ndarray:
-    """Weight bits of the MUX-shared FC per step, slot and neuron: ``uint64[S, G, lanes]``.
+def _mux_fc_table_rows(select, bit_index, n, G) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct (phase, weight bit) pairs of the steps: ``(phase, bit, row)``, step s reading
+    pair ``row[s]``. Phases m with G*m >= n select no input (every slot is past the fan-in,
+    table bits 0), so they share one pair; the pairs are ordered by (bit, phase), so an
+    ascending address schedule reads ascending rows."""
+    sel = np.asarray(select, dtype=np.int64).reshape(-1)
+    bi = np.asarray(bit_index, dtype=np.int64).reshape(-1)
+    mmax = -(-n // G)  # the first phase past the fan-in
+    m = np.minimum(sel, mmax)
+    j = np.where(m >= mmax, 0, bi)
+    uniq, row = np.unique(j * (mmax + 1) + m, return_inverse=True)
+    return uniq % (mmax + 1), uniq // (mmax + 1), row.reshape(-1).astype(np.int64)
 
-    Bit b of ``tab[s, k, q]`` is bit ``bit_index[s]`` of ``source[64*q + b, i]`` with
-    i = k + G*select[s], the weight bit that group k's nanowire delivers to neuron 64*q + b at
-    step s; slots past the fan-in (i >= n) and lanes past the last neuron are 0. The table is
-    static for a layer (it depends on the stored weights and the MUX/nanowire schedule, not on
-    the image), so it is built once and every image reuses it.
+
+def mux_fc_table(source, select, bit_index, G) -> tuple[np.ndarray, np.ndarray]:
+    """Weight bits of the MUX-shared FC per (phase, weight bit) pair, slot and neuron:
+    ``(tab uint64[rows, G, lanes], row int64[S])``.
+
+    Step s reads ``tab[row[s]]``: bit b of ``tab[row[s], k, q]`` is bit ``bit_index[s]`` of
+    ``source[64*q + b, i]`` with i = k + G*select[s], the weight bit that group k's nanowire
+    delivers to neuron 64*q + b at step s; slots past the fan-in (i >= n) and lanes past the
+    last neuron are 0. The table only depends on the pair (select[s], bit_index[s]), so it has
+    one row per distinct pair (``_mux_fc_table_rows``), at most S and at most
+    ceil(n/G) * 64 * Wsrc + 1. It is static for a layer (stored weights and the MUX/nanowire
+    schedule, not the image), so it is built once and every image reuses it.
     """
     source = np.asarray(source)
     if source.dtype != np.uint64 or source.ndim != 3:
@@ -460,25 +482,27 @@ def mux_fc_table(source, select, bit_index, G) -> np.ndarray:
         raise ValueError(f"select has {sel.size} entries but bit_index {bi.size}")
     if sel.size and (sel.min() < 0 or bi.min() < 0 or bi.max() >= 64 * wsrc):
         raise ValueError(f"select must be >= 0 and bit_index in 0..{64 * wsrc - 1}")
-    S, nl = sel.size, (outputs + 63) // 64
-    tab = np.zeros((S, G, nl), dtype=np.uint64)
-    if S == 0 or outputs == 0:
-        return tab
+    nl = (outputs + 63) // 64
+    pm, pj, row = _mux_fc_table_rows(sel, bi, n, G)
+    U = pm.size
+    tab = np.zeros((U, G, nl), dtype=np.uint64)
+    if U == 0 or outputs == 0:
+        return tab, row
     step = max(1, _CHUNK_BITS // max(1, outputs * G * 8))
-    for lo in range(0, S, step):
-        t = np.arange(lo, min(lo + step, S))
-        idx = np.arange(G)[None, :] + G * np.minimum(sel[t], n)[:, None]  # (T, G)
+    for lo in range(0, U, step):
+        t = np.arange(lo, min(lo + step, U))
+        idx = np.arange(G)[None, :] + G * pm[t][:, None]  # (T, G)
         valid = idx < n
-        j = bi[t][:, None]
+        j = pj[t][:, None]
         word = source[:, np.minimum(idx, n - 1), j >> 6]  # (outputs, T, G)
         bits = ((word >> (j & 63).astype(np.uint64)[None]) & np.uint64(1)).astype(np.uint8)
         bits &= valid[None].astype(np.uint8)
         bits = np.moveaxis(bits, 0, -1)  # (T, G, outputs)
         tab[lo : lo + len(t)] = pack_bits(bits)
-    return tab
+    return tab, row
 
 
-def _mux_fc_table_counts(x, tab, sel, n, G, L, approx, outputs) -> np.ndarray:
+def _mux_fc_table_counts(x, tab, row, sel, n, G, L, approx, outputs) -> np.ndarray:
     """Per-step counts ``int64[outputs, S]`` of the MUX-shared FC from its weight table."""
     S = sel.size
     xin = np.concatenate([unpack_bits(x, L), np.ones((1, L), dtype=np.uint8)], axis=0)
@@ -489,35 +513,35 @@ def _mux_fc_table_counts(x, tab, sel, n, G, L, approx, outputs) -> np.ndarray:
         idx = np.arange(G)[None, :] + G * np.minimum(sel[t], n)[:, None]
         valid = idx < n
         xs = xin[np.minimum(idx, n - 1), (t % L)[:, None]]  # (T, G)
-        ws = unpack_bits(tab[t], 64 * tab.shape[2])[..., :outputs]  # (T, G, outputs)
+        ws = unpack_bits(tab[row[t]], 64 * tab.shape[2])[..., :outputs]  # (T, G, outputs)
         prod = 1 - (xs[..., None] ^ ws)
         prod = np.where(valid[..., None], prod, (t[:, None, None] & 1).astype(np.uint8))
         out[:, lo : lo + len(t)] = _slot_counts(np.moveaxis(prod, 1, -1), approx).T
     return out
 
 
-def mux_fc_btanh(x, tab, select, n, G, L, approx, n_btanh, r, s0, outputs) -> np.ndarray:
+def mux_fc_btanh(x, tab, row, select, n, G, L, approx, n_btanh, r, s0, outputs) -> np.ndarray:
     """MUX-shared FC fused with its Btanh: packed outputs ``uint64[outputs, W]`` of the last L steps.
 
-    The counts are those of ``mux_fc_counts`` (read through the table of ``mux_fc_table``); the
-    Btanh counter runs through all S steps from ``s0`` (see ``btanh``) and the bits of the last
-    L steps (the last pass) are the output streams.
+    The counts are those of ``mux_fc_counts`` (read through the table ``tab``/``row`` of
+    ``mux_fc_table``); the Btanh counter runs through all S steps from ``s0`` (see ``btanh``)
+    and the bits of the last L steps (the last pass) are the output streams.
     """
-    x, tab, sel, n, G, L, outputs = _mux_fc_table_args(x, tab, select, n, G, L, outputs)
+    x, tab, row, sel, n, G, L, outputs = _mux_fc_table_args(x, tab, row, select, n, G, L, outputs)
     S = sel.size
     if S < L:
         raise ValueError(f"{S} steps cannot emit a stream of length {L}")
-    counts = _mux_fc_table_counts(x, tab, sel, n, G, L, approx, outputs)
+    counts = _mux_fc_table_counts(x, tab, row, sel, n, G, L, approx, outputs)
     y = btanh(counts.astype(np.uint16), n_btanh, r, s0)
     return pack_bits(unpack_bits(y, S)[:, S - L :])
 
 
-def mux_fc_sums(x, tab, select, n, G, L, approx, outputs) -> np.ndarray:
+def mux_fc_sums(x, tab, row, select, n, G, L, approx, outputs) -> np.ndarray:
     """MUX-shared FC output counters: per-neuron sum over all steps of its counts, ``int64[outputs]``."""
-    x, tab, sel, n, G, L, outputs = _mux_fc_table_args(x, tab, select, n, G, L, outputs)
+    x, tab, row, sel, n, G, L, outputs = _mux_fc_table_args(x, tab, row, select, n, G, L, outputs)
     if sel.size == 0:
         return np.zeros(outputs, dtype=np.int64)
-    return _mux_fc_table_counts(x, tab, sel, n, G, L, approx, outputs).sum(axis=1)
+    return _mux_fc_table_counts(x, tab, row, sel, n, G, L, approx, outputs).sum(axis=1)
 
 
 def gather_streams(x, length, index) -> np.ndarray:
