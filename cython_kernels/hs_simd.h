@@ -194,4 +194,28 @@ static inline int64_t archsim_mismatch_popcount(const uint64_t *const *xp,
     return total;
 }
 
+
+/* ---------------------------------------------------------------- 64 x 64 bit transpose
+ *
+ * In place: bit c of a[r] <-> bit r of a[c] (LSB = column 0). Six levels that swap the
+ * off-diagonal j x j blocks, each with a literal block size so that the wide levels vectorise.
+ */
+static inline void archsim_transpose64_level(uint64_t *a, const int j, const uint64_t m) {
+    for (int k0 = 0; k0 < 64; k0 += 2 * j)
+        for (int k = k0; k < k0 + j; k++) {
+            uint64_t t = ((a[k] >> j) ^ a[k + j]) & m;
+            a[k] ^= t << j;
+            a[k + j] ^= t;
+        }
+}
+
+static inline void archsim_transpose64(uint64_t *a) {
+    archsim_transpose64_level(a, 32, 0x00000000FFFFFFFFULL);
+    archsim_transpose64_level(a, 16, 0x0000FFFF0000FFFFULL);
+    archsim_transpose64_level(a, 8, 0x00FF00FF00FF00FFULL);
+    archsim_transpose64_level(a, 4, 0x0F0F0F0F0F0F0F0FULL);
+    archsim_transpose64_level(a, 2, 0x3333333333333333ULL);
+    archsim_transpose64_level(a, 1, 0x5555555555555555ULL);
+}
+
 #endif /* ARCHSIM_HS_SIMD_H */

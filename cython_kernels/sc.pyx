@@ -48,6 +48,7 @@ cdef extern from "hs_simd.h" nogil:
                           uint64_t* st, Py_ssize_t blk, uint64_t* s16, int nvec) noexcept
     int64_t archsim_mismatch_popcount(const cwordp* xp, const cwordp* wp, Py_ssize_t n,
                                       Py_ssize_t nwords) noexcept
+    void archsim_transpose64(uint64_t* a) noexcept
 
 cdef bint _LITTLE_ENDIAN = sys.byteorder == "little"
 # b * _SPREAD_BITS4 (b < 16) puts bit i of b at bit 16 * i (the shifted copies do not overlap)
@@ -905,74 +906,6 @@ cdef enum:
     LANES = 8      # neuron words (64 neurons each) stepped together by the bit-sliced Btanh
 
 
-cdef inline void _bs_btanh_lanes(uint64_t* st, const uint64_t* v, int ns, int nv, int nt,
-                                 uint64_t nbt, uint64_t rr, uint64_t* out) noexcept nogil:
-    """One Btanh cycle of LANES x 64 neurons, bit-sliced (Kim et al.'s up/down counter).
-
-    ``st[p * LANES + q]`` is state bit-plane p (ns planes) of lane q, ``v[p * LANES + q]`` the
-    count (nv planes): state <- clamp(state + 2 v - nbt, 0, r - 1) with nt planes of headroom.
-    If ``out`` is given, ``out[q]`` gets the output bits (state >= ceil(r/2)). Every step is a
-    fixed-length loop over the lanes, so the compiler emits vector instructions."""
-    cdef uint64_t t_[MAXB * LANES]
-    cdef uint64_t a[LANES]
-    cdef uint64_t b[LANES]
-    cdef uint64_t carry[LANES]
-    cdef uint64_t under[LANES]
-    cdef uint64_t ones = ~(<uint64_t>0), tmp, rk, half = (rr + 1) // 2, rmax = rr - 1
-    cdef int p, q
-    for q in range(LANES):  # T = state + 2 v
-        t_[q] = st[q]
-        carry[q] = 0
-    for p in range(1, nt):
-        for q in range(LANES):
-            a[q] = st[p * LANES + q] if p < ns else 0
-            b[q] = v[(p - 1) * LANES + q] if p - 1 < nv else 0
-            t_[p * LANES + q] = a[q] ^ b[q] ^ carry[q]
-            carry[q] = (a[q] & b[q]) | (carry[q] & (a[q] ^ b[q]))
-    for q in range(LANES):  # D = T - n (into t_); under = T < n
-        carry[q] = ones
-    for p in range(nt):
-        if (nbt >> p) & 1:
-            for q in range(LANES):
-                tmp = t_[p * LANES + q]
-                t_[p * LANES + q] = tmp ^ carry[q]
-                carry[q] = tmp & carry[q]
-        else:
-            for q in range(LANES):
-                tmp = t_[p * LANES + q]
-                t_[p * LANES + q] = ~(tmp ^ carry[q])
-                carry[q] = tmp | carry[q]
-    for q in range(LANES):
-        under[q] = ~carry[q]
-        carry[q] = ones
-    for p in range(nt):  # over = D >= r
-        if (rr >> p) & 1:
-            for q in range(LANES):
-                carry[q] = t_[p * LANES + q] & carry[q]
-        else:
-            for q in range(LANES):
-                carry[q] = t_[p * LANES + q] | carry[q]
-    for q in range(LANES):
-        b[q] = carry[q] & ~under[q]  # over: saturate at r - 1
-        a[q] = ~under[q] & ~carry[q]  # keep D
-    for p in range(ns):
-        rk = ones if (rmax >> p) & 1 else 0
-        for q in range(LANES):
-            st[p * LANES + q] = (t_[p * LANES + q] & a[q]) | (b[q] & rk)
-    if out != NULL:
-        for q in range(LANES):
-            carry[q] = ones
-        for p in range(ns):
-            if (half >> p) & 1:
-                for q in range(LANES):
-                    carry[q] = st[p * LANES + q] & carry[q]
-            else:
-                for q in range(LANES):
-                    carry[q] = st[p * LANES + q] | carry[q]
-        for q in range(LANES):
-            out[q] = carry[q]
-
-
 cdef inline void _bs_btanh_init(uint64_t* st, int ns, int64_t st0) noexcept nogil:
     """Every lane's Btanh state = st0 (planes past ns zero)."""
     cdef int p, q
@@ -990,7 +923,8 @@ cdef void _conv_groups_btanh(uint64_t* gb, Py_ssize_t gstride, int ngroups, Py_s
     Group g's count bit-planes are at ``gb + g * gstride``, already transposed so that one
     word holds one cycle of 64 neurons: ``[(k * W + w) * 64 + t]`` bit b is plane k at cycle
     64w + t of the counts neuron b forwards. The count value (PC: m - c; APC: 2 (m - c) +
-    last) is formed bit-sliced and stepped through ``_bs_btanh_lanes``.
+    last) is formed bit-sliced and stepped through ``bs_btanh_step8`` (the vector Btanh step
+    shared with the MUX-shared FC).
     Output bits are transposed back into ``out[(64 g + b) * W + w]``; group g has 64 neurons,
     the last one ``nlast``."""
     cdef uint64_t sp[MAXB * LANES]
@@ -1025,13 +959,13 @@ cdef void _conv_groups_btanh(uint64_t* gb, Py_ssize_t gstride, int ngroups, Py_s
             if approx:
                 for g in range(LANES):
                     v[g] = gb[g * gstride + (nplanes * W + w) * 64 + t] if (odd and g < ngroups) else 0
-            _bs_btanh_lanes(sp, v, ns, nv, nt, nbt, rr, obt)
+            bs_btanh_lanes_c(sp, v, ns, nv, nt, nbt, rr, obt)
             for g in range(LANES):
                 ob[g][t] = obt[g]
         for g in range(ngroups):
             for t in range(nvalid, 64):
                 ob[g][t] = 0
-            _transpose64(ob[g])
+            archsim_transpose64(ob[g])
             nl = 64 if g < ngroups - 1 else nlast
             for j in range(nl):
                 out[(64 * g + j) * W + w] = ob[g][j]
@@ -1052,7 +986,7 @@ cdef void _stage_group(const uint64_t* stg, int nk, Py_ssize_t W, Py_ssize_t cnt
                 blk[b] = stg[b * (nk * W) + kk * W + w]
             for b in range(cnt, 64):
                 blk[b] = 0
-            _transpose64(blk)
+            archsim_transpose64(blk)
 
 
 def conv_pool_btanh(inp, wts, bias, length, approx, segment, first, n_btanh, r, s0):
@@ -1500,30 +1434,6 @@ cdef enum:
     MAXB = 48      # bit-planes of the bit-sliced counts, Btanh states and accumulators
 
 
-cdef inline void _transpose64_level(uint64_t* a, int j, uint64_t m) noexcept nogil:
-    """One level of the recursive 64x64 bit transpose: swap the off-diagonal j x j blocks."""
-    cdef int k0 = 0, k
-    cdef uint64_t t
-    while k0 < 64:
-        for k in range(k0, k0 + j):
-            t = ((a[k] >> j) ^ a[k + j]) & m
-            a[k] ^= t << j
-            a[k + j] ^= t
-        k0 += 2 * j
-
-
-cdef inline void _transpose64(uint64_t* a) noexcept nogil:
-    """In-place transpose of the 64x64 bit matrix a[row] bit col (LSB = column 0).
-
-    Six levels with literal block sizes, so that the compiler vectorises the wide ones."""
-    _transpose64_level(a, 32, <uint64_t>0x00000000FFFFFFFF)
-    _transpose64_level(a, 16, <uint64_t>0x0000FFFF0000FFFF)
-    _transpose64_level(a, 8, <uint64_t>0x00FF00FF00FF00FF)
-    _transpose64_level(a, 4, <uint64_t>0x0F0F0F0F0F0F0F0F)
-    _transpose64_level(a, 2, <uint64_t>0x3333333333333333)
-    _transpose64_level(a, 1, <uint64_t>0x5555555555555555)
-
-
 cdef extern from *:
     """
     /* Carry-save count of LANES = 8 neuron words (two 4 x 64-bit vectors, GCC vector
@@ -1671,25 +1581,11 @@ cdef extern from *:
         for (k = 0; k < g; k++) xm[k] = ((bits >> k) & 1) - 1;
     }
 
-    /* In-place transpose of the 64 x 64 bit matrix a[row] bit col (as _transpose64). */
-    static inline void mux_transpose64(uint64_t* a) {
-        int j = 32, k;
-        uint64_t m = 0x00000000FFFFFFFFULL, t;
-        while (j != 0) {
-            for (k = 0; k < 64; k = (k + j + 1) & ~j) {
-                t = ((a[k] >> j) ^ a[k + j]) & m;
-                a[k] ^= t << j;
-                a[k + j] ^= t;
-            }
-            j >>= 1;
-            m ^= m << j;
-        }
-    }
-
-    /* One Btanh cycle of 8 x 64 neurons: the same bit-sliced up/down counter as
-       _bs_btanh_lanes (state <- clamp(state + 2 v - nbt, 0, r - 1), nt planes of headroom,
-       out = state >= ceil(r/2)), on vectors. st: ns planes, v: nv planes. */
-    static inline void mux_btanh_step(mux_v4 (*st)[2], mux_v4 (*v)[2], int ns, int nv, int nt,
+    /* One Btanh cycle of 8 x 64 neurons, bit-sliced (Kim et al.'s up/down counter):
+       state <- clamp(state + 2 v - nbt, 0, r - 1) with nt planes of headroom, out = state >=
+       ceil(r/2), on vectors. st: ns planes, v: nv planes. Used by the MUX-shared FC and, via
+       bs_btanh_lanes_c, by the conv -> pool -> Btanh path. */
+    static inline void bs_btanh_step8(mux_v4 (*st)[2], mux_v4 (*v)[2], int ns, int nv, int nt,
                                       uint64_t nbt, uint64_t rr, mux_v4* out) {
         const mux_v4 ones = {~0ULL, ~0ULL, ~0ULL, ~0ULL}, zero = {0, 0, 0, 0};
         mux_v4 t[MUX_NP][2], c0 = zero, c1 = zero, a0, a1, b0, b1, u0, u1;
@@ -1769,6 +1665,13 @@ cdef extern from *:
         }
     }
 
+    /* The same step on plain word arrays (plane p of lane q at [p * 8 + q]): the conv path. */
+    static inline void bs_btanh_lanes_c(uint64_t* st, const uint64_t* v, int ns, int nv, int nt,
+                                        uint64_t nbt, uint64_t rr, uint64_t* out) {
+        bs_btanh_step8((mux_v4 (*)[2])st, (mux_v4 (*)[2])v, ns, nv, nt, nbt, rr,
+                       (mux_v4*)out);
+    }
+
     /* Lanes q0..q0+nq-1 (nq <= 8) of the MUX-shared FC + Btanh through all S steps: per step
        the masks, the carry-saved count and one Btanh cycle; the last Lc steps' output bits
        are set in ov (no rows of wo words). */
@@ -1797,17 +1700,17 @@ cdef extern from *:
             else mux_fc_masks_c(x, w, se, s, g, n, Lc, xm);
             mux_fc_count_step(row, nl, nq, xm, g, apx, nv, (uint64_t*)v, &csa);
             if (s < S - Lc) {
-                mux_btanh_step(st, v, ns, nv, nt, nbt, rr, NULL);
+                bs_btanh_step8(st, v, ns, nv, nt, nbt, rr, NULL);
                 continue;
             }
-            mux_btanh_step(st, v, ns, nv, nt, nbt, rr, ob);  /* the last pass: emit */
+            bs_btanh_step8(st, v, ns, nv, nt, nbt, rr, ob);  /* the last pass: emit */
             __builtin_memcpy(obw, ob, 64);
             tt = s - (S - Lc);
             for (q = 0; q < 8; q++) obuf[q][tt & 63] = obw[q];
             if ((tt & 63) == 63 || tt == Lc - 1) {  /* 64 steps (or the last): transpose out */
                 for (q = 0; q < nq; q++) {
                     for (c = (int)(tt & 63) + 1; c < 64; c++) obuf[q][c] = 0;
-                    mux_transpose64(obuf[q]);
+                    archsim_transpose64(obuf[q]);
                     for (c = 0; c < 64; c++) {
                         o = 64 * (q0 + q) + c;
                         if (o < no) ov[o * wo + (tt >> 6)] = obuf[q][c];
@@ -1935,6 +1838,8 @@ cdef extern from *:
     ctypedef struct mux_csa:
         pass
     void mux_csa_init(mux_csa* c) noexcept nogil
+    void bs_btanh_lanes_c(uint64_t* st, const uint64_t* v, int ns, int nv, int nt, uint64_t nbt,
+                          uint64_t rr, uint64_t* out) noexcept nogil
     void mux_fc_masks_c(const uint64_t* x, Py_ssize_t w, const int64_t* se, Py_ssize_t s,
                         Py_ssize_t g, Py_ssize_t n, Py_ssize_t Lc, uint64_t* xm) noexcept nogil
     void mux_fc_btanh_block_c(const uint64_t* x, Py_ssize_t w, const uint64_t* xb,
@@ -1968,7 +1873,7 @@ def _mux_fc_xbits(x, Py_ssize_t n, Py_ssize_t L):
             for w in range(W):
                 for r in range(64):
                     a[r] = xv[ib + r, w] if ib + r < n - 1 else 0
-                _transpose64(a)
+                archsim_transpose64(a)
                 for c in range(64):
                     bv[w * 64 + c, ib >> 6] = a[c]
         for r in range(W * 64):
