@@ -35,13 +35,9 @@ static inline void archsim_v4_store(uint64_t *p, archsim_v4 v) { memcpy(p, &v, s
         (l) = u_ ^ c_;                      \
     } while (0)
 
-/* Planes 0-3 of lane block v are st[k * blk + 4 v ..]; the sixteens go to s16[4 v ..]. */
-#define ARCHSIM_HS16_BODY(D)                                                        \
-    archsim_v4 ones = archsim_v4_load(st + 4 * v);                                  \
-    archsim_v4 twos = archsim_v4_load(st + blk + 4 * v);                            \
-    archsim_v4 fours = archsim_v4_load(st + 2 * blk + 4 * v);                       \
-    archsim_v4 eights = archsim_v4_load(st + 3 * blk + 4 * v);                      \
-    archsim_v4 twos_a, twos_b, fours_a, fours_b, eights_a, eights_b, sixteens;      \
+/* Harley-Seal network: add the 16 words D(0..15) to the planes ones..eights; the carry out
+ * goes to sixteens (the temporaries twos_a .. eights_b must be declared) */
+#define ARCHSIM_HS16_TREE(D)                                                        \
     ARCHSIM_CSA(twos_a, ones, ones, D(0), D(1));                                    \
     ARCHSIM_CSA(twos_b, ones, ones, D(2), D(3));                                    \
     ARCHSIM_CSA(fours_a, twos, twos, twos_a, twos_b);                               \
@@ -56,7 +52,16 @@ static inline void archsim_v4_store(uint64_t *p, archsim_v4 v) { memcpy(p, &v, s
     ARCHSIM_CSA(twos_b, ones, ones, D(14), D(15));                                  \
     ARCHSIM_CSA(fours_b, twos, twos, twos_a, twos_b);                               \
     ARCHSIM_CSA(eights_b, fours, fours, fours_a, fours_b);                          \
-    ARCHSIM_CSA(sixteens, eights, eights, eights_a, eights_b);                      \
+    ARCHSIM_CSA(sixteens, eights, eights, eights_a, eights_b);
+
+/* Planes 0-3 of lane block v are st[k * blk + 4 v ..]; the sixteens go to s16[4 v ..]. */
+#define ARCHSIM_HS16_BODY(D)                                                        \
+    archsim_v4 ones = archsim_v4_load(st + 4 * v);                                  \
+    archsim_v4 twos = archsim_v4_load(st + blk + 4 * v);                            \
+    archsim_v4 fours = archsim_v4_load(st + 2 * blk + 4 * v);                       \
+    archsim_v4 eights = archsim_v4_load(st + 3 * blk + 4 * v);                      \
+    archsim_v4 twos_a, twos_b, fours_a, fours_b, eights_a, eights_b, sixteens;      \
+    ARCHSIM_HS16_TREE(D)                                                            \
     archsim_v4_store(st + 4 * v, ones);                                             \
     archsim_v4_store(st + blk + 4 * v, twos);                                       \
     archsim_v4_store(st + 2 * blk + 4 * v, fours);                                  \
@@ -124,21 +129,7 @@ static inline int64_t archsim_mismatch_popcount_rows(const uint64_t *const *xp,
     for (; i + rpg <= n; i += rpg) {
 #define ARCHSIM_DV(q) (archsim_v4_load(xp[i + (q) / vpi] + 4 * ((q) % vpi)) ^ \
                        archsim_v4_load(wp[i + (q) / vpi] + 4 * ((q) % vpi)))
-        ARCHSIM_CSA(twos_a, ones, ones, ARCHSIM_DV(0), ARCHSIM_DV(1));
-        ARCHSIM_CSA(twos_b, ones, ones, ARCHSIM_DV(2), ARCHSIM_DV(3));
-        ARCHSIM_CSA(fours_a, twos, twos, twos_a, twos_b);
-        ARCHSIM_CSA(twos_a, ones, ones, ARCHSIM_DV(4), ARCHSIM_DV(5));
-        ARCHSIM_CSA(twos_b, ones, ones, ARCHSIM_DV(6), ARCHSIM_DV(7));
-        ARCHSIM_CSA(fours_b, twos, twos, twos_a, twos_b);
-        ARCHSIM_CSA(eights_a, fours, fours, fours_a, fours_b);
-        ARCHSIM_CSA(twos_a, ones, ones, ARCHSIM_DV(8), ARCHSIM_DV(9));
-        ARCHSIM_CSA(twos_b, ones, ones, ARCHSIM_DV(10), ARCHSIM_DV(11));
-        ARCHSIM_CSA(fours_a, twos, twos, twos_a, twos_b);
-        ARCHSIM_CSA(twos_a, ones, ones, ARCHSIM_DV(12), ARCHSIM_DV(13));
-        ARCHSIM_CSA(twos_b, ones, ones, ARCHSIM_DV(14), ARCHSIM_DV(15));
-        ARCHSIM_CSA(fours_b, twos, twos, twos_a, twos_b);
-        ARCHSIM_CSA(eights_b, fours, fours, fours_a, fours_b);
-        ARCHSIM_CSA(sixteens, eights, eights, eights_a, eights_b);
+        ARCHSIM_HS16_TREE(ARCHSIM_DV)
 #undef ARCHSIM_DV
         total += 16 * archsim_popcount_v4(sixteens);
     }
@@ -169,21 +160,7 @@ static inline int64_t archsim_mismatch_popcount(const uint64_t *const *xp,
         ptrdiff_t w = 0;
         for (; w + 64 <= nwords; w += 64) {
 #define ARCHSIM_DV(q) (archsim_v4_load(x + w + 4 * (q)) ^ archsim_v4_load(y + w + 4 * (q)))
-            ARCHSIM_CSA(twos_a, ones, ones, ARCHSIM_DV(0), ARCHSIM_DV(1));
-            ARCHSIM_CSA(twos_b, ones, ones, ARCHSIM_DV(2), ARCHSIM_DV(3));
-            ARCHSIM_CSA(fours_a, twos, twos, twos_a, twos_b);
-            ARCHSIM_CSA(twos_a, ones, ones, ARCHSIM_DV(4), ARCHSIM_DV(5));
-            ARCHSIM_CSA(twos_b, ones, ones, ARCHSIM_DV(6), ARCHSIM_DV(7));
-            ARCHSIM_CSA(fours_b, twos, twos, twos_a, twos_b);
-            ARCHSIM_CSA(eights_a, fours, fours, fours_a, fours_b);
-            ARCHSIM_CSA(twos_a, ones, ones, ARCHSIM_DV(8), ARCHSIM_DV(9));
-            ARCHSIM_CSA(twos_b, ones, ones, ARCHSIM_DV(10), ARCHSIM_DV(11));
-            ARCHSIM_CSA(fours_a, twos, twos, twos_a, twos_b);
-            ARCHSIM_CSA(twos_a, ones, ones, ARCHSIM_DV(12), ARCHSIM_DV(13));
-            ARCHSIM_CSA(twos_b, ones, ones, ARCHSIM_DV(14), ARCHSIM_DV(15));
-            ARCHSIM_CSA(fours_b, twos, twos, twos_a, twos_b);
-            ARCHSIM_CSA(eights_b, fours, fours, fours_a, fours_b);
-            ARCHSIM_CSA(sixteens, eights, eights, eights_a, eights_b);
+            ARCHSIM_HS16_TREE(ARCHSIM_DV)
 #undef ARCHSIM_DV
             total += 16 * archsim_popcount_v4(sixteens);
         }

@@ -1725,37 +1725,25 @@ cdef extern from *:
     typedef struct { mux_v4 w[MUX_NP][2]; int cnt[MUX_NP]; } mux_acc4;
     typedef struct { uint64_t w[MUX_NP][2]; int cnt[MUX_NP]; } mux_acc1;
 
-    static inline void mux_acc4_push(mux_acc4* c, int p, mux_v4 w) {
-        for (;;) {
-            int n = c->cnt[p];
-            if (n < 2) {
-                c->w[p][n] = w;
-                c->cnt[p] = n + 1;
-                return;
-            }
-            mux_v4 a = c->w[p][0], b = c->w[p][1], u = a ^ b;
-            c->w[p][0] = u ^ w;
-            w = (a & b) | (u & w);
-            c->cnt[p] = 1;
-            p++;
+    /* c += w * 2^p: a third pending word at a plane is reduced with a full adder */
+    #define MUX_ACC_PUSH(NAME, ACC, T)                          \
+        static inline void NAME(ACC* c, int p, T w) {           \
+            for (;;) {                                          \
+                int n = c->cnt[p];                              \
+                if (n < 2) {                                    \
+                    c->w[p][n] = w;                             \
+                    c->cnt[p] = n + 1;                          \
+                    return;                                     \
+                }                                               \
+                T a = c->w[p][0], b = c->w[p][1], u = a ^ b;    \
+                c->w[p][0] = u ^ w;                             \
+                w = (a & b) | (u & w);                          \
+                c->cnt[p] = 1;                                  \
+                p++;                                            \
+            }                                                   \
         }
-    }
-
-    static inline void mux_acc1_push(mux_acc1* c, int p, uint64_t w) {
-        for (;;) {
-            int n = c->cnt[p];
-            if (n < 2) {
-                c->w[p][n] = w;
-                c->cnt[p] = n + 1;
-                return;
-            }
-            uint64_t a = c->w[p][0], b = c->w[p][1], u = a ^ b;
-            c->w[p][0] = u ^ w;
-            w = (a & b) | (u & w);
-            c->cnt[p] = 1;
-            p++;
-        }
-    }
+    MUX_ACC_PUSH(mux_acc4_push, mux_acc4, mux_v4)
+    MUX_ACC_PUSH(mux_acc1_push, mux_acc1, uint64_t)
 
     static inline mux_v4 mux_ld4(const uint64_t* p, Py_ssize_t stride) {
         mux_v4 r;
