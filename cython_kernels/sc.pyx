@@ -836,6 +836,7 @@ cdef inline void _aligned_segment_sums(const uint64_t* planes, Py_ssize_t nwords
     cdef uint64_t acc[64]
     cdef uint64_t accl[64]
     cdef int64_t span2 = 2 * m * seg, span1 = m * seg, a, b
+    cdef int64_t* o4
     cdef int k
     if seg >= 16 and m * seg < 65536:
         fper = seg // 16  # 16-bit fields per segment
@@ -858,7 +859,15 @@ cdef inline void _aligned_segment_sums(const uint64_t* planes, Py_ssize_t nwords
                     if fper > 2:
                         acc[w] += acc[w] >> 32
                         accl[w] += accl[w] >> 32
-            if approx:
+            if per == 4 and not approx:  # 16-cycle segments, PC: one field each
+                for w in range(wn):
+                    p = acc[w]
+                    o4 = out + (w0 + w) * 4
+                    o4[0] = span1 - <int64_t>(p & 0xFFFF)
+                    o4[1] = span1 - <int64_t>((p >> 16) & 0xFFFF)
+                    o4[2] = span1 - <int64_t>((p >> 32) & 0xFFFF)
+                    o4[3] = span1 - <int64_t>(p >> 48)
+            elif approx:
                 for w in range(wn):
                     for j in range(per):
                         a = <int64_t>((acc[w] >> (16 * fper * j)) & 0xFFFF)
@@ -1048,6 +1057,7 @@ def conv_pool_btanh(inp, wts, bias, length, approx, segment, first, n_btanh, r, 
     cdef uint64_t* scratch = <uint64_t*>malloc(4 * MAXPLANES * BLK * sizeof(uint64_t))
     cdef uint64_t* selm = <uint64_t*>malloc(4 * W * sizeof(uint64_t))
     cdef uint8_t* segsel = <uint8_t*>malloc(nseg * sizeof(uint8_t))
+    cdef uint8_t* segwin = <uint8_t*>malloc(nseg * sizeof(uint8_t))
     cdef int64_t* segsum = <int64_t*>malloc(4 * nseg * sizeof(int64_t))
     cdef int nk = nplanes + 1 if odd else nplanes
     cdef Py_ssize_t gstride = nk * W * 64
@@ -1063,7 +1073,8 @@ def conv_pool_btanh(inp, wts, bias, length, approx, segment, first, n_btanh, r, 
     cdef bint aligned = 64 % seg == 0
     try:
         if (xp == NULL or wp == NULL or xoff == NULL or ones == NULL or planes == NULL
-                or scratch == NULL or selm == NULL or segsel == NULL or segsum == NULL
+                or scratch == NULL or selm == NULL or segsel == NULL or segwin == NULL
+                or segsum == NULL
                 or gb == NULL or stg == NULL):
             raise MemoryError()
         with nogil:
@@ -1104,17 +1115,21 @@ def conv_pool_btanh(inp, wts, bias, length, approx, segment, first, n_btanh, r, 
                                     segsum[cd * nseg + s] = _plane_range_sum(
                                         planes + cd * pstride, W, nplanes, ap, odd, m, lo, hi)
                         # causal segment max pool (ties: the last maximal index)
-                        cur = fst
-                        for s in range(nseg):  # branch-free: the winners are data-dependent
-                            segsel[s] = <uint8_t>cur
-                            sv[pidx, s] = <uint8_t>cur
+                        # segment s forwards the winner of segment s - 1 (the first: fst);
+                        # the winners are independent of each other: a loop that vectorises
+                        for s in range(nseg):
                             best = 0
                             best_tot = segsum[s]
                             for cd in range(1, 4):
                                 tot = segsum[cd * nseg + s]
                                 best = cd if tot >= best_tot else best
                                 best_tot = tot if tot >= best_tot else best_tot
-                            cur = best
+                            segwin[s] = <uint8_t>best
+                        segsel[0] = <uint8_t>fst
+                        for s in range(1, nseg):
+                            segsel[s] = segwin[s - 1]
+                        for s in range(nseg):
+                            sv[pidx, s] = segsel[s]
                         # the cycles each member forwards, as word masks
                         memset(selm, 0, 4 * W * sizeof(uint64_t))
                         if aligned:  # each segment lies in one word
@@ -1165,6 +1180,7 @@ def conv_pool_btanh(inp, wts, bias, length, approx, segment, first, n_btanh, r, 
         free(scratch)
         free(selm)
         free(segsel)
+        free(segwin)
         free(segsum)
         free(gb)
         free(stg)
