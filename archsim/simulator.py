@@ -90,6 +90,9 @@ class _Run:
         self.trace = SimTrace() if keep_trace else None
         self.progress = progress
         loads = net.load_cycles()
+        # per layer: (steps array, intervals, their cumsum, stall, shift steps) of the last
+        # head state seen (see _step_timing)
+        self.step_timing: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, int, int]] = {}
         self.clocks = {el.spec.name: _LayerClock(c_prev=loads[el.spec.name] - 1)
                        for el in net.layers}
         # inter-layer buffer of one image: layer i may start image k+1 only after layer i+1
@@ -239,8 +242,7 @@ def _fast_layer(env, run: _Run, el: ElaboratedLayer, inbox: simpy.Store, outbox:
             out = compute_layer(el.spec, streams, el.weights, L, el.pool_first,
                                 keep_counts=bool(probes), image=img.index)
         steps = el.store.image_steps()
-        interval = el.store.interval_of(steps)
-        s = np.cumsum(interval)
+        interval, s, stall, total_steps = _step_timing(run, el, steps)
         p_all = np.tile(p_in, el.spec.passes)  # later passes read the buffered input
         if gate is not None:  # the first emitted bit waits for the next layer's buffer
             e = len(p_all) - L
@@ -268,10 +270,23 @@ def _fast_layer(env, run: _Run, el: ElaboratedLayer, inbox: simpy.Store, outbox:
             yield env.timeout(int(produce[-1]) - env.now)
         for p in probes:
             run.sample_probe(p, el, out, steps, consume, produce)
-        acts = el.hw.image_actions(len(consume), int(steps.sum()))
+        acts = el.hw.image_actions(len(consume), total_steps)
         if el.faults is not None:
             acts["weight_mem"]["misalign"] = int(el.faults(img.index)[0].per_step.sum())
-        run.record_layer_image(el, k, acts, consume, produce, int((interval - 1).sum()))
+        run.record_layer_image(el, k, acts, consume, produce, stall)
+
+
+def _step_timing(run: _Run, el: ElaboratedLayer,
+                 steps: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """(cycles between bit deliveries, their running sum, stall cycles, shift steps) of one
+    image's weight accesses. The store hands out one array per head state (``image_steps``
+    caches them), so the timing derived from it is cached by that array's identity."""
+    hit = run.step_timing.get(el.spec.name)
+    if hit is None or hit[0] is not steps:
+        interval = el.store.interval_of(steps)
+        hit = (steps, interval, np.cumsum(interval), int((interval - 1).sum()), int(steps.sum()))
+        run.step_timing[el.spec.name] = hit
+    return hit[1], hit[2], hit[3], hit[4]
 
 
 def _source(env, run: _Run, images: Iterable[Image], outbox: simpy.Store, pool=None,

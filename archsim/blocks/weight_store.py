@@ -79,6 +79,7 @@ class WeightStore:
         self._build_geometry()
         self.hidden_steps = self._hidden_steps()
         self._cache: dict[object, tuple[np.ndarray, object]] = {}
+        self._no_steps: np.ndarray | None = None  # SRAM/MRAM/binary: no shifts (shared)
 
     # ------------------------------------------------------------- geometry
     def _build_geometry(self) -> None:
@@ -191,7 +192,10 @@ class WeightStore:
         realigns the track to the stream's first bit.
         """
         if not (self.stochastic and self.mem.is_dwm):
-            return np.zeros(self.S, dtype=np.int64)
+            if self._no_steps is None:
+                self._no_steps = np.zeros(self.S, dtype=np.int64)
+                self._no_steps.flags.writeable = False
+            return self._no_steps
         key = self.heads.state()
         hit = self._cache.get(key)
         if hit is None:
