@@ -38,6 +38,7 @@ def _extensions():
         Extension(
             f"archsim._kernels_{pyx.stem}",
             [str(pyx.relative_to(HERE))],
+            depends=[str(h.relative_to(HERE)) for h in sorted((HERE / "cython_kernels").glob("*.h"))],
             include_dirs=[np.get_include(), str(HERE / "cython_kernels")],
             extra_compile_args=compile_args,
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
