@@ -395,14 +395,16 @@ def simulate(net: Network, images: Iterable[Image], n_images: int, float_weights
         _PerCycleEngine(env, run, list(_take(images, n_images)))
     else:
         raise ValueError(f"mode(={mode!r}) must be 'fast' or 'per-cycle'")
+    completed = False
     try:
         # one BLAS thread: the float reference's small products lose more to thread
         # hand-offs than they gain, and images already run in parallel processes
         with threadpool_limits(limits=1):
             env.run()
+        completed = True
     finally:
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+        if pool is not None:  # a finished run joins its idle workers; an interrupted one not
+            pool.shutdown(wait=completed, cancel_futures=not completed)
             _WORKER_NET = _WORKER_FLOAT = None
     result = run.result(env, mode, n_images)
     result.metadata["jobs"] = jobs
