@@ -638,17 +638,31 @@ def apc_counts(x, length):
     return _counts_plain(x, length, True)
 
 
-def xnor_counts(x, w, length, approx):
-    """Fused XNOR + PC/APC per cycle for B neurons: ``x [B, n, W]``, ``w [n, W] | [B, n, W]``."""
+def xnor_counts(x, w, length, approx, x_period=None):
+    """Fused XNOR + PC/APC per cycle for B neurons: ``x [B, n, W]``, ``w [n, W] | [B, n, W]``;
+    with ``x_period = P``, x is ``[B, n, P]``, periodic streams by their first P words, which
+    are expanded one neuron at a time into a buffer that stays in cache (the weight streams of
+    an unshared FC layer are then read from memory 4x less)."""
     cdef Py_ssize_t L = _ref._length(length)
-    x = _ref._words(x, L, "x")
+    cdef Py_ssize_t P = 0, W = n_words(L)
+    if x_period is not None:
+        if L % 64:  # a partial last word: the reference's expansion clears its tail bits
+            x = _ref.expand_periodic(x, L, x_period)
+        else:
+            P = int(x_period)
+            x = np.asarray(x)
+            if x.dtype != np.uint64 or x.ndim != 3 or x.shape[2] != P or not 1 <= P <= W:
+                raise ValueError(f"x_period={P}: x must be uint64[B, n, {P}] with 1 <= {P} <= "
+                                 f"{W}; got {x.dtype} {x.shape}")
+    if P == 0:
+        x = _ref._words(x, L, "x")
     w = _ref._words(w, L, "w")
     if x.ndim != 3 or w.ndim not in (2, 3) or w.shape[w.ndim - 2] != x.shape[1]:
         raise ValueError(f"x must be [B, n, W] and w [n, W] or [B, n, W]; got {x.shape}, {w.shape}")
     if w.ndim == 3 and w.shape[0] != x.shape[0]:
         raise ValueError(f"x has {x.shape[0]} neurons but w has {w.shape[0]}")
     _ref._check_count_range(x.shape[1])
-    cdef Py_ssize_t B = x.shape[0], n = x.shape[1], W = x.shape[2], b, i
+    cdef Py_ssize_t B = x.shape[0], n = x.shape[1], b, i, k
     out = np.zeros((B, L), dtype=np.uint16)
     if B == 0 or n == 0 or L == 0:
         return out
@@ -661,18 +675,36 @@ def xnor_counts(x, w, length, approx):
     cdef bint ap = bool(approx)
     cdef cwordp* xp = <cwordp*>malloc(n * sizeof(cwordp))
     cdef cwordp* wp = <cwordp*>malloc(n * sizeof(cwordp))
+    cdef uint64_t* xbuf = <uint64_t*>malloc((n * W if P else 1) * sizeof(uint64_t))
+    cdef const uint64_t* src
+    cdef uint64_t* dst
     try:
-        if xp == NULL or wp == NULL:
+        if xp == NULL or wp == NULL or xbuf == NULL:
             raise MemoryError()
         with nogil:
             for b in range(B):
                 for i in range(n):
-                    xp[i] = &xv[b, i, 0]
+                    if P:  # expand the periodic row into the buffer (P divides W)
+                        src = &xv[b, i, 0]
+                        dst = xbuf + i * W
+                        if P == 4:
+                            for k in range(0, W, 4):
+                                dst[k] = src[0]
+                                dst[k + 1] = src[1]
+                                dst[k + 2] = src[2]
+                                dst[k + 3] = src[3]
+                        else:
+                            for k in range(W):
+                                dst[k] = src[k % P]
+                        xp[i] = dst
+                    else:
+                        xp[i] = &xv[b, i, 0]
                     wp[i] = &wv[0 if shared else b, i, 0]
                 _count_neuron(xp, wp, n, W, L, ap, &ov[b, 0])
     finally:
         free(xp)
         free(wp)
+        free(xbuf)
     return out
 
 

@@ -15,6 +15,7 @@ import yaml
 
 from archsim.config import load_config
 from archsim.run import RunOptions, run_config
+from archsim.sc import kernels
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = sorted((ROOT / "arch_configs" / "dwcnn").glob("small_*.yaml"))
@@ -124,3 +125,40 @@ def test_a_deliberately_broken_fast_engine_is_caught(tmp_path, monkeypatch):
     monkeypatch.setattr(ws.WeightStore, "interval_of", skewed)
     with pytest.raises(AssertionError):
         _assert_same(*_both(cfg))
+
+
+@pytest.mark.parametrize("reread,weight_length,counter", [
+    ("pingpong", 32, "apc"),   # 32-bit streams read forwards, backwards, ...: period 1 word
+    ("pingpong", 64, "pc"),    # period 2 words
+    ("rewind", 128, "apc"),    # period 2 words, 64 = 2 x 32 pairs
+])
+def test_unshared_fc_with_periodic_weight_streams(tmp_path, monkeypatch, reread, weight_length,
+                                                   counter):
+    """Unshared FC layers whose re-read order repeats in whole words read only the first words
+    of each weight stream (``LayerWeights.periodic``, ``xnor_counts(x_period=)``): same bits,
+    cycles and energy as the per-cycle engine, which reads every bit from the stored streams."""
+    w = {"memory": "dwm0", "format": "stochastic", "length": weight_length}
+    doc = {"name": "periodic", "include": TECH, "clock": "200 MHz", "seed": 3,
+           "dataset": {"name": "random", "images": 2}, "model": {"weights": "random"},
+           "stream": {"length": 256},
+           "memories": {"dwm0": {"kind": "dwm", "domains": 128, "ports": 1, "reread": reread}},
+           "layers": [
+               {"name": "conv1", "kind": "conv", "in_channels": 1, "in_size": 6, "filters": 2,
+                "kernel": 3, "pool": 2, "pool_segment": 16, "counter": counter, "weights": w},
+               {"name": "fc1", "kind": "fc", "inputs": 8, "outputs": 5, "counter": counter,
+                "weights": w},
+               {"name": "fc2", "kind": "fc", "inputs": 5, "outputs": 3, "activation": "none",
+                "counter": counter, "weights": w}]}
+    path = tmp_path / "periodic.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    periods = []
+    real = kernels.xnor_counts
+
+    def spy(x, w, length, approx, x_period=None):
+        periods.append(x_period)
+        return real(x, w, length, approx, x_period)
+
+    monkeypatch.setattr(kernels, "xnor_counts", spy)
+    _assert_same(*_both(load_config(path)))
+    want = {"pingpong": 2 * weight_length // 64, "rewind": weight_length // 64}[reread]
+    assert want in periods, f"the periodic path was not taken: {periods}"

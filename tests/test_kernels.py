@@ -894,3 +894,34 @@ def test_floor_popcount_kernels_count_every_xnor_product(words):
         prod = ~(inp[:, y:y + k, xx:xx + k] ^ wts[f])
         want = np.unpackbits(prod.view(np.uint8)).sum() + np.unpackbits(bias[f].view(np.uint8)).sum()
         assert got[f, y, xx] == want
+
+
+@needs_cython
+@pytest.mark.parametrize("length,period", [(1024, 4), (1024, 3), (256, 1), (512, 8), (200, 2)])
+@pytest.mark.parametrize("approx", [False, True])
+def test_xnor_counts_with_periodic_streams(length, period, approx):
+    """``x_period``: x given by the first words of periodic streams counts exactly like the
+    expanded streams, in both back ends (200 bits: a partial last word, tail bits cleared)."""
+    rng = np.random.default_rng(length + period)
+    B, n, W = 3, 37, n_words(length)
+    xs = rng.integers(0, 2**64, (B, n, period), dtype=np.uint64)
+    w = random_streams(rng, (n,), length)
+    full = xs[..., np.arange(W) % period].copy()
+    full[..., -1] &= np.uint64(tail_mask(length))
+    want = ref.xnor_counts(full, w, length, approx)
+    np.testing.assert_array_equal(ref.xnor_counts(xs, w, length, approx, period), want)
+    np.testing.assert_array_equal(cy.xnor_counts(xs, w, length, approx, period), want)
+    with pytest.raises(ValueError):
+        cy.xnor_counts(xs, w, length, approx, period + 1)
+
+
+def test_period_words_of_reread_orders():
+    """The word period of a re-read order: ping-pong over 128-bit streams repeats every 256
+    bits (4 words), rewinding every 128 (2 words); a permutation or a partial word has none."""
+    from archsim.blocks.streams import period_words
+
+    pingpong = np.concatenate([np.arange(128), np.arange(127, -1, -1)] * 4)
+    assert period_words(pingpong, 1024) == 4
+    assert period_words(np.tile(np.arange(128), 8), 1024) == 2
+    assert period_words(np.random.default_rng(0).permutation(1024), 1024) is None
+    assert period_words(np.tile(np.arange(100), 10), 1000) is None

@@ -85,6 +85,19 @@ def gather_bits(packed: np.ndarray, j: np.ndarray) -> np.ndarray:
     return ((packed[..., j >> 6] >> (j & 63).astype(np.uint64)) & np.uint64(1)).astype(np.uint8)
 
 
+def period_words(index: np.ndarray, length: int) -> int | None:
+    """The smallest number of words P < W after which a re-read order repeats (bit t reads
+    ``index[t mod 64 P]``), so that the streams it produces are periodic in whole words; None
+    if there is none (or the length is not whole words)."""
+    if length % 64 or len(index) != length:
+        return None
+    W = length // 64
+    for p in range(1, W):
+        if W % p == 0 and np.array_equal(index, np.tile(index[: 64 * p], W // p)):
+            return p
+    return None
+
+
 def reorder_streams(packed: np.ndarray, length: int, index: np.ndarray) -> np.ndarray:
     """Packed streams whose bit t is bit ``index[t]`` of the input streams (re-read order)."""
     out = K.gather_streams(packed.reshape(-1, packed.shape[-1]), length, index)
@@ -124,6 +137,11 @@ class LayerWeights:
             else:
                 self.packed = reorder_streams(stored, Lw, address.astype(np.int64))
                 self.source = self.packed
+                p = period_words(address.astype(np.int64), length)
+                if layer.kind == "fc" and p is not None:
+                    # e.g. 128-bit streams re-read ping-pong: 4 distinct words of 16; the FC
+                    # kernel reads these and expands them in cache (xnor_counts' x_period)
+                    self.periodic = np.ascontiguousarray(self.packed[..., :p])
                 self.bit_index = np.arange(length, dtype=np.int64)
                 if layer.memory.misalignment > 0:
                     self._stored = stored.reshape(-1, stored.shape[-1])
@@ -146,6 +164,7 @@ class LayerWeights:
 
     _mux_table: tuple[np.ndarray, np.ndarray] | None = None
     _conv_ops: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    periodic: np.ndarray | None = None  # unshared FC: the first words of periodic streams
 
     def conv_operands(self, image: int, channels: int, kernel: int) -> tuple[np.ndarray, np.ndarray]:
         """Conv layer: the filters ``(F, C, k, k, W)`` and bias streams ``(F, W)`` the XNOR

@@ -174,9 +174,10 @@ def apc_counts(x, length):
     return _active.apc_counts(x, length)
 
 
-def xnor_counts(x, w, length, approx):
-    """Fused XNOR + PC/APC per cycle for B neurons -> ``uint16[B, length]``."""
-    return _active.xnor_counts(x, w, length, approx)
+def xnor_counts(x, w, length, approx, x_period=None):
+    """Fused XNOR + PC/APC per cycle for B neurons -> ``uint16[B, length]``; ``x_period``: x
+    holds periodic streams by their first words (see the reference)."""
+    return _active.xnor_counts(x, w, length, approx, x_period)
 
 
 def conv_counts(inp, wts, bias, length, approx):

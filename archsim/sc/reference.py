@@ -174,14 +174,31 @@ def apc_counts(x, length) -> np.ndarray:
     return _count_packed(x, length, approx=True)
 
 
-def xnor_counts(x, w, length, approx) -> np.ndarray:
+def expand_periodic(x, length, period) -> np.ndarray:
+    """Streams given by their first ``period`` words, word w being word ``w mod period`` (a
+    periodic re-read order), expanded to ``n_words(length)`` words (tail bits cleared)."""
+    length = _length(length)
+    a = np.asarray(x)
+    W, p = n_words(length), int(period)
+    if a.dtype != np.uint64 or a.ndim < 1:
+        raise TypeError(f"x must be uint64 words, got {a.dtype} {a.shape}")
+    if not 1 <= p <= max(W, 1) or a.shape[-1] != p:
+        raise ValueError(f"x_period={p} must be in 1..{W} and equal x's last axis {a.shape}")
+    return _clear_tail(np.ascontiguousarray(a[..., np.arange(W) % p]), length)
+
+
+def xnor_counts(x, w, length, approx, x_period=None) -> np.ndarray:
     """Fused XNOR + PC/APC for B neurons.
 
     ``x: uint64[B, n, W]`` input streams, ``w: uint64[B, n, W]`` or ``uint64[n, W]`` (shared)
     weight streams. Returns ``uint16[B, length]``: per cycle, the (approximate) count of the
-    n products ``XNOR(x[b, i], w[b, i])``.
+    n products ``XNOR(x[b, i], w[b, i])``. With ``x_period = P``, x is ``uint64[B, n, P]``,
+    periodic streams given by their first P words (``expand_periodic``): a layer's stored
+    weights read in a re-read order that repeats every 64 P cycles.
     """
     length = _length(length)
+    if x_period is not None:
+        x = expand_periodic(x, length, x_period)
     x = _words(x, length, "x")
     w = _words(w, length, "w")
     if x.ndim != 3 or w.ndim not in (2, 3) or w.shape[-2] != x.shape[1]:
