@@ -34,6 +34,10 @@ def _extensions():
         compile_args += ["-march=native"]
     elif platform.machine() in ("x86_64", "AMD64"):
         compile_args += ["-mpopcnt"]  # POPCNT: every x86-64 CPU since 2008
+    if portable:
+        # the 256-bit vector types of hs_simd.h are lowered to the target's vectors; the ABI
+        # note GCC prints for them does not apply (the functions are static, never exported)
+        compile_args += ["-Wno-psabi"]
     exts = [
         Extension(
             f"archsim._kernels_{pyx.stem}",
