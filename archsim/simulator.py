@@ -233,7 +233,7 @@ def _fast_layer(env, run: _Run, el: ElaboratedLayer, inbox: simpy.Store, outbox:
             yield run.release_event(env, i + 1, k - 1)
             gate = run.released[i + 1][k - 1] + 1
         probes = [p for p in run.probes if p.layer == el.spec.name] if k < run.probe_images else []
-        if isinstance(streams, Future):  # bits computed by a worker process (--jobs)
+        if isinstance(streams, _Slot):  # bits computed by a worker process (--jobs)
             streams = streams.result()
             img.reference = streams.reference
         if isinstance(streams, _ImageBits):
@@ -290,7 +290,11 @@ def _step_timing(run: _Run, el: ElaboratedLayer,
 
 
 def _source(env, run: _Run, images: Iterable[Image], outbox: simpy.Store, pool=None,
-            window: int = 4):
+            window: int = 4, n_images: int = 0, batch: int = 1, workers: int = 1):
+    """Feed the images in order; with a worker pool, their bits are computed ahead in tasks of
+    ``batch`` images (one process-pool round trip costs ~0.5 ms of this process's CPU, which
+    the workers would otherwise lose), single images for the last ones so that the workers
+    finish together."""
     spec = run.net.spec
     L = spec.stream_length
     pending: deque = deque()
@@ -302,7 +306,16 @@ def _source(env, run: _Run, images: Iterable[Image], outbox: simpy.Store, pool=N
             return False
         k, img = nxt
         if pool is not None and not (run.probes and k < run.probe_images):  # probed: here
-            pending.append((k, img, pool.submit(_worker_image, img.pixels, img.index)))
+            items = [(k, img)]
+            if n_images - k > 2 * batch * workers:
+                while len(items) < batch:
+                    more = next(it, None)
+                    if more is None:
+                        break
+                    items.append(more)
+            fut = pool.submit(_worker_images, [i.pixels for _, i in items],
+                              [i.index for _, i in items])
+            pending.extend((kk, ii, _Slot(fut, j)) for j, (kk, ii) in enumerate(items))
         else:
             pending.append((k, img, input_streams(img.pixels.reshape(spec.input_shape),
                                                   spec.input_rng, L, spec.comparator)))
@@ -312,7 +325,8 @@ def _source(env, run: _Run, images: Iterable[Image], outbox: simpy.Store, pool=N
         pass
     while pending:
         k, img, streams = pending.popleft()
-        submit()
+        if len(pending) < window:
+            submit()
         yield outbox.put((k, img, streams, np.zeros(L, dtype=np.int64), [], 0))
     yield outbox.put(None)
 
@@ -333,8 +347,25 @@ class _ImageBits:
     reference: tuple[dict[str, float], int] | None = None
 
 
+_BATCH = 4  # images per worker task (see _source)
 _WORKER_NET: Network | None = None
 _WORKER_FLOAT = None  # float weights for the reference forward pass in the workers
+
+
+@dataclass
+class _Slot:
+    """Image j of a worker task's batch: ``result()`` waits for the task."""
+
+    future: Future
+    j: int
+
+    def result(self) -> _ImageBits:
+        return self.future.result()[self.j]
+
+
+def _worker_images(pixels: list[np.ndarray], indices: list[int]) -> list[_ImageBits]:
+    """A batch of images through the whole datapath (one process-pool task)."""
+    return [_worker_image(p, i) for p, i in zip(pixels, indices, strict=True)]
 
 
 def _worker_image(pixels: np.ndarray, index: int) -> _ImageBits:
@@ -387,7 +418,9 @@ def simulate(net: Network, images: Iterable[Image], n_images: int, float_weights
         pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"))
     if mode == "fast":
         stores = [simpy.Store(env, capacity=1) for _ in range(len(net.layers) + 1)]
-        env.process(_source(env, run, images, stores[0], pool, window=2 * jobs + 1))
+        batch = _BATCH if jobs > 1 else 1
+        env.process(_source(env, run, images, stores[0], pool, window=2 * jobs * batch + 1,
+                            n_images=n_images, batch=batch, workers=jobs))
         for i, el in enumerate(net.layers):
             env.process(_fast_layer(env, run, el, stores[i], stores[i + 1]))
         env.process(_sink(env, run, stores[-1]))
