@@ -153,9 +153,11 @@ def float_forward(spec: NetworkSpec, weights: dict[str, tuple[np.ndarray, np.nda
             x = x.reshape(lay.in_channels, lay.in_size, lay.in_size)
             win = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(1, 2))[:, :Ho, :Ho]
             z = np.tensordot(w, win, axes=([1, 2, 3], [0, 3, 4])) + b[:, None, None]  # BLAS
-            if lay.pool > 1:
-                F, H2 = lay.filters, Ho // 2
-                z = z[:, : H2 * 2, : H2 * 2].reshape(F, H2, 2, H2, 2).max(axis=(2, 4))
+            if lay.pool > 1:  # 2x2 max: the larger of four strided views (no reduction)
+                H2 = Ho // 2
+                e = 2 * H2
+                z = np.maximum(np.maximum(z[:, 0:e:2, 0:e:2], z[:, 0:e:2, 1:e:2]),
+                               np.maximum(z[:, 1:e:2, 0:e:2], z[:, 1:e:2, 1:e:2]))
         else:
             z = w @ x.ravel() + b
         x = np.tanh(z / lay.btanh_s) if lay.activation == "btanh" else z
