@@ -1069,18 +1069,15 @@ def conv_pool_btanh(inp, wts, bias, length, approx, segment, first, n_btanh, r, 
     cdef const uint64_t[:, :, :, ::1] iv = ic
     cdef const uint64_t[:, :, :, :, ::1] wv = wc
     cdef const uint64_t[:, ::1] bv = bc
-    cdef uint64_t[:, :, :, ::1] ov = out
     cdef uint8_t[:, ::1] sv = selected
     cdef bint ap = bool(approx)
     cdef int64_t m = n // 2 if ap else n
     cdef int nplanes = _bit_length(m)
     cdef bint odd = ap and (n & 1)
     cdef Py_ssize_t pstride = (nplanes + 1) * W  # words of one candidate's planes
-    cdef Py_ssize_t f, py, px, c, ky, kx, i, cd, y, xx, s, lo, hi, w, b, t, cur, best, nvalid, pidx
+    cdef Py_ssize_t f, py, px, c, ky, kx, i, cd, s, lo, hi, w, t, best, pidx
     cdef int kk
-    cdef int64_t tot, best_tot, v, st
-    cdef int64_t top = rr - 1, half = (rr + 1) // 2
-    cdef uint64_t word
+    cdef int64_t tot, best_tot
     cdef cwordp* xp = <cwordp*>malloc(4 * n * sizeof(cwordp))
     cdef cwordp* wp = <cwordp*>malloc(n * sizeof(cwordp))
     cdef Py_ssize_t* xoff = <Py_ssize_t*>malloc(n * sizeof(Py_ssize_t))
