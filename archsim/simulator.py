@@ -293,8 +293,8 @@ def _source(env, run: _Run, images: Iterable[Image], outbox: simpy.Store, pool=N
             window: int = 4, n_images: int = 0, batch: int = 1, workers: int = 1):
     """Feed the images in order; with a worker pool, their bits are computed ahead in tasks of
     ``batch`` images (one process-pool round trip costs ~0.5 ms of this process's CPU, which
-    the workers would otherwise lose), single images for the last ones so that the workers
-    finish together."""
+    the workers would otherwise lose), single images for the first ones (the pipeline starts
+    as soon as one image is done) and the last ones (the workers finish together)."""
     spec = run.net.spec
     L = spec.stream_length
     pending: deque = deque()
@@ -307,7 +307,7 @@ def _source(env, run: _Run, images: Iterable[Image], outbox: simpy.Store, pool=N
         k, img = nxt
         if pool is not None and not (run.probes and k < run.probe_images):  # probed: here
             items = [(k, img)]
-            if n_images - k > 2 * batch * workers:
+            if k >= 2 * workers and n_images - k > 2 * batch * workers:
                 while len(items) < batch:
                     more = next(it, None)
                     if more is None:
