@@ -124,7 +124,10 @@ class _Run:
             ev.succeed()
 
     def record_layer_image(self, el: ElaboratedLayer, k: int, acts: dict[str, dict[str, int]],
-                           consume: np.ndarray, produce: np.ndarray, stall: int) -> None:
+                           first_consume: int, last_consume: int, n_consume: int,
+                           produce: np.ndarray, stall: int) -> None:
+        """Ledger, clock and spans of one layer's image: its bits consumed from cycle
+        ``first_consume`` to ``last_consume`` (``n_consume`` bits), output bits at ``produce``."""
         name = el.spec.name
         clk = self.clocks[name]
         end = int(produce[-1])
@@ -132,11 +135,11 @@ class _Run:
             for action, n in counts.items():
                 self.ledger.record(el.hw.blocks[block], action, n, end, image=k)
         if clk.first is None:
-            clk.first = int(consume[0])
+            clk.first = int(first_consume)
         clk.last_produce = end
-        clk.busy += len(consume)
+        clk.busy += n_consume
         clk.stall += stall
-        self.spans.append(Span(name, "datapath", int(consume[0]), int(consume[-1]) + 1, k,
+        self.spans.append(Span(name, "datapath", int(first_consume), int(last_consume) + 1, k,
                                "consume"))
         self.spans.append(Span(name, "output", int(produce[0]), end + 1, k, "produce"))
         self.end_cycle = max(self.end_cycle, end + 1)
@@ -243,17 +246,36 @@ def _fast_layer(env, run: _Run, el: ElaboratedLayer, inbox: simpy.Store, outbox:
                                 keep_counts=bool(probes), image=img.index)
         steps = el.store.image_steps()
         interval, s, stall, total_steps = _step_timing(run, el, steps)
-        p_all = np.tile(p_in, el.spec.passes)  # later passes read the buffered input
-        if gate is not None:  # the first emitted bit waits for the next layer's buffer
-            e = len(p_all) - L
-            p_all[e] = max(int(p_all[e]), gate)
-        consume = s + np.maximum.accumulate(np.maximum(p_all - s, clk.c_prev))
-        clk.c_prev = int(consume[-1])
-        run.release(env, i, k, clk.c_prev)
-        produce = consume[len(consume) - L:] + depth  # bits of the last pass leave the layer
+        # bit t is consumed at consume[t] = max(consume[t-1] + interval[t], p_all[t]), i.e.
+        # s[t] + max over u <= t of max(p_all[u] - s[u], c_prev), with s = cumsum(interval)
+        if el.spec.passes > 1 and not probes and len(s) == el.spec.passes * L:
+            # multi-pass layer: later passes read the buffered input, p_all = p_in repeated;
+            # s rises by >= 1 per bit, so over the passes before the last one the maximum of
+            # p_all - s is reached in the first pass; only the last pass is formed bit by bit
+            head = len(s) - L
+            c_head = max(clk.c_prev, int((p_in - s[:L]).max()))
+            p_last = p_in.copy()
+            if gate is not None:  # the first emitted bit waits for the next layer's buffer
+                p_last[0] = max(int(p_last[0]), gate)
+            s_last = s[head:]
+            consume_last = s_last + np.maximum.accumulate(np.maximum(p_last - s_last, c_head))
+            consume = None
+            first_consume = int(s[0]) + max(clk.c_prev, int(p_in[0]) - int(s[0]))
+        else:
+            p_all = np.tile(p_in, el.spec.passes)  # later passes read the buffered input
+            if gate is not None:  # the first emitted bit waits for the next layer's buffer
+                e = len(p_all) - L
+                p_all[e] = max(int(p_all[e]), gate)
+            consume = s + np.maximum.accumulate(np.maximum(p_all - s, clk.c_prev))
+            consume_last = consume[len(consume) - L:]
+            first_consume = int(consume[0])
+        n_consume = len(s)
+        last_consume = clk.c_prev = int(consume_last[-1])
+        run.release(env, i, k, last_consume)
+        produce = consume_last + depth  # bits of the last pass leave the layer
         if first_layer:
-            start = int(consume[0])
-            run.record_input(k, int(consume[-1]))
+            start = first_consume
+            run.record_input(k, last_consume)
         if produce[0] > env.now:
             yield env.timeout(int(produce[0]) - env.now)
         if isinstance(out, _LayerValue):
@@ -270,10 +292,11 @@ def _fast_layer(env, run: _Run, el: ElaboratedLayer, inbox: simpy.Store, outbox:
             yield env.timeout(int(produce[-1]) - env.now)
         for p in probes:
             run.sample_probe(p, el, out, steps, consume, produce)
-        acts = el.hw.image_actions(len(consume), total_steps)
+        acts = el.hw.image_actions(n_consume, total_steps)
         if el.faults is not None:
             acts["weight_mem"]["misalign"] = int(el.faults(img.index)[0].per_step.sum())
-        run.record_layer_image(el, k, acts, consume, produce, stall)
+        run.record_layer_image(el, k, acts, first_consume, last_consume, n_consume, produce,
+                               stall)
 
 
 def _step_timing(run: _Run, el: ElaboratedLayer,
@@ -537,7 +560,8 @@ class _PerCycleEngine:
             if i == 0:
                 self.start[k] = int(consume[0])
                 run.record_input(k, int(consume[-1]))
-            run.record_layer_image(el, k, acts, consume, times, stall)
+            run.record_layer_image(el, k, acts, int(consume[0]), int(consume[-1]), len(consume),
+                                   times, stall)
             packed = K.pack_bits(out)
             if el.spec.kind == "conv":
                 packed = packed.reshape(el.spec.filters, el.spec.out_size, el.spec.out_size, -1)

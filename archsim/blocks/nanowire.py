@@ -124,11 +124,15 @@ class NanowireChain:
                        for _ in range(-(-length // domains))]
 
     def state(self) -> tuple[int, ...]:
-        return tuple(t.state() for t in self.tracks)
+        """The tracks' port offsets (the fast engine keys its per-image shift cache on it,
+        once per layer and image, so this reads the attribute directly)."""
+        return tuple([t.offset for t in self.tracks])
 
     def set_state(self, state: tuple[int, ...]) -> None:
+        if len(state) != len(self.tracks):
+            raise ValueError(f"state has {len(state)} offsets for {len(self.tracks)} tracks")
         for t, s in zip(self.tracks, state, strict=True):
-            t.set_state(s)
+            t.offset = int(s)
 
     def access_many(self, addresses: np.ndarray, write: bool = False) -> np.ndarray:
         out = np.empty(len(addresses), dtype=np.int64)
