@@ -546,6 +546,32 @@ cdef inline void _count_block(const cwordp* xp, const cwordp* wp, Py_ssize_t n, 
             q2 = 0 if flush else q2 + 1
 
 
+cdef inline Py_ssize_t _count_lanes(const cwordp* xp, const cwordp* wp, Py_ssize_t n,
+                                     int ncand, Py_ssize_t w0, Py_ssize_t nwords, bint approx,
+                                     uint64_t* st, int nst) noexcept nogil:
+    """Count the next block of cycle-words from w0 for ``ncand`` neurons (``_count_block``),
+    their planes zeroed first; returns the block's lane count. Full blocks of 16 and 8 lanes
+    get specialised code; the last < 8 lanes are padded."""
+    cdef Py_ssize_t lanes = nwords - w0
+    cdef int c
+    for c in range(ncand):
+        memset(st + c * (MAXPLANES * BLK), 0, nst * BLK * sizeof(uint64_t))
+    if lanes >= 16:
+        if approx:
+            _count_block(xp, wp, n, ncand, w0, 16, 16, True, st, nst)
+        else:
+            _count_block(xp, wp, n, ncand, w0, 16, 16, False, st, nst)
+        return 16
+    if lanes >= 8:
+        if approx:
+            _count_block(xp, wp, n, ncand, w0, 8, 8, True, st, nst)
+        else:
+            _count_block(xp, wp, n, ncand, w0, 8, 8, False, st, nst)
+        return 8
+    _count_block(xp, wp, n, ncand, w0, lanes, 8, approx, st, nst)
+    return lanes
+
+
 cdef void _count_neuron(const cwordp* xp, const cwordp* wp, Py_ssize_t n, Py_ssize_t nwords,
                         Py_ssize_t length, bint approx, uint16_t* out) noexcept nogil:
     """Per-cycle PC/APC count of the n products XNOR(*xp[i], *wp[i]) into out[0..length)."""
@@ -558,23 +584,7 @@ cdef void _count_neuron(const cwordp* xp, const cwordp* wp, Py_ssize_t n, Py_ssi
     cdef int j, k, nst = nplanes if nplanes > 8 else 8
     w0 = 0
     while w0 < nwords:
-        lanes = nwords - w0
-        memset(st, 0, nst * BLK * sizeof(uint64_t))
-        # full blocks of 16 and 8 lanes get specialised code; the last < 8 lanes are padded
-        if lanes >= 16:
-            lanes = 16
-            if approx:
-                _count_block(xp, wp, n, 1, w0, 16, 16, True, st, nst)
-            else:
-                _count_block(xp, wp, n, 1, w0, 16, 16, False, st, nst)
-        elif lanes >= 8:
-            lanes = 8
-            if approx:
-                _count_block(xp, wp, n, 1, w0, 8, 8, True, st, nst)
-            else:
-                _count_block(xp, wp, n, 1, w0, 8, 8, False, st, nst)
-        else:
-            _count_block(xp, wp, n, 1, w0, lanes, 8, approx, st, nst)
+        lanes = _count_lanes(xp, wp, n, 1, w0, nwords, approx, st, nst)
         for j in range(lanes):
             for k in range(nplanes):
                 planes[k] = st[k * BLK + j]
@@ -794,23 +804,7 @@ cdef void _count_planes(const cwordp* xp, const cwordp* wp, Py_ssize_t n, Py_ssi
     cdef Py_ssize_t w0 = 0, lanes, j
     cdef int k, c
     while w0 < nwords:
-        lanes = nwords - w0
-        for c in range(4):
-            memset(st + c * (MAXPLANES * BLK), 0, nst * BLK * sizeof(uint64_t))
-        if lanes >= 16:
-            lanes = 16
-            if approx:
-                _count_block(xp, wp, n, 4, w0, 16, 16, True, st, nst)
-            else:
-                _count_block(xp, wp, n, 4, w0, 16, 16, False, st, nst)
-        elif lanes >= 8:
-            lanes = 8
-            if approx:
-                _count_block(xp, wp, n, 4, w0, 8, 8, True, st, nst)
-            else:
-                _count_block(xp, wp, n, 4, w0, 8, 8, False, st, nst)
-        else:
-            _count_block(xp, wp, n, 4, w0, lanes, 8, approx, st, nst)
+        lanes = _count_lanes(xp, wp, n, 4, w0, nwords, approx, st, nst)
         for c in range(4):
             for k in range(nplanes):
                 for j in range(lanes):
