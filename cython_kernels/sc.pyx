@@ -718,6 +718,35 @@ def xnor_counts(x, w, length, approx, x_period=None):
     return out
 
 
+cdef void _window_offsets(Py_ssize_t C, Py_ssize_t H, Py_ssize_t Wd, Py_ssize_t k,
+                          Py_ssize_t W, Py_ssize_t* off) noexcept nogil:
+    """Word offset of conv input i = (c, ky, kx) (row-major) from its window's top-left input
+    row, in a contiguous ``inp [C, H, Wd, W]``."""
+    cdef Py_ssize_t c, ky, kx, i = 0
+    for c in range(C):
+        for ky in range(k):
+            for kx in range(k):
+                off[i] = ((c * H + ky) * Wd + kx) * W
+                i += 1
+
+
+cdef inline void _filter_rows(const uint64_t* filt, const uint64_t* bias_row, Py_ssize_t nk,
+                              Py_ssize_t W, cwordp* wp) noexcept nogil:
+    """The weight rows of one filter (nk contiguous rows of W words), then its bias row."""
+    cdef Py_ssize_t i
+    for i in range(nk):
+        wp[i] = filt + i * W
+    wp[nk] = bias_row
+
+
+cdef inline void _window_rows(const uint64_t* org, const Py_ssize_t* off, Py_ssize_t nk,
+                              cwordp* xp) noexcept nogil:
+    """The input rows of the conv window whose top-left row is ``org``."""
+    cdef Py_ssize_t i
+    for i in range(nk):
+        xp[i] = org + off[i]
+
+
 def conv_counts(inp, wts, bias, length, approx):
     """Fused valid stride-1 convolution counts ``uint16[F, Ho, Wo, length]`` (see reference)."""
     cdef Py_ssize_t L = _ref._length(length)
@@ -746,35 +775,27 @@ def conv_counts(inp, wts, bias, length, approx):
     cdef const uint64_t[:, ::1] bv = bc
     cdef uint16_t[:, :, :, ::1] ov = out
     cdef bint ap = bool(approx)
-    cdef Py_ssize_t f, y, xx, c, ky, kx, i
+    cdef Py_ssize_t f, y, xx
     cdef cwordp* xp = <cwordp*>malloc(n * sizeof(cwordp))
     cdef cwordp* wp = <cwordp*>malloc(n * sizeof(cwordp))
+    cdef Py_ssize_t* xoff = <Py_ssize_t*>malloc(n * sizeof(Py_ssize_t))
     cdef uint64_t* ones = _ones_row(W)
     try:
-        if xp == NULL or wp == NULL or ones == NULL:
+        if xp == NULL or wp == NULL or xoff == NULL or ones == NULL:
             raise MemoryError()
         with nogil:
+            _window_offsets(C, H, Wd, k, W, xoff)
             xp[n - 1] = ones  # the bias input is the all-ones stream: XNOR(1, bias) = bias
             for f in range(F):
-                i = 0
-                for c in range(C):
-                    for ky in range(k):
-                        for kx in range(k):
-                            wp[i] = &wv[f, c, ky, kx, 0]
-                            i += 1
-                wp[n - 1] = &bv[f, 0]
+                _filter_rows(&wv[f, 0, 0, 0, 0], &bv[f, 0], n - 1, W, wp)
                 for y in range(Ho):
                     for xx in range(Wo):
-                        i = 0
-                        for c in range(C):
-                            for ky in range(k):
-                                for kx in range(k):
-                                    xp[i] = &iv[c, y + ky, xx + kx, 0]
-                                    i += 1
+                        _window_rows(&iv[0, y, xx, 0], xoff, n - 1, xp)
                         _count_neuron(xp, wp, n, W, L, ap, &ov[f, y, xx, 0])
     finally:
         free(xp)
         free(wp)
+        free(xoff)
         free(ones)
     return out
 
@@ -1069,7 +1090,7 @@ def conv_pool_btanh(inp, wts, bias, length, approx, segment, first, n_btanh, r, 
     cdef int nplanes = _bit_length(m)
     cdef bint odd = ap and (n & 1)
     cdef Py_ssize_t pstride = (nplanes + 1) * W  # words of one candidate's planes
-    cdef Py_ssize_t f, py, px, c, ky, kx, i, cd, s, lo, hi, w, t, best, pidx
+    cdef Py_ssize_t f, py, px, cd, s, lo, hi, w, t, best, pidx
     cdef int kk
     cdef int64_t tot, best_tot
     cdef cwordp* xp = <cwordp*>malloc(4 * n * sizeof(cwordp))
@@ -1087,7 +1108,6 @@ def conv_pool_btanh(inp, wts, bias, length, approx, segment, first, n_btanh, r, 
     cdef uint64_t* gb = <uint64_t*>calloc(LANES * gstride, sizeof(uint64_t))
     cdef uint64_t* stg = <uint64_t*>malloc(64 * nk * W * sizeof(uint64_t))
     cdef uint64_t* row
-    cdef const uint64_t* org
     cdef int64_t vmax = 2 * m + 1 if ap else m
     cdef int ns = _bit_length(rr - 1)
     cdef int nt = _bit_length(max(rr - 1 + 2 * vmax, nbt, rr)) + 1
@@ -1101,29 +1121,17 @@ def conv_pool_btanh(inp, wts, bias, length, approx, segment, first, n_btanh, r, 
                 or gb == NULL or stg == NULL):
             raise MemoryError()
         with nogil:
-            i = 0  # word offset of input i from the window's top-left input row
-            for c in range(C):
-                for ky in range(k):
-                    for kx in range(k):
-                        xoff[i] = ((c * H + ky) * Wd + kx) * W
-                        i += 1
+            _window_offsets(C, H, Wd, k, W, xoff)
             for cd in range(4):
                 xp[cd * n + n - 1] = ones  # bias input: XNOR(1, bias) = bias
             for f in range(F):
-                i = 0
-                for c in range(C):
-                    for ky in range(k):
-                        for kx in range(k):
-                            wp[i] = &wv[f, c, ky, kx, 0]
-                            i += 1
-                wp[n - 1] = &bv[f, 0]
+                _filter_rows(&wv[f, 0, 0, 0, 0], &bv[f, 0], n - 1, W, wp)
                 for py in range(Hp):
                     for px in range(Wp):
                         pidx = (f * Hp + py) * Wp + px
                         for cd in range(4):  # window members in (dy, dx) order
-                            org = &iv[0, 2 * py + (cd >> 1), 2 * px + (cd & 1), 0]
-                            for i in range(n - 1):
-                                xp[cd * n + i] = org + xoff[i]
+                            _window_rows(&iv[0, 2 * py + (cd >> 1), 2 * px + (cd & 1), 0], xoff,
+                                         n - 1, xp + cd * n)
                         _count_planes(xp, wp, n, W, ap, planes, pstride, scratch)
                         # segment sums of the 4 members, from the planes
                         if aligned:  # segments tile the words: per word, masked popcounts
@@ -2099,39 +2107,32 @@ def floor_conv_popcount(inp, wts, bias):
     cdef const uint64_t[:, :, :, ::1] iv = np.ascontiguousarray(inp, dtype=np.uint64)
     cdef const uint64_t[:, :, :, :, ::1] wv = np.ascontiguousarray(wts, dtype=np.uint64)
     cdef const uint64_t[:, ::1] bv = np.ascontiguousarray(bias, dtype=np.uint64)
-    cdef Py_ssize_t C = iv.shape[0], H = iv.shape[1], W = iv.shape[3]
-    cdef Py_ssize_t F = wv.shape[0], k = wv.shape[2], Ho = H - k + 1, n = C * k * k + 1
-    out = np.zeros((F, Ho, Ho), dtype=np.int64)
+    cdef Py_ssize_t C = iv.shape[0], H = iv.shape[1], Wd = iv.shape[2], W = iv.shape[3]
+    cdef Py_ssize_t F = wv.shape[0], k = wv.shape[2], Ho = H - k + 1, Wo = Wd - k + 1
+    cdef Py_ssize_t n = C * k * k + 1
+    out = np.zeros((F, Ho, Wo), dtype=np.int64)
     cdef int64_t[:, :, ::1] ov = out
     cdef cwordp* xp = <cwordp*>malloc(n * sizeof(cwordp))
     cdef cwordp* wp = <cwordp*>malloc(n * sizeof(cwordp))
+    cdef Py_ssize_t* xoff = <Py_ssize_t*>malloc(n * sizeof(Py_ssize_t))
     cdef uint64_t* ones = _ones_row(W)
-    cdef Py_ssize_t f, y, x, c, ky, kx, i
+    cdef Py_ssize_t f, y, x
     try:
-        if xp == NULL or wp == NULL or ones == NULL:
+        if xp == NULL or wp == NULL or xoff == NULL or ones == NULL:
             raise MemoryError()
         with nogil:
+            _window_offsets(C, H, Wd, k, W, xoff)
             xp[n - 1] = ones
             for f in range(F):
-                i = 0
-                for c in range(C):
-                    for ky in range(k):
-                        for kx in range(k):
-                            wp[i] = &wv[f, c, ky, kx, 0]
-                            i += 1
-                wp[n - 1] = &bv[f, 0]
+                _filter_rows(&wv[f, 0, 0, 0, 0], &bv[f, 0], n - 1, W, wp)
                 for y in range(Ho):
-                    for x in range(Ho):
-                        i = 0
-                        for c in range(C):
-                            for ky in range(k):
-                                for kx in range(k):
-                                    xp[i] = &iv[c, y + ky, x + kx, 0]
-                                    i += 1
+                    for x in range(Wo):
+                        _window_rows(&iv[0, y, x, 0], xoff, n - 1, xp)
                         ov[f, y, x] = _xnor_popcount(xp, wp, n, W)
     finally:
         free(xp)
         free(wp)
+        free(xoff)
         free(ones)
     return out
 
