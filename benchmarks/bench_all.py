@@ -16,12 +16,18 @@ on one core and on two. One command::
    installed here), per image and per multiply-accumulate.
 
 Every measurement runs in its own process (clean peak memory); each simulation runs
-``--repeat`` times (default 3), ``--jobs 1`` and ``--jobs 2`` taking turns, and the fastest run
+``--repeat`` times (default 5), ``--jobs 1`` and ``--jobs 2`` taking turns, and the fastest run
 of each is kept (the others are in the JSON): this VM's speed drifts by tens of percent over
-minutes, and a slow spell only ever slows a run down. Prints one table and writes everything to
-the JSON file. The ratio to the floor compares seconds per image of the simulation with seconds
-per image of the floor at the same stream length and core count, both measured in this run (the
-floor before and after the simulations, the faster kept, so that the ratio is not flattered).
+minutes, and a slow spell only ever slows a run down. The two-core scaling is the ratio of those
+fastest runs; beside it are the median of the back-to-back pairs' ratios (how much the machine
+moved under the measurement) and the same two figures for the machine itself: the floor loop
+kept running for 2 s in one process and in two, taking turns in the same way. That loop has no
+main process, no pipeline and no inter-process traffic; on this VM even it gets anywhere from
+~1.5x to 2x out of the second vCPU, and the simulation's scaling is to be read against it.
+Prints one table and writes everything to the JSON file. The ratio to the floor compares
+seconds per image of the simulation with seconds per image of the floor (best time) at the
+same stream length and core count, both measured in this run (the floor before and after the
+simulations, the faster kept, so that the ratio is not flattered).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -88,7 +95,25 @@ def floor(length: int, parallel: int) -> dict:
             "bit_products_per_s": per_s * runs[0]["bit_products_per_image"]}
 
 
-REPEAT = 3  # each simulation is run this many times and the fastest run kept (set by --repeat)
+def machine_scaling(seconds: float = 2.0) -> dict:
+    """What this machine's second core gives: the floor loop kept running for ``seconds`` in one
+    process, then in two at once, REPEAT times taking turns (the same pairing as the
+    simulations). Its best-over-best ratio and the pairs' ratios are the reference the
+    simulation's two-core scaling is read against: a loop with no main process, no pipeline
+    and no inter-process traffic cannot be beaten by the simulator."""
+    args = [str(HERE / "bench_lenet.py"), "--floor", "--length", "1024",
+            "--sustained", str(seconds)]
+    one, two = [], []
+    for _ in range(REPEAT):
+        one.append(_run_json(args)[0]["images_per_s"])
+        two.append(sum(r["images_per_s"] for r in _run_json(args, parallel=2)))
+    pairs = [b / a for a, b in zip(one, two, strict=True)]
+    return {"seconds": seconds, "jobs1_images_per_s": one, "jobs2_images_per_s": two,
+            "scaling": max(two) / max(one), "scaling_pairs": pairs,
+            "scaling_pairs_median": statistics.median(pairs)}
+
+
+REPEAT = 5  # each simulation is run this many times and the fastest run kept (set by --repeat)
 
 
 def simulations(config: Path, length: int, images: int, jobs: tuple[int, ...]) -> dict[int, dict]:
@@ -105,19 +130,36 @@ def simulations(config: Path, length: int, images: int, jobs: tuple[int, ...]) -
     for j, rs in runs.items():
         best[j] = max(rs, key=lambda r: r["images_per_s"])
         best[j]["repeats_images_per_s"] = [r["images_per_s"] for r in rs]
+    if 1 in runs and 2 in runs:
+        pairs = [b["images_per_s"] / a["images_per_s"] for a, b in zip(runs[1], runs[2],
+                                                                        strict=True)]
+        best[2]["scaling"] = best[2]["images_per_s"] / best[1]["images_per_s"]
+        best[2]["scaling_pairs"] = pairs
+        best[2]["scaling_pairs_median"] = statistics.median(pairs)
     return best
 
 
+def scaling_text(r: dict, machine: dict | None = None) -> str:
+    """'scaling 1.95x (back-to-back pairs: median 1.90x, 1.71-2.05x)', and the machine's
+    reference figures when given ('; machine 1.97x, median 1.80x')."""
+    pairs = r["scaling_pairs"]
+    text = (f"scaling {r['scaling']:.2f}x (back-to-back pairs: median "
+            f"{r['scaling_pairs_median']:.2f}x, {min(pairs):.2f}-{max(pairs):.2f}x")
+    if machine is not None:
+        text += f"; machine {machine['scaling']:.2f}x, median {machine['scaling_pairs_median']:.2f}x"
+    return text + ")"
+
+
 def main(argv=None) -> int:
+    global REPEAT
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=100, help="images per simulation (default 100)")
     ap.add_argument("--quick", action="store_true", help="shorter kernel timings")
     ap.add_argument("--designs", nargs="*", choices=list(DESIGNS), default=list(DESIGNS))
-    ap.add_argument("--repeat", type=int, default=3,
-                    help="runs per simulation measurement, the fastest kept (default 3)")
+    ap.add_argument("--repeat", type=int, default=REPEAT,
+                    help=f"runs per simulation measurement, the fastest kept (default {REPEAT})")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "bench.json")
     args = ap.parse_args(argv)
-    global REPEAT
     REPEAT = max(1, args.repeat)
     t0 = time.time()
     res: dict = {"created": time.strftime("%Y-%m-%dT%H:%M:%S"), "images": args.images,
@@ -136,6 +178,7 @@ def main(argv=None) -> int:
           "before and one after the simulations)", flush=True)
     floors = {(L, p): floor(L, p) for L in LENGTHS for p in (1, 2)}
 
+    machine = res["machine_scaling"] = machine_scaling()
     print(f"== full SC LeNet-5, {args.images} images, steady state", flush=True)
     sims, groups = [], []
     for name in args.designs:
@@ -144,25 +187,32 @@ def main(argv=None) -> int:
             for r in by_jobs.values():
                 r["design_label"] = name
                 sims.append(r)
-            by_jobs[2]["scaling"] = by_jobs[2]["images_per_s"] / by_jobs[1]["images_per_s"]
             groups.append((name, L, by_jobs))
     for key in floors:  # a floor measured in a slow spell would flatter the ratio: keep the faster
         again = floor(*key)
         if again["images_per_s"] > floors[key]["images_per_s"]:
             floors[key] = again
     res["floor"] = list(floors.values())
+    floor_scaling = {L: floors[(L, 2)]["images_per_s"] / floors[(L, 1)]["images_per_s"]
+                     for L in LENGTHS}
+    res["floor_scaling"] = {str(L): v for L, v in floor_scaling.items()}
     for (L, p), f in floors.items():
         print(f"  floor L={L:5d} {p} core(s): {1e3 / f['images_per_s']:7.2f} ms/image "
               f"({f['bit_products_per_s'] / 1e9:6.1f} G bit-products/s); contiguous operands "
               f"{f['contiguous_bit_products_per_s'] / 1e9:6.1f} G/s per process = "
               f"{1e3 * f['contiguous_s_per_image']:.2f} ms/image", flush=True)
+    for L, v in floor_scaling.items():
+        print(f"  floor L={L:5d}: two processes give {v:.2f}x one (best time per image of each)",
+              flush=True)
+    print(f"  machine's two-core reference: the floor loop kept running {machine['seconds']:g} s, "
+          f"one process and two taking turns {REPEAT} times: {scaling_text(machine)}", flush=True)
     for name, L, by_jobs in groups:
         for jobs, r in by_jobs.items():
             r["floor_ratio"] = floors[(L, jobs)]["images_per_s"] / r["images_per_s"]
             r["contiguous_floor_ratio"] = (
                 r["s_per_image"] * jobs / floors[(L, 1)]["contiguous_s_per_image"])
         for jobs, r in by_jobs.items():
-            extra = f" scaling {r['scaling']:.2f}x" if "scaling" in r else ""
+            extra = f"\n      {scaling_text(r, machine)}" if "scaling" in r else ""
             print(f"  {name:14s} L={L:5d} jobs {jobs}: {r['images_per_s']:7.1f} img/s "
                   f"({1e3 * r['s_per_image']:7.1f} ms), {r['bit_products_per_s'] / 1e9:6.1f} "
                   f"G bit-products/s, {r['floor_ratio']:5.2f}x floor "
@@ -198,10 +248,14 @@ def main(argv=None) -> int:
         one, two = by_jobs[1], by_jobs[2]
         row = {"design_label": name, "images": long_images, "jobs1_images_per_s":
                one["images_per_s"], "jobs2_images_per_s": two["images_per_s"],
-               "scaling": two["images_per_s"] / one["images_per_s"]}
+               "jobs1_repeats_images_per_s": one["repeats_images_per_s"],
+               "jobs2_repeats_images_per_s": two["repeats_images_per_s"],
+               "scaling": two["scaling"], "scaling_pairs": two["scaling_pairs"],
+               "scaling_pairs_median": two["scaling_pairs_median"]}
         res["scaling_long"].append(row)
         print(f"  {name:14s} jobs 1: {one['images_per_s']:6.1f} img/s, jobs 2: "
-              f"{two['images_per_s']:6.1f} img/s, scaling {row['scaling']:.2f}x", flush=True)
+              f"{two['images_per_s']:6.1f} img/s, {scaling_text(two, machine)}",
+              flush=True)
 
     checks = []
     for r in sims:
@@ -212,15 +266,23 @@ def main(argv=None) -> int:
                            r["floor_ratio"] <= TARGET_FLOOR_RATIO, f"{r['floor_ratio']:.2f}x"))
         if r["length"] == 1024 and "scaling" in r:
             checks.append((f"{r['design_label']}: >= {TARGET_SCALING:g}x on two cores",
-                           r["scaling"] >= TARGET_SCALING, f"{r['scaling']:.2f}x"))
-    checks.extend((f"{row['design_label']}: >= {TARGET_SCALING:g}x on two cores "
-                   f"({row['images']} images)", row["scaling"] >= TARGET_SCALING,
-                   f"{row['scaling']:.2f}x") for row in res["scaling_long"])
+                           r["scaling"] >= TARGET_SCALING,
+                           f"{r['scaling']:.2f}x (pairs' median {r['scaling_pairs_median']:.2f}x; "
+                           f"the machine's: {machine['scaling']:.2f}x, median "
+                           f"{machine['scaling_pairs_median']:.2f}x)"))
+    extra = [(f"{row['design_label']}: >= {TARGET_SCALING:g}x on two cores over "
+              f"{row['images']} images", row["scaling"] >= TARGET_SCALING,
+              f"{row['scaling']:.2f}x (pairs' median {row['scaling_pairs_median']:.2f}x)")
+             for row in res["scaling_long"]]
     res["targets"] = [{"target": t, "met": ok, "measured": v} for t, ok, v in checks]
+    res["extra_checks"] = [{"check": t, "met": ok, "measured": v} for t, ok, v in extra]
     res["machine"]["load_average_at_end"] = list(os.getloadavg())
     res["wall_s"] = time.time() - t0
-    print("== targets (1024-bit streams)")
+    print(f"== targets of issue 7 (1024-bit streams, {args.images} images)")
     for t, ok, v in checks:
+        print(f"  [{'met ' if ok else 'MISS'}] {t}: {v}")
+    print("== extra check (longer runs, pipeline fill and worker start-up amortised)")
+    for t, ok, v in extra:
         print(f"  [{'met ' if ok else 'MISS'}] {t}: {v}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_name(args.out.name + ".tmp")
