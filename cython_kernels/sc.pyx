@@ -749,19 +749,10 @@ cdef inline void _window_rows(const uint64_t* org, const Py_ssize_t* off, Py_ssi
 
 def conv_counts(inp, wts, bias, length, approx):
     """Fused valid stride-1 convolution counts ``uint16[F, Ho, Wo, length]`` (see reference)."""
-    cdef Py_ssize_t L = _ref._length(length)
-    inp = _ref._words(inp, L, "inp")
-    wts = _ref._words(wts, L, "wts")
-    bias = _ref._words(bias, L, "bias")
-    if inp.ndim != 4 or wts.ndim != 5 or bias.ndim != 2:
-        raise ValueError(
-            f"expected inp [C, H, Wd, W], wts [F, C, k, k, W], bias [F, W]; got "
-            f"{inp.shape}, {wts.shape}, {bias.shape}"
-        )
+    length, inp, wts, bias = _ref._conv_operands(inp, wts, bias, length)
+    cdef Py_ssize_t L = length
     cdef Py_ssize_t C = inp.shape[0], H = inp.shape[1], Wd = inp.shape[2], W = inp.shape[3]
     cdef Py_ssize_t F = wts.shape[0], k = wts.shape[2]
-    if wts.shape[1] != C or wts.shape[3] != k or bias.shape[0] != F or not (1 <= k <= min(H, Wd)):
-        raise ValueError(f"inconsistent conv shapes {inp.shape}, {wts.shape}, {bias.shape}")
     cdef Py_ssize_t Ho = H - k + 1, Wo = Wd - k + 1, n = C * k * k + 1
     _ref._check_count_range(n)
     out = np.zeros((F, Ho, Wo, L), dtype=np.uint16)
@@ -1047,19 +1038,10 @@ cdef void _stage_group(const uint64_t* stg, int nk, Py_ssize_t W, Py_ssize_t cnt
 
 def conv_pool_btanh(inp, wts, bias, length, approx, segment, first, n_btanh, r, s0):
     """Conv -> 2x2 causal segment max pool -> Btanh, fused (see reference)."""
-    cdef Py_ssize_t L = _ref._length(length)
-    inp = _ref._words(inp, L, "inp")
-    wts = _ref._words(wts, L, "wts")
-    bias = _ref._words(bias, L, "bias")
-    if inp.ndim != 4 or wts.ndim != 5 or bias.ndim != 2:
-        raise ValueError(
-            f"expected inp [C, H, Wd, W], wts [F, C, k, k, W], bias [F, W]; got "
-            f"{inp.shape}, {wts.shape}, {bias.shape}"
-        )
+    length, inp, wts, bias = _ref._conv_operands(inp, wts, bias, length)
+    cdef Py_ssize_t L = length
     cdef Py_ssize_t C = inp.shape[0], H = inp.shape[1], Wd = inp.shape[2], W = inp.shape[3]
     cdef Py_ssize_t F = wts.shape[0], k = wts.shape[2]
-    if wts.shape[1] != C or wts.shape[3] != k or bias.shape[0] != F or not (1 <= k <= min(H, Wd)):
-        raise ValueError(f"inconsistent conv shapes {inp.shape}, {wts.shape}, {bias.shape}")
     cdef Py_ssize_t Ho = H - k + 1, Wo = Wd - k + 1, n = C * k * k + 1
     cdef Py_ssize_t Hp = Ho // 2, Wp = Wo // 2
     _ref._check_count_range(n)
@@ -2104,6 +2086,8 @@ cdef inline int64_t _xnor_popcount(const cwordp* xp, const cwordp* wp, Py_ssize_
 
 def floor_conv_popcount(inp, wts, bias):
     """XNOR + popcount floor of a conv layer: ``int64[F, Ho, Wo]`` ones of all products."""
+    inp = np.asarray(inp)  # (no negative indices: this module turns wraparound off)
+    _, inp, wts, bias = _ref._conv_operands(inp, wts, bias, 64 * inp.shape[inp.ndim - 1])
     cdef const uint64_t[:, :, :, ::1] iv = np.ascontiguousarray(inp, dtype=np.uint64)
     cdef const uint64_t[:, :, :, :, ::1] wv = np.ascontiguousarray(wts, dtype=np.uint64)
     cdef const uint64_t[:, ::1] bv = np.ascontiguousarray(bias, dtype=np.uint64)
@@ -2139,6 +2123,8 @@ def floor_conv_popcount(inp, wts, bias):
 
 def floor_fc_popcount(x, w):
     """XNOR + popcount floor of an FC layer: ``x [n, W]``, ``w [B, n, W]`` -> ``int64[B]``."""
+    if np.ndim(x) != 2 or np.ndim(w) != 3 or np.shape(w)[1:] != np.shape(x):
+        raise ValueError(f"expected x [n, W] and w [B, n, W]; got {np.shape(x)}, {np.shape(w)}")
     cdef const uint64_t[:, ::1] xv = np.ascontiguousarray(x, dtype=np.uint64)
     cdef const uint64_t[:, :, ::1] wv = np.ascontiguousarray(w, dtype=np.uint64)
     cdef Py_ssize_t B = wv.shape[0], n = wv.shape[1], W = wv.shape[2], b, i

@@ -897,6 +897,39 @@ def test_floor_popcount_kernels_count_every_xnor_product(words):
 
 
 @needs_cython
+@pytest.mark.parametrize("args,match", [
+    (((1, 6, 6, 2), (2, 2, 3, 3, 2), (2, 2)), "inconsistent conv shapes"),  # channels differ
+    (((1, 6, 6, 2), (2, 1, 3, 3, 1), (2, 2)), "words in the last axis"),
+    (((6, 6, 2), (2, 1, 3, 3, 2), (2, 2)), "expected inp"),
+    (((1, 2, 2, 2), (2, 1, 3, 3, 2), (2, 2)), "inconsistent conv shapes"),  # window > image
+])
+@pytest.mark.parametrize("backend,kernel", [
+    ("cython", "floor"), ("cython", "conv_counts"), ("cython", "conv_pool_btanh"),
+    ("numpy", "conv_counts"), ("numpy", "conv_pool_btanh"),  # the floor is compiled only
+])
+def test_conv_kernels_reject_inconsistent_operands(args, match, backend, kernel):
+    """The compiled kernels read raw pointers: operands that do not fit raise (one check,
+    ``reference._conv_operands``, shared by every conv kernel) instead of reading past the
+    arrays."""
+    mod = cy if backend == "cython" else ref
+    inp, wts, bias = (np.zeros(shape, dtype=np.uint64) for shape in args)
+    calls = {"floor": lambda: mod.floor_conv_popcount(inp, wts, bias),
+             "conv_counts": lambda: mod.conv_counts(inp, wts, bias, 128, True),
+             "conv_pool_btanh": lambda: mod.conv_pool_btanh(inp, wts, bias, 128, True, 16, 0,
+                                                            4, 8, 4)}
+    with pytest.raises(ValueError, match=match):
+        calls[kernel]()
+
+
+@needs_cython
+def test_floor_fc_popcount_rejects_inconsistent_operands():
+    with pytest.raises(ValueError, match="expected x"):
+        cy.floor_fc_popcount(np.zeros((3, 2), np.uint64), np.zeros((4, 2, 2), np.uint64))
+    with pytest.raises(ValueError, match="expected x"):
+        cy.floor_fc_popcount(np.zeros((3, 2), np.uint64), np.zeros((4, 3, 1), np.uint64))
+
+
+@needs_cython
 @pytest.mark.parametrize("length,period", [(1024, 4), (1024, 3), (256, 1), (512, 8), (200, 2)])
 @pytest.mark.parametrize("approx", [False, True])
 def test_xnor_counts_with_periodic_streams(length, period, approx):

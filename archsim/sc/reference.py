@@ -215,14 +215,9 @@ def xnor_counts(x, w, length, approx, x_period=None) -> np.ndarray:
     return out
 
 
-def conv_counts(inp, wts, bias, length, approx) -> np.ndarray:
-    """Fused valid stride-1 convolution: XNOR products counted per cycle for every neuron.
-
-    ``inp: uint64[C, H, Wd, W]``, ``wts: uint64[F, C, k, k, W]``, ``bias: uint64[F, W]``.
-    The n = C*k*k + 1 inputs of neuron (f, y, x) are the window products in ``c, ky, kx``
-    row-major order, then the bias stream (the XNOR of the all-ones stream with the bias).
-    Returns ``uint16[F, Ho, Wo, length]`` with ``Ho = H - k + 1``, ``Wo = Wd - k + 1``.
-    """
+def _conv_operands(inp, wts, bias, length):
+    """``(length, inp, wts, bias)`` of a valid stride-1 convolution, checked: packed words
+    ``inp [C, H, Wd, W]``, ``wts [F, C, k, k, W]``, ``bias [F, W]``, 1 <= k <= min(H, Wd)."""
     length = _length(length)
     inp = _words(inp, length, "inp")
     wts = _words(wts, length, "wts")
@@ -232,10 +227,24 @@ def conv_counts(inp, wts, bias, length, approx) -> np.ndarray:
             f"expected inp [C, H, Wd, W], wts [F, C, k, k, W], bias [F, W]; got "
             f"{inp.shape}, {wts.shape}, {bias.shape}"
         )
-    c, h, wd, nw = inp.shape
+    c, h, wd, _ = inp.shape
     f, cw, k, k2, _ = wts.shape
     if cw != c or k != k2 or bias.shape[0] != f or not (1 <= k <= min(h, wd)):
         raise ValueError(f"inconsistent conv shapes {inp.shape}, {wts.shape}, {bias.shape}")
+    return length, inp, wts, bias
+
+
+def conv_counts(inp, wts, bias, length, approx) -> np.ndarray:
+    """Fused valid stride-1 convolution: XNOR products counted per cycle for every neuron.
+
+    ``inp: uint64[C, H, Wd, W]``, ``wts: uint64[F, C, k, k, W]``, ``bias: uint64[F, W]``.
+    The n = C*k*k + 1 inputs of neuron (f, y, x) are the window products in ``c, ky, kx``
+    row-major order, then the bias stream (the XNOR of the all-ones stream with the bias).
+    Returns ``uint16[F, Ho, Wo, length]`` with ``Ho = H - k + 1``, ``Wo = Wd - k + 1``.
+    """
+    length, inp, wts, bias = _conv_operands(inp, wts, bias, length)
+    c, h, wd, nw = inp.shape
+    f, _, k, _, _ = wts.shape
     ho, wo = h - k + 1, wd - k + 1
     n = c * k * k + 1
     # windows[y, x, c*k*k] in c, ky, kx order (the im2col matrix of packed streams)
