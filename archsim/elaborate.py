@@ -13,7 +13,7 @@ import numpy as np
 
 from archsim.blocks.specs import LayerSpec, LogicCost, MemorySpec, NetworkSpec, RngSpec
 from archsim.config.errors import ConfigError
-from archsim.config.schema import ArchConfig, ConvLayer, DwmMemory, Rng, SramMemory
+from archsim.config.schema import ArchConfig, ConvLayer, DwmMemory, Rng, SramMemory, SttMramMemory
 from archsim.network import random_weights
 from archsim.seeds import derive_seed
 
@@ -49,6 +49,8 @@ def _memory(cfg: ArchConfig, name: str) -> MemorySpec:
         )
     elif isinstance(mem, SramMemory):
         extra = dict(power_cycles=mem.power_cycles)
+    elif isinstance(mem, SttMramMemory):
+        extra = dict(read_error=mem.read_error)
     return MemorySpec(
         name=name, kind=mem.kind,
         read_energy_pj=t["read_energy_per_bit"], write_energy_pj=t["write_energy_per_bit"],
@@ -95,6 +97,12 @@ def network_spec(cfg: ArchConfig) -> NetworkSpec:
                               mem.misalignment,
                               f"0 for layer {lay.name!r}: misalignment faults are simulated for "
                               "stochastic weights of unshared fc and filter-shared conv layers")
+        if mem.read_error > 0 and spec.weight_format == "stochastic" and (
+                spec.shared_fc or (spec.kind == "conv" and spec.sharing == "none")):
+            raise ConfigError(cfg.source_file, f"memories.{w.memory}.read_error", mem.read_error,
+                              f"0 for layer {lay.name!r}: read errors of stochastic weights are "
+                              "simulated for unshared fc and filter-shared conv layers (and for "
+                              "binary weights at their power-up load)")
         layers.append(spec)
     first = cfg.layers[0]
     if isinstance(first, ConvLayer):

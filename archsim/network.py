@@ -56,6 +56,8 @@ class Network:
                 el.faults = _fault_model(el, spec.seed)
                 lw.faults = el.faults
                 hw.blocks["weight_mem"].actions["misalign"] = Action("misalign", 0.0)
+            if lw.read_error > 0:  # inverted reads are counted (they cost nothing extra)
+                hw.blocks["weight_mem"].actions["read_error"] = Action("read_error", 0.0)
             self.layers.append(el)
         self.input_blocks = input_blocks(spec)
 

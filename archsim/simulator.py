@@ -295,6 +295,9 @@ def _fast_layer(env, run: _Run, el: ElaboratedLayer, inbox: simpy.Store, outbox:
         acts = el.hw.image_actions(n_consume, total_steps)
         if el.faults is not None:
             acts["weight_mem"]["misalign"] = int(el.faults(img.index)[0].per_step.sum())
+        if el.weights.read_error > 0:
+            acts["weight_mem"]["read_error"] = (out.read_errors if isinstance(out, _LayerValue)
+                                                else el.weights.read_errors(img.index))
         run.record_layer_image(el, k, acts, first_consume, last_consume, n_consume, produce,
                                stall)
 
@@ -362,6 +365,7 @@ class _LayerValue:
     value: np.ndarray
     counts_sum: np.ndarray | None
     streams: np.ndarray | None = None
+    read_errors: int = 0  # inverted weight-bit reads (MRAM read errors) of this image
 
 
 @dataclass
@@ -402,7 +406,7 @@ def _worker_image(pixels: np.ndarray, index: int) -> _ImageBits:
     for el in net.layers:
         o = compute_layer(el.spec, x, el.weights, L, el.pool_first, image=index)
         values.append(decode_layer(el, o.streams, o.counts_sum, L))
-        out.append(_LayerValue(_NO_VALUE, o.counts_sum))  # only small results travel back
+        out.append(_LayerValue(_NO_VALUE, o.counts_sum, read_errors=el.weights.read_errors(index)))
         x = o.streams
     ref = reference_errors(net, _WORKER_FLOAT, pixels, values)
     return _ImageBits(out, ref)
@@ -524,6 +528,10 @@ class _PerCycleEngine:
             acts: dict[str, dict[str, int]] = {}
             stall = 0
             held = k > 0 and i < n_layers - 1  # backpressure on the first emitted bit
+            read_errors = None  # inverted weight reads per cycle (MRAM read errors)
+            if el.weights.read_error > 0:
+                mask = el.weights.read_error_mask(img.index)
+                read_errors = K.unpack_bits(mask.reshape(-1, mask.shape[-1]), L).sum(axis=0)
             for s in range(S):
                 t = s % L
                 steps = el.store.step_access(s)
@@ -557,6 +565,9 @@ class _PerCycleEngine:
                     if n_f:
                         d = acts["weight_mem"]
                         d["misalign"] = d.get("misalign", 0) + n_f
+                if read_errors is not None and read_errors[t]:
+                    d = acts["weight_mem"]
+                    d["read_error"] = d.get("read_error", 0) + int(read_errors[t])
             if i == 0:
                 self.start[k] = int(consume[0])
                 run.record_input(k, int(consume[-1]))

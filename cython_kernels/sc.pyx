@@ -2070,6 +2070,34 @@ def gather_streams(x, length, index):
     return out
 
 
+def mark_gaps(out, length, gaps, last):
+    """Set the bits of ``out`` at ``last + cumsum(gaps)`` in place (see reference)."""
+    cdef Py_ssize_t L = _ref._length(length)
+    out = _ref._words(out, L, "out")
+    if out.ndim != 2:
+        raise ValueError(f"out must be uint64[rows, W], got shape {out.shape}")
+    if not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError("out must be a writeable C-contiguous array (it is set in place)")
+    g = np.ascontiguousarray(np.asarray(gaps, dtype=np.int64).reshape(-1))
+    if g.size and g.min() < 1:
+        raise ValueError("gaps must be >= 1")
+    cdef int64_t pos = int(last)
+    cdef Py_ssize_t n = g.size, i, W = out.shape[1]
+    cdef int64_t total = out.shape[0] * L, row, t
+    if n == 0:
+        return int(pos)
+    cdef const int64_t[::1] gv = g
+    cdef uint64_t[:, ::1] ov = out
+    with nogil:
+        for i in range(n):
+            pos += gv[i]
+            if 0 <= pos < total:
+                row = pos // L
+                t = pos - row * L
+                ov[row, t >> 6] |= (<uint64_t>1) << (t & 63)
+    return int(pos)
+
+
 # ============================================================================ benchmark floor
 #
 # Not part of the datapath: the "XNOR + popcount" floor the benchmarks compare the simulator

@@ -62,6 +62,7 @@ class MemorySpec:
     power_cycles: int = 1
     misalignment: float = 0.0  # per shift-step over/under-shift probability
     misalignment_edge: str = "saturate"
+    read_error: float = 0.0  # per-read probability that a weight bit comes out inverted (MRAM)
 
     @property
     def is_dwm(self) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from archsim.blocks.read_errors import flip_binary_words, read_error_mask
 from archsim.blocks.specs import LayerSpec, RngSpec
 from archsim.sc import kernels as K
 from archsim.seeds import derive_seed
@@ -123,6 +124,7 @@ class LayerWeights:
             wf = np.concatenate([w.reshape(layer.outputs, -1), b.reshape(-1, 1)], axis=1)
         self.float_weights = np.clip(wf, -1.0, 1.0)
         self.packed: np.ndarray | None = None
+        self._seed = seed
         S = layer.steps(length)
         if layer.weight_format == "stochastic":
             Lw = layer.weight_length
@@ -146,8 +148,11 @@ class LayerWeights:
                 if layer.memory.misalignment > 0:
                     self._stored = stored.reshape(-1, stored.shape[-1])
                     self._address = address.astype(np.int64)
+                self.read_error = layer.memory.read_error  # per read, drawn per image
         else:
             v = quantize_binary(self.float_weights, layer.weight_bits, layer.weight_rounding)
+            # read once into the SNG registers at power-up: read errors strike at that load
+            v = flip_binary_words(v, layer.weight_bits, layer.memory.read_error, seed, layer.name)
             spec = layer.weight_rng
             seq = rng_sequence(spec, length, dim=1)
             offs = sng_offsets(spec, v.size, len(seq), layer.name)
@@ -185,18 +190,52 @@ class LayerWeights:
                                              self.bit_index[:steps], self.layer.mux_groups)
         return self._mux_table
 
-    # ------------------------------------------------------------ misalignment
+    # ------------------------------------------------------- misalignment, read errors
     faults = None  # a callable image -> FaultTable, set by the network when p > 0
+    read_error = 0.0  # per-read inversion probability of stochastic weight bits (MRAM)
     _cached: tuple[int, np.ndarray] | None = None
 
+    @property
+    def varies_per_image(self) -> bool:
+        """Whether the weight bits read differ between images (faults drawn per image)."""
+        return self.faults is not None or self.read_error > 0
+
+    def read_error_mask(self, image: int) -> np.ndarray:
+        """``uint64[units, fan_in, W]``: the reads of ``image`` that come out inverted."""
+        shape = self.packed.shape
+        rows = int(np.prod(shape[:-1]))
+        return read_error_mask(rows, self.L, self.read_error, self._seed, self.layer.name,
+                               image).reshape(shape)
+
     def image_packed(self, image: int) -> np.ndarray:
-        """The streams the XNOR array reads for ``image``: misaligned tracks read shifted bits."""
-        if self.faults is None:
+        """The streams the XNOR array reads for ``image``: misaligned tracks read shifted bits,
+        and with read errors some reads come out inverted."""
+        if not self.varies_per_image:
             return self.packed
         if self._cached is not None and self._cached[0] == image:
             return self._cached[1]
+        packed = self._misaligned(image) if self.faults is not None else self.packed
+        if self.read_error > 0:
+            mask = self.read_error_mask(image)
+            packed = packed ^ mask
+            self._read_errors = (image, int(K.popcount(mask, self.L).sum()))
+        self._cached = (image, packed)
+        return packed
+
+    _read_errors: tuple[int, int] | None = None
+
+    def read_errors(self, image: int) -> int:
+        """Inverted weight-bit reads of ``image`` (0 without read errors)."""
+        if self.read_error <= 0:
+            return 0
+        if self._read_errors is None or self._read_errors[0] != image:
+            self.image_packed(image)
+        assert self._read_errors is not None
+        return self._read_errors[1]
+
+    def _misaligned(self, image: int) -> np.ndarray:
+        """The streams of ``image`` as read from tracks left misaligned by its faults."""
         from archsim.blocks.misalignment import misread_addresses
-        from archsim.seeds import derive_seed
 
         table, streams_of = self.faults(image)
         packed = self.packed
@@ -214,11 +253,10 @@ class LayerWeights:
                         bits = np.where(outside[0], rng.integers(0, 2, bits.shape), bits)
                     flat[w] = K.pack_bits(bits.astype(np.uint8))
             packed = flat.reshape(packed.shape)
-        self._cached = (image, packed)
         return packed
 
     def bits_at(self, t: int, image: int = 0) -> np.ndarray:
         """Weight bits (units, fan_in) read at datapath step t of ``image``."""
         j = int(self.bit_index[t])
-        src = self.image_packed(image) if self.faults is not None else self.source
+        src = self.image_packed(image) if self.varies_per_image else self.source
         return ((src[..., j >> 6] >> np.uint64(j & 63)) & np.uint64(1)).astype(np.uint8)

@@ -43,6 +43,7 @@ __all__ = [
     "gather_streams",
     "kim_r",
     "lfsr_sequence",
+    "mark_gaps",
     "mux_fc_btanh",
     "mux_fc_counts",
     "mux_fc_sums",
@@ -83,6 +84,7 @@ API = (
     "mux_fc_btanh",
     "mux_fc_sums",
     "gather_streams",
+    "mark_gaps",
     "popcount",
     "decode_bipolar",
 )
@@ -238,6 +240,12 @@ def mux_fc_sums(x, tab, row, select, n, G, L, approx, outputs):
 def gather_streams(x, length, index):
     """Packed streams whose bit t is bit ``index[t]`` of ``x: uint64[n, W]`` -> ``uint64[n, W']``."""
     return _active.gather_streams(x, length, index)
+
+
+def mark_gaps(out, length, gaps, last):
+    """Set the bits of ``out: uint64[rows, W]`` at ``last + cumsum(gaps)`` (flat index
+    ``row * length + t``, those inside), in place; returns ``last + sum(gaps)``."""
+    return _active.mark_gaps(out, length, gaps, last)
 
 
 def popcount(x, length):

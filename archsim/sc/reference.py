@@ -590,6 +590,28 @@ def gather_streams(x, length, index) -> np.ndarray:
 # ----------------------------------------------------------------------------- decoding
 
 
+def mark_gaps(out, length, gaps, last) -> int:
+    """Set, in ``out: uint64[rows, W]`` (rows of ``length``-bit streams, in place), the bits at
+    the positions ``last + cumsum(gaps)`` of the flat index ``row * length + t`` that fall
+    inside the ``rows * length`` bits. ``gaps`` (int64, each >= 1) are the gaps of a Bernoulli
+    process (read errors); returns the last position, ``last + sum(gaps)``."""
+    length = _length(length)
+    out = _words(out, length, "out")
+    if out.ndim != 2:
+        raise ValueError(f"out must be uint64[rows, W], got shape {out.shape}")
+    gaps = np.asarray(gaps, dtype=np.int64).reshape(-1)
+    if gaps.size and gaps.min() < 1:
+        raise ValueError("gaps must be >= 1")
+    if gaps.size == 0:
+        return int(last)
+    pos = int(last) + np.cumsum(gaps)
+    end = int(pos[-1])
+    pos = pos[(pos >= 0) & (pos < out.shape[0] * length)]
+    row, t = np.divmod(pos, length)
+    np.bitwise_or.at(out, (row, t >> 6), np.left_shift(np.uint64(1), (t & 63).astype(np.uint64)))
+    return end
+
+
 def popcount(x, length) -> np.ndarray:
     """Number of ones in the first ``length`` bits of each stream: ``int64[...]``."""
     length = _length(length)
