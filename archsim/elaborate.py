@@ -74,7 +74,7 @@ def network_spec(cfg: ArchConfig) -> NetworkSpec:
             weight_rng=_rng(w.rng, cfg.seed, lay.name) if w.rng else RngSpec(),
             counter=lay.counter, btanh_s=lay.btanh.s, btanh_r=lay.btanh.r,
             btanh_s0=lay.btanh.s0, activation=lay.activation,
-            pipeline_depth=lay.pipeline_depth,
+            pipeline_depth=lay.pipeline_depth, output_flip=lay.output_flip,
         )
         if isinstance(lay, ConvLayer):
             spec = LayerSpec(kind="conv", in_channels=lay.in_channels, in_size=lay.in_size,
@@ -97,6 +97,9 @@ def network_spec(cfg: ArchConfig) -> NetworkSpec:
                               mem.misalignment,
                               f"0 for layer {lay.name!r}: misalignment faults are simulated for "
                               "stochastic weights of unshared fc and filter-shared conv layers")
+        if lay.output_flip > 0 and lay.activation != "btanh":
+            raise ConfigError(cfg.source_file, f"{here}.output_flip", lay.output_flip,
+                              "0 for a layer without output streams (activation: none)")
         if mem.read_error > 0 and spec.weight_format == "stochastic" and (
                 spec.shared_fc or (spec.kind == "conv" and spec.sharing == "none")):
             raise ConfigError(cfg.source_file, f"memories.{w.memory}.read_error", mem.read_error,

@@ -58,6 +58,8 @@ class Network:
                 hw.blocks["weight_mem"].actions["misalign"] = Action("misalign", 0.0)
             if lw.read_error > 0:  # inverted reads are counted (they cost nothing extra)
                 hw.blocks["weight_mem"].actions["read_error"] = Action("read_error", 0.0)
+            if lay.output_flip > 0:  # so are output bits flipped on the wires
+                hw.blocks["btanh"].actions["flip"] = Action("flip", 0.0)
             self.layers.append(el)
         self.input_blocks = input_blocks(spec)
 

@@ -32,7 +32,7 @@ import numpy as np
 import simpy
 from threadpoolctl import threadpool_limits
 
-from archsim.blocks.datapath import compute_layer
+from archsim.blocks.datapath import compute_layer, flip_outputs, output_flip_mask
 from archsim.blocks.percycle import PerCycleLayer
 from archsim.blocks.streams import input_streams
 from archsim.engine.env import CycleEnvironment
@@ -244,6 +244,7 @@ def _fast_layer(env, run: _Run, el: ElaboratedLayer, inbox: simpy.Store, outbox:
         else:
             out = compute_layer(el.spec, streams, el.weights, L, el.pool_first,
                                 keep_counts=bool(probes), image=img.index)
+            flips = flip_outputs(el.spec, out, L, run.net.spec.seed, img.index)
         steps = el.store.image_steps()
         interval, s, stall, total_steps = _step_timing(run, el, steps)
         # bit t is consumed at consume[t] = max(consume[t-1] + interval[t], p_all[t]), i.e.
@@ -279,6 +280,7 @@ def _fast_layer(env, run: _Run, el: ElaboratedLayer, inbox: simpy.Store, outbox:
         if produce[0] > env.now:
             yield env.timeout(int(produce[0]) - env.now)
         if isinstance(out, _LayerValue):
+            flips = out.flips
             values = [*values, out.value]
             nxt = streams if el.spec.activation != "none" else out.counts_sum
         else:
@@ -298,6 +300,8 @@ def _fast_layer(env, run: _Run, el: ElaboratedLayer, inbox: simpy.Store, outbox:
         if el.weights.read_error > 0:
             acts["weight_mem"]["read_error"] = (out.read_errors if isinstance(out, _LayerValue)
                                                 else el.weights.read_errors(img.index))
+        if el.spec.output_flip > 0:
+            acts["btanh"]["flip"] = flips
         run.record_layer_image(el, k, acts, first_consume, last_consume, n_consume, produce,
                                stall)
 
@@ -366,6 +370,7 @@ class _LayerValue:
     counts_sum: np.ndarray | None
     streams: np.ndarray | None = None
     read_errors: int = 0  # inverted weight-bit reads (MRAM read errors) of this image
+    flips: int = 0  # output stream bits inverted on the way to the next layer
 
 
 @dataclass
@@ -405,8 +410,10 @@ def _worker_image(pixels: np.ndarray, index: int) -> _ImageBits:
     out, values = [], []
     for el in net.layers:
         o = compute_layer(el.spec, x, el.weights, L, el.pool_first, image=index)
+        flips = flip_outputs(el.spec, o, L, spec.seed, index)
         values.append(decode_layer(el, o.streams, o.counts_sum, L))
-        out.append(_LayerValue(_NO_VALUE, o.counts_sum, read_errors=el.weights.read_errors(index)))
+        out.append(_LayerValue(_NO_VALUE, o.counts_sum, read_errors=el.weights.read_errors(index),
+                               flips=flips))
         x = o.streams
     ref = reference_errors(net, _WORKER_FLOAT, pixels, values)
     return _ImageBits(out, ref)
@@ -529,6 +536,10 @@ class _PerCycleEngine:
             stall = 0
             held = k > 0 and i < n_layers - 1  # backpressure on the first emitted bit
             read_errors = None  # inverted weight reads per cycle (MRAM read errors)
+            flipped = None  # output bits inverted on the way to the next layer
+            if el.spec.output_flip > 0:
+                flipped = K.unpack_bits(output_flip_mask(el.spec, L, run.net.spec.seed,
+                                                         img.index), L)
             if el.weights.read_error > 0:
                 mask = el.weights.read_error_mask(img.index)
                 read_errors = K.unpack_bits(mask.reshape(-1, mask.shape[-1]), L).sum(axis=0)
@@ -554,7 +565,7 @@ class _PerCycleEngine:
                 stall += interval - 1
                 bits = pcl.step(s, src[:, t])
                 if s >= emit:
-                    out[:, t] = bits
+                    out[:, t] = bits if flipped is None else bits ^ flipped[:, t]
                     times[t] = c + depth
                 for block, counts in el.hw.cycle_actions(steps, s).items():
                     d = acts.setdefault(block, {})
@@ -568,6 +579,9 @@ class _PerCycleEngine:
                 if read_errors is not None and read_errors[t]:
                     d = acts["weight_mem"]
                     d["read_error"] = d.get("read_error", 0) + int(read_errors[t])
+                if flipped is not None and s >= emit:
+                    d = acts["btanh"]
+                    d["flip"] = d.get("flip", 0) + int(flipped[:, t].sum())
             if i == 0:
                 self.start[k] = int(consume[0])
                 run.record_input(k, int(consume[-1]))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from archsim.blocks.bit_errors import bernoulli_mask
 from archsim.blocks.specs import LayerSpec
 from archsim.blocks.streams import LayerWeights
 from archsim.sc import kernels as K
@@ -42,6 +43,24 @@ class LayerOutput:
     counts_sum: np.ndarray | None = None  # last layer: accumulated counts per output
     pool_select: np.ndarray | None = None  # max-pool forwarded input per segment
     counts: np.ndarray | None = None  # per-cycle counter outputs (kept for probes)
+
+
+def output_flip_mask(layer: LayerSpec, L: int, seed: int, image: int) -> np.ndarray:
+    """``uint64[out_count, W]``: the output stream bits of ``image`` that arrive inverted at
+    the next layer (each with probability ``layer.output_flip``, drawn from the run seed, the
+    layer and the image; see ``archsim.blocks.bit_errors``)."""
+    return bernoulli_mask(layer.out_count, L, layer.output_flip, seed, "stream-flip", layer.name,
+                          image)
+
+
+def flip_outputs(layer: LayerSpec, out: LayerOutput, L: int, seed: int, image: int) -> int:
+    """Transient faults on the layer's output wires: ``out.streams`` replaced by the streams
+    the next layer receives; returns the number of inverted bits."""
+    if layer.output_flip <= 0:
+        return 0
+    mask = output_flip_mask(layer, L, seed, image)
+    out.streams = out.streams ^ mask.reshape(out.streams.shape)
+    return int(K.popcount(mask, L).sum())
 
 
 def pool_windows(counts: np.ndarray) -> np.ndarray:

@@ -103,6 +103,7 @@ class LayerSpec:
     btanh_s0: str = "half"
     activation: str = "btanh"
     pipeline_depth: int | None = None
+    output_flip: float = 0.0  # probability that an output stream bit arrives inverted
 
     # ----------------------------------------------------------- derived shape
     @property

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from archsim.blocks.read_errors import flip_binary_words, read_error_mask
+from archsim.blocks.bit_errors import flip_binary_words, read_error_mask
 from archsim.blocks.specs import LayerSpec, RngSpec
 from archsim.sc import kernels as K
 from archsim.seeds import derive_seed

@@ -675,6 +675,9 @@ class _LayerBase(Strict):
     """``none`` only on the last layer: its per-cycle counts are accumulated and decoded."""
     pipeline_depth: int | None = Field(None, ge=1)
     """Pipeline registers of the layer; None = the simulator's default."""
+    output_flip: float = Field(0.0, ge=0.0, le=1.0)
+    """Probability that a bit of the layer's output streams arrives inverted at the next layer
+    (transient faults on the inter-layer wires); only for ``activation: btanh``."""
 
 
 class ConvLayer(_LayerBase):

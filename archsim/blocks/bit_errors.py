@@ -1,10 +1,11 @@
-"""MRAM read errors: a weight bit read from an STT-MRAM array comes out inverted.
+"""Bit errors: MRAM read errors on weight bits, transient flips on inter-layer streams.
 
-An STT-MRAM read senses the cell's resistance against a reference; thermal noise and the
-narrow TMR window make the sense amplifier return the wrong value with a small per-bit
-probability (a read decision failure; the cell keeps its state). archsim models it per read:
-every read of a stored weight bit is inverted with probability ``p``, independently of every
-other read, so a stream bit re-read in a later cycle or image can be right again.
+**MRAM read errors.** An STT-MRAM read senses the cell's resistance against a reference;
+thermal noise and the narrow TMR window make the sense amplifier return the wrong value with a
+small per-bit probability (a read decision failure; the cell keeps its state). archsim models
+it per read: every read of a stored weight bit is inverted with probability ``p``,
+independently of every other read, so a stream bit re-read in a later cycle or image can be
+right again.
 
 * Stochastic weights are read every cycle by the XNOR array: the weight streams one image
   sees are the stored streams XOR a Bernoulli(p) mask drawn from the run seed, the layer and
@@ -13,6 +14,10 @@ other read, so a stream bit re-read in a later cycle or image can be right again
   to every position, so all positions see the same wrong bit.
 * Binary weights are read once, when the SNG registers are loaded at power-up: each bit of the
   ``bits``-bit weight words is inverted with probability ``p`` at that load.
+
+**Stream flips.** A layer's ``output_flip`` inverts each bit of its output streams on the way
+to the next layer with that probability (transient faults on the wires), again a Bernoulli
+mask per image.
 """
 
 from __future__ import annotations
@@ -29,16 +34,22 @@ _SPARSE_P = 0.1  # up to this probability the errors are drawn as gaps between t
 def read_error_mask(rows: int, length: int, p: float, seed: int, layer: str,
                     image: int) -> np.ndarray:
     """Packed ``uint64[rows, W]`` mask of the inverted reads of ``rows`` weight streams of
-    ``length`` bits over one image (bit t set: the read of cycle t is wrong).
+    ``length`` bits over one image (bit t set: the read of cycle t is wrong)."""
+    return bernoulli_mask(rows, length, p, seed, "read-error", layer, image)
 
-    Every read is an independent Bernoulli(p) trial. For p up to ``_SPARSE_P`` the mask is
-    drawn as that Bernoulli process's gaps (geometric), so the cost follows the number of
-    errors, not of reads; above it, as one uniform draw per read."""
+
+def bernoulli_mask(rows: int, length: int, p: float, seed: int, *names: object) -> np.ndarray:
+    """Packed ``uint64[rows, W]``: every one of the ``rows * length`` bits set independently
+    with probability ``p``, drawn from ``derive_seed(seed, *names)``.
+
+    For p up to ``_SPARSE_P`` the mask is drawn as that Bernoulli process's gaps (geometric),
+    so the cost follows the number of set bits, not of all bits; above it, as one uniform draw
+    per bit."""
     W = (length + 63) // 64
     out = np.zeros((rows, W), dtype=np.uint64)
     if p <= 0 or rows == 0 or length == 0:
         return out
-    rng = np.random.default_rng(derive_seed(seed, "read-error", layer, image))
+    rng = np.random.default_rng(derive_seed(seed, *names))
     if p > _SPARSE_P:
         step = max(1, _CHUNK_BITS // length)
         for r0 in range(0, rows, step):
@@ -50,7 +61,7 @@ def read_error_mask(rows: int, length: int, p: float, seed: int, layer: str,
     expected = total * p
     chunk = int(expected + 8 * np.sqrt(expected) + 64)
     last = -1
-    while last < total:  # the errors' read indices: the running sum of geometric gaps
+    while last < total:  # the set bits' indices: the running sum of geometric gaps
         last = K.mark_gaps(out, length, rng.geometric(p, size=chunk), last)
     return out
 

@@ -1,4 +1,5 @@
-"""STT-MRAM read errors: every read of a stored weight bit comes out inverted with probability p."""
+"""Bit errors: STT-MRAM read errors (every read of a stored weight bit inverted with probability
+p) and transient flips of the streams between layers (``output_flip``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from archsim.blocks.read_errors import flip_binary_words, read_error_mask
+from archsim.blocks.bit_errors import flip_binary_words, read_error_mask
 from archsim.config import load_config
 from archsim.config.errors import ConfigError
 from archsim.network import Network
@@ -17,6 +18,7 @@ from archsim.sc import kernels as K
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ROOT / "arch_configs" / "dwcnn" / "small_conv_fc.yaml"
 LENET_MRAM = ROOT / "arch_configs" / "dwcnn" / "lenet5_sttmram_sn128_fc-unshared.yaml"
+LENET = ROOT / "arch_configs" / "dwcnn" / "lenet5_dwm_sn128_fc-shared_pc_sc.yaml"
 # the small design with every weight in an STT-MRAM and an unshared FC
 MRAM = ["memories.mram0.kind=stt_mram", "layers.conv1.weights.memory=mram0",
         "layers.fc1.weights.memory=mram0", "layers.fc1.mux_groups=null"]
@@ -150,3 +152,63 @@ def test_lenet_accuracy_falls_to_chance_when_reads_are_coin_flips():
     noisy, _ = run_config(load_config(LENET_MRAM, [*over, "memories.weights.read_error=0.5"]))
     acc = [np.mean([r.correct for r in res.accuracy]) for res in (clean, noisy)]
     assert acc[0] >= 0.6 and acc[1] <= 0.3, acc
+
+
+# ------------------------------------------------------------------- inter-layer stream flips
+
+
+@pytest.mark.parametrize("over", [
+    ["layers.conv1.output_flip=0.1"],  # into a 3-pass MUX-shared FC
+    ["layers.conv1.output_flip=0.05", "layers.fc1.mux_groups=null"],
+])
+def test_fast_mode_equals_per_cycle_mode_with_stream_flips(over):
+    from test_cycle_accuracy import _assert_same, _both
+
+    fast, tf, slow, ts = _both(load_config(SMALL, over))
+    _assert_same(fast, tf, slow, ts)
+    p = float(over[0].split("=")[1])
+    flips = fast.ledger.count("conv1.btanh", "flip")
+    bits = fast.ledger.count("conv1.btanh", "update")  # one output bit per Btanh update
+    assert flips == slow.ledger.count("conv1.btanh", "flip")
+    assert abs(flips - p * bits) < 6 * np.sqrt(p * bits)
+
+
+def test_stream_flips_invert_exactly_the_masked_output_bits():
+    from archsim.blocks.datapath import output_flip_mask
+
+    cfg0 = load_config(SMALL)
+    cfg = load_config(SMALL, ["layers.conv1.output_flip=0.1"])
+    _, t0 = run_config(cfg0, RunOptions(keep_trace=True, mode="per-cycle"))
+    r, t = run_config(cfg, RunOptions(keep_trace=True, mode="per-cycle"))
+    spec = network_spec(cfg)
+    for k, (a, b) in enumerate(zip(t0.layer_bits["conv1"], t.layer_bits["conv1"], strict=True)):
+        mask = output_flip_mask(spec.layers[0], spec.stream_length, spec.seed, k)
+        np.testing.assert_array_equal((a ^ b).reshape(mask.shape), mask)
+    assert r.cycles == run_config(cfg0)[0].cycles
+
+
+def test_one_and_two_workers_give_the_same_results_with_stream_flips():
+    cfg = load_config(SMALL, ["layers.conv1.output_flip=0.1", "dataset.images=6"])
+    one, _ = run_config(cfg, RunOptions(jobs=1))
+    two, _ = run_config(cfg, RunOptions(jobs=2))
+    assert [r.prediction for r in one.accuracy] == [r.prediction for r in two.accuracy]
+    assert one.ledger.action_counts() == two.ledger.action_counts()
+
+
+def test_stream_flips_on_a_layer_without_output_streams_are_rejected():
+    with pytest.raises(ConfigError) as e:
+        run_config(load_config(SMALL, ["layers.fc1.output_flip=0.1"]))
+    assert "layers[1].output_flip" in str(e.value)
+
+
+def test_lenet_tolerates_stream_flips_until_they_are_coin_flips():
+    """The stochastic-computing claim, on the shipped MNIST subset: with every inter-layer
+    stream bit inverted with probability 0.2 the DW-CNN LeNet-5 still classifies; at 0.5 the
+    streams carry no information and it guesses."""
+    def accuracy(p):
+        over = ["dataset.images=20", *(f"layers.{n}.output_flip={p}" for n in ("conv1", "conv2", "fc1"))]
+        res, _ = run_config(load_config(LENET, over))
+        return np.mean([r.correct for r in res.accuracy])
+
+    assert accuracy(0.2) >= 0.85
+    assert accuracy(0.5) <= 0.3
