@@ -142,6 +142,16 @@ def test_binary_weights_in_mram_take_read_errors_at_load():
     assert not all(np.array_equal(a, b) for a, b in zip(t0.layer_bits["conv1"],
                                                         tf.layer_bits["conv1"], strict=True))
     assert rf.cycles == r0.cycles
+    # the inverted bits of the load are counted: about p x the weight bits loaded (one draw per
+    # weight word; an unshared conv layer's copies share it)
+    cfg = load_config(small_bin, [*base, "memories.mram0.read_error=0.2"])
+    spec = network_spec(cfg)
+    lay = spec.layers[0]
+    weight_bits = (lay.filters * (lay.in_channels * lay.kernel ** 2 + 1)) * lay.weight_bits
+    n = rf.ledger.count("conv1.weight_mem", "read_error")
+    assert n > 0 and abs(n - 0.2 * weight_bits) < 6 * np.sqrt(0.2 * weight_bits)
+    net = Network(spec, model_weights(cfg, spec)[0])
+    assert n == net.layers[0].weights.load_read_errors
 
 
 def test_lenet_accuracy_falls_to_chance_when_reads_are_coin_flips():

@@ -31,6 +31,8 @@ def _block(name: str, layer: str, kind: str, instances: int, cost: LogicCost, ac
 class LayerHardware:
     """The blocks of one SC layer and the action counts of its work."""
 
+    load_read_errors = 0  # binary weight bits inverted by MRAM read errors at power-up
+
     def __init__(self, layer: LayerSpec, store: WeightStore, net: NetworkSpec, r: int,
                  is_last: bool) -> None:
         self.layer, self.store = layer, store
@@ -126,6 +128,8 @@ class LayerHardware:
             acts["weight_mem"]["write"] = st.stored_bits * mem.power_cycles
         if lay.weight_format == "binary":
             acts["weight_mem"]["read"] = st.stored_bits
+            if self.load_read_errors:  # bits inverted by MRAM read errors at that load
+                acts["weight_mem"]["read_error"] = self.load_read_errors
             steps = int(st.load_steps().sum())
             if steps:
                 acts["weight_mem"]["shift"] = steps * st.shifting_tracks

@@ -152,7 +152,11 @@ class LayerWeights:
         else:
             v = quantize_binary(self.float_weights, layer.weight_bits, layer.weight_rounding)
             # read once into the SNG registers at power-up: read errors strike at that load
-            v = flip_binary_words(v, layer.weight_bits, layer.memory.read_error, seed, layer.name)
+            loaded = flip_binary_words(v, layer.weight_bits, layer.memory.read_error, seed,
+                                       layer.name)
+            flipped = np.ascontiguousarray(loaded ^ v, dtype=np.uint64)
+            self.load_read_errors = int(np.unpackbits(flipped.view(np.uint8)).sum())
+            v = loaded
             spec = layer.weight_rng
             seq = rng_sequence(spec, length, dim=1)
             offs = sng_offsets(spec, v.size, len(seq), layer.name)
@@ -193,6 +197,7 @@ class LayerWeights:
     # ------------------------------------------------------- misalignment, read errors
     faults = None  # a callable image -> FaultTable, set by the network when p > 0
     read_error = 0.0  # per-read inversion probability of stochastic weight bits (MRAM)
+    load_read_errors = 0  # binary weights: bits inverted when loaded at power-up
     _cached: tuple[int, np.ndarray] | None = None
 
     @property
