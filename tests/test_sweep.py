@@ -171,7 +171,8 @@ def test_resume_after_deleting_one_summary(tmp_path, monkeypatch):
 
 
 def test_shipped_sweeps_validate():
-    for name in ("small_tiny.yaml", "dwcnn_memory_format.yaml"):
+    for name in ("small_tiny.yaml", "dwcnn_memory_format.yaml", "dwcnn_stream_length.yaml",
+                 "dwcnn_stream_flip.yaml", "sttmram_read_error.yaml"):
         sweep = load_sweep(ROOT / "arch_configs" / "sweeps" / name)
         pts = expand_points(sweep)
         assert pts and all(p.error is None for p in pts)
@@ -189,6 +190,33 @@ def test_plot_sweep_folder(tmp_path):
     assert "pareto_area_power.png" in names
     assert "metric_vs_stream.length.png" in names
     assert plot_sweep(out, "svg")
+
+
+def test_plot_zip_sweep_draws_one_line_against_the_first_axis(tmp_path, monkeypatch):
+    """A zip sweep's axes move together: one figure against the first axis, one line through
+    every point (not one single-point line per value of the other axes)."""
+    import archsim.sweep.plots as sweep_plots
+
+    f = tmp_path / "zip.yaml"
+    f.write_text(f"name: zip\nbase: {SMALL}\nmode: zip\nimages: 1\nseed: fixed\naxes:\n"
+                 "  layers.fc1.weights.length: [16, 32, 48]\n  stream.length: [64, 96, 128]\n")
+    out = tmp_path / "sw"
+    run_sweep(load_sweep(f), out, jobs=1, images=1, quiet=True)
+    drawn = {}
+    real_save = sweep_plots.save_figure
+
+    def keep(fig, path, fmt):  # look at each figure as it is saved
+        drawn[path.name] = (fig._suptitle.get_text() if fig._suptitle else "",
+                            [[len(line.get_xdata()) for line in ax.lines] for ax in fig.axes])
+        return real_save(fig, path, fmt)
+
+    monkeypatch.setattr(sweep_plots, "save_figure", keep)
+    files = {p.name for p in plot_sweep(out)}
+    assert "metric_vs_layers.fc1.weights.length.png" in files
+    assert "metric_vs_stream.length.png" not in files
+    title, lines = drawn["metric_vs_layers.fc1.weights.length.png"]
+    assert "zip: stream.length move with it" in title
+    assert lines and all(per_ax == [3] for per_ax in lines)  # one line of 3 points per metric
 
 
 def test_pareto_front():

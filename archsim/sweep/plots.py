@@ -1,7 +1,8 @@
 """Figures of a sweep folder (``archsim plot SWEEP_DIR``), drawn from ``results.csv``.
 
 * ``metric_vs_<axis>``: energy per image, latency per image, power, area and accuracy
-  against each axis, one line per combination of the other axes;
+  against each axis, one line per combination of the other axes (a ``zip`` sweep, whose axes
+  move together, gets one figure against its first axis with one line);
 * ``pareto_energy_accuracy``: energy per image against accuracy (front: least energy for
   the accuracy), skipped when no point has an accuracy (random images);
 * ``pareto_area_power``: area against power (front: least of both).
@@ -45,12 +46,14 @@ def _num(text: str | None) -> float | None:
         return None
 
 
-def _axes(folder: Path, header: list[str]) -> list[str]:
+def _axes(folder: Path, header: list[str]) -> tuple[list[str], str]:
+    """The sweep's axes (columns of results.csv) and its mode (``product`` or ``zip``)."""
     meta = folder / "sweep.yaml"
     if meta.is_file():
-        axes = (yaml.safe_load(meta.read_text(encoding="utf-8")) or {}).get("axes") or {}
-        return [a for a in axes if a in header]
-    return header[2:header.index("seed")] if "seed" in header else []
+        spec = yaml.safe_load(meta.read_text(encoding="utf-8")) or {}
+        axes = spec.get("axes") or {}
+        return [a for a in axes if a in header], str(spec.get("mode") or "product")
+    return (header[2:header.index("seed")] if "seed" in header else []), "product"
 
 
 def pareto_front(points: list[tuple[float, float]], maximize_y: bool = False) -> list[int]:
@@ -106,7 +109,7 @@ def plot_sweep(folder: str | Path, fmt: str = "png") -> list[Path]:
     for i, r in enumerate(all_rows):
         r["_label"] = f"P{i}"
     rows = [r for r in all_rows if r.get("status") == "ok"]
-    axes = _axes(folder, header)
+    axes, mode = _axes(folder, header)
     out = folder / "plots"
     written: list[Path] = []
     # a legend of point labels, as text next to the figures
@@ -119,7 +122,9 @@ def plot_sweep(folder: str | Path, fmt: str = "png") -> list[Path]:
 
     written.append(write_text(out / "points.txt", "\n".join(legend) + "\n"))
     metrics = [(k, lbl) for k, lbl in METRICS if any(_num(r.get(k)) is not None for r in rows)]
-    for axis in axes:
+    # a zip sweep's axes move together: one figure against the first, the others named
+    plotted = axes[:1] if mode == "zip" else axes
+    for axis in plotted:
         if not metrics:
             break
         values = list(dict.fromkeys(r[axis] for r in rows))
@@ -127,11 +132,14 @@ def plot_sweep(folder: str | Path, fmt: str = "png") -> list[Path]:
         if numeric:
             values.sort(key=lambda v: _num(v) or 0.0)
         xpos = {v: (_num(v) if numeric else float(i)) for i, v in enumerate(values)}
-        others = [a for a in axes if a != axis]
+        others = [a for a in axes if a != axis] if mode != "zip" else []
         groups: dict[str, list[dict[str, Any]]] = {}
         for r in rows:
             label = ", ".join(f"{a}={_short(r[a])}" for a in others) or axis
             groups.setdefault(label, []).append(r)
+        title = f"{folder.name}: metrics against {axis}"
+        if mode == "zip" and len(axes) > 1:
+            title += f" (zip: {', '.join(axes[1:])} move with it)"
         fig = new_figure(4.0 * len(metrics), 4.2)
         subplots = fig.subplots(1, len(metrics), squeeze=False)[0]
         for ax, (key, lbl) in zip(subplots, metrics, strict=True):
@@ -152,7 +160,7 @@ def plot_sweep(folder: str | Path, fmt: str = "png") -> list[Path]:
             ax.grid(True, alpha=0.3)
         if len(groups) > 1:
             subplots[0].legend(fontsize=7)
-        fig.suptitle(f"{folder.name}: metrics against {axis}")
+        fig.suptitle(title)
         written.append(save_figure(fig, out / f"metric_vs_{axis}.{fmt}", fmt))
     p = _scatter(rows, "energy_per_image_pj", "accuracy", "energy / image (pJ)", "accuracy",
                  True, f"{folder.name}: energy per image vs accuracy",
