@@ -672,7 +672,7 @@ def xnor_counts(x, w, length, approx, x_period=None):
     if w.ndim == 3 and w.shape[0] != x.shape[0]:
         raise ValueError(f"x has {x.shape[0]} neurons but w has {w.shape[0]}")
     _ref._check_count_range(x.shape[1])
-    cdef Py_ssize_t B = x.shape[0], n = x.shape[1], b, i, k
+    cdef Py_ssize_t B = x.shape[0], n = x.shape[1], b, i, k, j
     out = np.zeros((B, L), dtype=np.uint16)
     if B == 0 or n == 0 or L == 0:
         return out
@@ -694,18 +694,28 @@ def xnor_counts(x, w, length, approx, x_period=None):
         with nogil:
             for b in range(B):
                 for i in range(n):
-                    if P:  # expand the periodic row into the buffer (P divides W)
+                    if P:  # expand the periodic row into the buffer
                         src = &xv[b, i, 0]
                         dst = xbuf + i * W
-                        if P == 4:
+                        if P == 4 and W % 4 == 0:
                             for k in range(0, W, 4):
                                 dst[k] = src[0]
                                 dst[k + 1] = src[1]
                                 dst[k + 2] = src[2]
                                 dst[k + 3] = src[3]
-                        else:
+                        elif P == 1:  # 64-bit streams re-read in rewind order
                             for k in range(W):
-                                dst[k] = src[k % P]
+                                dst[k] = src[0]
+                        elif P == 2 and W % 2 == 0:  # 128-bit streams re-read in rewind order
+                            for k in range(0, W, 2):
+                                dst[k] = src[0]
+                                dst[k + 1] = src[1]
+                        else:  # period by period (no division per word); P may not divide W
+                            k = 0
+                            while k < W:
+                                for j in range(P if k + P <= W else W - k):
+                                    dst[k + j] = src[j]
+                                k += P
                         xp[i] = dst
                     else:
                         xp[i] = &xv[b, i, 0]

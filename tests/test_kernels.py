@@ -930,7 +930,8 @@ def test_floor_fc_popcount_rejects_inconsistent_operands():
 
 
 @needs_cython
-@pytest.mark.parametrize("length,period", [(1024, 4), (1024, 3), (256, 1), (512, 8), (200, 2)])
+@pytest.mark.parametrize("length,period", [(1024, 4), (1024, 3), (1024, 2), (256, 1), (512, 8), (200, 2),
+                                           (384, 4), (192, 2)])  # P not dividing W: 4 of 6, 2 of 3
 @pytest.mark.parametrize("approx", [False, True])
 def test_xnor_counts_with_periodic_streams(length, period, approx):
     """``x_period``: x given by the first words of periodic streams counts exactly like the
