@@ -1620,6 +1620,24 @@ cdef extern from *:
         for (k = 0; k < g; k++) xm[k] = ((bits >> k) & 1) - 1;
     }
 
+    /* x >= k for bit-sliced unsigned x (planes 0..np-1, LSB first, two vectors a plane) and a
+       constant k: from the LSB up, ge = x_p & ge where k has a 1, x_p | ge where it has a 0. */
+    static inline void bs_ge_const(mux_v4 (*x)[2], int np, uint64_t k, mux_v4* g0,
+                                   mux_v4* g1) {
+        mux_v4 c0 = {~0ULL, ~0ULL, ~0ULL, ~0ULL}, c1 = c0;
+        for (int p = 0; p < np; p++) {
+            if ((k >> p) & 1) {
+                c0 &= x[p][0];
+                c1 &= x[p][1];
+            } else {
+                c0 |= x[p][0];
+                c1 |= x[p][1];
+            }
+        }
+        *g0 = c0;
+        *g1 = c1;
+    }
+
     /* One Btanh cycle of 8 x 64 neurons, bit-sliced (Kim et al.'s up/down counter):
        state <- clamp(state + 2 v - nbt, 0, r - 1) with nt planes of headroom, out = state >=
        ceil(r/2), on vectors. st: ns planes, v: nv planes. Used by the MUX-shared FC and, via
@@ -1663,17 +1681,7 @@ cdef extern from *:
         }
         u0 = ~c0;  /* under */
         u1 = ~c1;
-        c0 = ones;  /* over = D >= r */
-        c1 = ones;
-        for (p = 0; p < nt; p++) {
-            if ((rr >> p) & 1) {
-                c0 &= t[p][0];
-                c1 &= t[p][1];
-            } else {
-                c0 |= t[p][0];
-                c1 |= t[p][1];
-            }
-        }
+        bs_ge_const(t, nt, rr, &c0, &c1);  /* over = D >= r */
         b0 = c0 & ~u0;  /* over: saturate at r - 1 */
         b1 = c1 & ~u1;
         a0 = ~u0 & ~c0;  /* keep D */
@@ -1687,21 +1695,7 @@ cdef extern from *:
                 st[p][1] = t[p][1] & a1;
             }
         }
-        if (out) {
-            c0 = ones;
-            c1 = ones;
-            for (p = 0; p < ns; p++) {
-                if ((half >> p) & 1) {
-                    c0 &= st[p][0];
-                    c1 &= st[p][1];
-                } else {
-                    c0 |= st[p][0];
-                    c1 |= st[p][1];
-                }
-            }
-            out[0] = c0;
-            out[1] = c1;
-        }
+        if (out) bs_ge_const(st, ns, half, &out[0], &out[1]);  /* out = state >= ceil(r/2) */
     }
 
     /* The same step on plain word arrays (plane p of lane q at [p * 8 + q]): the conv path. */
