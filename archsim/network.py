@@ -56,10 +56,8 @@ class Network:
                 el.faults = _fault_model(el, spec.seed)
                 lw.faults = el.faults
                 hw.blocks["weight_mem"].actions["misalign"] = Action("misalign", 0.0)
-            if lw.read_error > 0 or lay.memory.read_error > 0 and lay.weight_format == "binary":
-                # inverted reads are counted (they cost nothing extra)
+            if lay.memory.read_error > 0:  # inverted reads are counted (they cost nothing extra)
                 hw.blocks["weight_mem"].actions["read_error"] = Action("read_error", 0.0)
-                hw.load_read_errors = lw.load_read_errors
             if lay.output_flip > 0:  # so are output bits flipped on the wires
                 hw.blocks["btanh"].actions["flip"] = Action("flip", 0.0)
             self.layers.append(el)

@@ -101,7 +101,7 @@ class _Run:
         self.release_events: list[dict[int, simpy.Event]] = [{} for _ in net.layers]
         self.end_cycle = 0
         for el in net.layers:
-            for block, acts in el.hw.load_actions().items():
+            for block, acts in el.hw.load_actions(el.weights.load_read_errors).items():
                 for action, n in acts.items():
                     self.ledger.record(el.hw.blocks[block], action, n,
                                        max(0, loads[el.spec.name]), image=-1)

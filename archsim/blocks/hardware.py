@@ -31,8 +31,6 @@ def _block(name: str, layer: str, kind: str, instances: int, cost: LogicCost, ac
 class LayerHardware:
     """The blocks of one SC layer and the action counts of its work."""
 
-    load_read_errors = 0  # binary weight bits inverted by MRAM read errors at power-up
-
     def __init__(self, layer: LayerSpec, store: WeightStore, net: NetworkSpec, r: int,
                  is_last: bool) -> None:
         self.layer, self.store = layer, store
@@ -120,16 +118,17 @@ class LayerHardware:
         self.blocks = {b.name: b for b in blocks}
 
     # ------------------------------------------------------------- actions
-    def load_actions(self) -> dict[str, dict[str, int]]:
-        """Once per run: SRAM power-up reloads and the binary weight load into registers."""
+    def load_actions(self, read_errors: int = 0) -> dict[str, dict[str, int]]:
+        """Once per run: SRAM power-up reloads and the binary weight load into registers
+        (``read_errors``: bits that load inverted, MRAM read errors)."""
         lay, st, mem = self.layer, self.store, self.layer.memory
         acts: dict[str, dict[str, int]] = {"weight_mem": {}}
         if mem.volatile:
             acts["weight_mem"]["write"] = st.stored_bits * mem.power_cycles
         if lay.weight_format == "binary":
             acts["weight_mem"]["read"] = st.stored_bits
-            if self.load_read_errors:  # bits inverted by MRAM read errors at that load
-                acts["weight_mem"]["read_error"] = self.load_read_errors
+            if read_errors:
+                acts["weight_mem"]["read_error"] = read_errors
             steps = int(st.load_steps().sum())
             if steps:
                 acts["weight_mem"]["shift"] = steps * st.shifting_tracks

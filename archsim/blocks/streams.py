@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from archsim.blocks.bit_errors import flip_binary_words, read_error_mask
+from archsim.blocks import bit_errors
 from archsim.blocks.specs import LayerSpec, RngSpec
 from archsim.sc import kernels as K
 from archsim.seeds import derive_seed
@@ -152,8 +152,8 @@ class LayerWeights:
         else:
             v = quantize_binary(self.float_weights, layer.weight_bits, layer.weight_rounding)
             # read once into the SNG registers at power-up: read errors strike at that load
-            loaded = flip_binary_words(v, layer.weight_bits, layer.memory.read_error, seed,
-                                       layer.name)
+            loaded = bit_errors.flip_binary_words(v, layer.weight_bits, layer.memory.read_error,
+                                                  seed, layer.name)
             flipped = np.ascontiguousarray(loaded ^ v, dtype=np.uint64)
             self.load_read_errors = int(np.unpackbits(flipped.view(np.uint8)).sum())
             v = loaded
@@ -209,8 +209,8 @@ class LayerWeights:
         """``uint64[units, fan_in, W]``: the reads of ``image`` that come out inverted."""
         shape = self.packed.shape
         rows = int(np.prod(shape[:-1]))
-        return read_error_mask(rows, self.L, self.read_error, self._seed, self.layer.name,
-                               image).reshape(shape)
+        return bit_errors.read_error_mask(rows, self.L, self.read_error, self._seed,
+                                          self.layer.name, image).reshape(shape)
 
     def image_packed(self, image: int) -> np.ndarray:
         """The streams the XNOR array reads for ``image``: misaligned tracks read shifted bits,
