@@ -281,18 +281,6 @@ cdef inline uint64_t _mis(const cwordp* xp, const cwordp* wp, Py_ssize_t i,
     return xp[i][w] ^ wp[i][w]
 
 
-cdef inline uint64_t _pair_even(const cwordp* xp, const cwordp* wp, Py_ssize_t p,
-                                Py_ssize_t w) noexcept nogil:
-    """~(OR of the products of pair p) = AND of their mismatches."""
-    return (xp[2 * p][w] ^ wp[2 * p][w]) & (xp[2 * p + 1][w] ^ wp[2 * p + 1][w])
-
-
-cdef inline uint64_t _pair_odd(const cwordp* xp, const cwordp* wp, Py_ssize_t p,
-                               Py_ssize_t w) noexcept nogil:
-    """~(AND of the products of pair p) = OR of their mismatches."""
-    return (xp[2 * p][w] ^ wp[2 * p][w]) | (xp[2 * p + 1][w] ^ wp[2 * p + 1][w])
-
-
 cdef inline void _fill16_pc(const cwordp* xp, const cwordp* wp, Py_ssize_t i, Py_ssize_t cnt,
                             Py_ssize_t w0, Py_ssize_t lanes, Py_ssize_t nl, uint64_t* d) noexcept nogil:
     """d[q * BLK + j] = mismatch word w0 + j of input i + q for q < cnt, j < lanes; else 0."""
