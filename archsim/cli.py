@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="event log granularity")
     r.add_argument("--probe", action="append", default=[], metavar="SIGNAL",
                    help="waveform probe for waves.vcd, e.g. fc1.mux.select, conv1.apc.count[0], "
-                   "fc1.btanh.state[3] (see archsim/probes.py)")
+                   "fc1.btanh.state[3] (see archsim/fabrics/sc_stream/probes.py)")
     r.add_argument("--probe-images", type=int, default=1,
                    help="probe the first N images (default 1)")
     r.add_argument("--jobs", type=int, default=os.cpu_count() or 1,

@@ -1,7 +1,10 @@
-"""One simulation run: config -> images -> network -> engine -> RunResult.
+"""One simulation run: config -> fabric network -> images -> engine -> RunResult.
 
-``run_config`` is the pure entry point the CLI and the sweeps call: it takes a validated
-config, simulates it, and returns the result object (writers are separate).
+``prepare_run`` does every load-time check a run needs (the fabric's mapping and checks, the
+model weights, the data set, the probes) and elaborates the hardware; ``archsim validate``
+calls it too, so it accepts exactly what ``run`` accepts.  ``run_config`` is the pure entry
+point the CLI and the sweeps call: it prepares, simulates and returns the result object
+(writers are separate).
 """
 
 from __future__ import annotations
@@ -13,11 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from archsim.config.errors import ConfigError
-from archsim.config.schema import ArchConfig
-from archsim.elaborate import model_weights, network_spec
+from archsim.config.schema import DesignConfig
+from archsim.engine.fabric import FabricNetwork, Probe, ProbeError
 from archsim.engine.results import ImageRecord, RunResult
-from archsim.network import Network
-from archsim.probes import ProbeError, parse_probes
+from archsim.fabrics import get_fabric
 from archsim.seeds import derive_seed
 from archsim.simulator import Image, SimTrace, simulate
 
@@ -36,7 +38,7 @@ class RunOptions:
     jobs: int = 1  # image-parallel worker processes (fast mode)
 
 
-def load_images(cfg: ArchConfig, shape: tuple[int, int, int], start: int, count: int,
+def load_images(cfg: DesignConfig, shape: tuple[int, ...], start: int, count: int,
                 data_dir: str | None) -> tuple[Iterator[Image], str]:
     """The images of the run and a description of where they came from."""
     name = cfg.dataset.name
@@ -60,34 +62,56 @@ def load_images(cfg: ArchConfig, shape: tuple[int, int, int], start: int, count:
     return gen_ds(), source
 
 
-def run_config(cfg: ArchConfig, opts: RunOptions | None = None,
-               progress: Callable[[ImageRecord], None] | None = None
-               ) -> tuple[RunResult, SimTrace | None]:
-    """Simulate a configuration; returns the result (and the bit trace if asked for)."""
+@dataclass
+class PreparedRun:
+    """A run whose inputs have all passed their checks: the elaborated network, the images,
+    the probes and where the weights and images came from."""
+
+    cfg: DesignConfig
+    net: FabricNetwork
+    images: Iterator[Image]
+    count: int
+    start: int
+    source: str
+    probes: list[Probe]
+    weights_meta: dict
+    elaboration_s: float
+
+
+def prepare_run(cfg: DesignConfig, opts: RunOptions | None = None) -> PreparedRun:
+    """Every check ``run`` does, and the elaborated hardware; raises ConfigError (or a
+    DatasetError) naming the file and key before anything is simulated or written."""
     opts = opts or RunOptions()
-    spec = network_spec(cfg)
-    weights, wmeta = model_weights(cfg, spec)
+    fabric = get_fabric(cfg.fabric)()
+    t0 = time.perf_counter()
+    net, wmeta = fabric.elaborate(cfg)
+    elapsed = time.perf_counter() - t0
     count = opts.images if opts.images is not None else cfg.dataset.images
     start = opts.start if opts.start is not None else cfg.dataset.start
-    images, source = load_images(cfg, spec.input_shape, start, count, opts.data_dir)
+    images, source = load_images(cfg, fabric.input_shape(cfg), start, count, opts.data_dir)
     try:
-        probes = parse_probes([*cfg.probes, *opts.probes], list(spec.layers))
+        probes = net.parse_probes([*cfg.probes, *opts.probes])
     except ProbeError as e:
         raise ConfigError(cfg.source_file, f"probes[{e.index}]", e.value, e.expected) from e
-    t0 = time.perf_counter()
-    net = Network(spec, weights)
+    return PreparedRun(cfg, net, images, count, start, source, probes, wmeta, elapsed)
+
+
+def run_config(cfg: DesignConfig, opts: RunOptions | None = None,
+               progress: Callable[[ImageRecord], None] | None = None,
+               prepared: PreparedRun | None = None) -> tuple[RunResult, SimTrace | None]:
+    """Simulate a configuration; returns the result (and the bit trace if asked for)."""
+    opts = opts or RunOptions()
+    p = prepared or prepare_run(cfg, opts)
     t1 = time.perf_counter()
-    result, trace = simulate(net, images, count, weights, mode=opts.mode,
-                             keep_trace=opts.keep_trace, progress=progress, probes=probes,
+    result, trace = simulate(p.net, p.images, p.count, mode=opts.mode,
+                             keep_trace=opts.keep_trace, progress=progress, probes=p.probes,
                              probe_images=opts.probe_images, jobs=opts.jobs)
-    result.host_wall_s = {"elaboration": t1 - t0, "simulation": time.perf_counter() - t1}
+    result.host_wall_s = {"elaboration": p.elaboration_s,
+                          "simulation": time.perf_counter() - t1}
     result.config_resolved = cfg.resolved_dict()
     result.metadata.update({
-        "dataset": source, "start": start, "model": wmeta, "mode": opts.mode,
-        "kernels": _kernel_backend(),
-        "btanh_r": {el.spec.name: el.r for el in net.layers if el.r},
-        "depth_cycles": {el.spec.name: el.spec.depth_cycles for el in net.layers},
-        "comparator": spec.comparator,
+        "dataset": p.source, "start": p.start, "model": p.weights_meta, "mode": opts.mode,
+        "kernels": _kernel_backend(), "fabric": cfg.fabric, **p.net.metadata(),
     })
     return result, trace
 

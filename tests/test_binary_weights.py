@@ -9,8 +9,8 @@ import pytest
 
 from archsim.blocks.streams import quantize_binary
 from archsim.config import load_config
-from archsim.elaborate import model_weights, network_spec
-from archsim.network import Network
+from archsim.fabrics.sc_stream.elaborate import model_weights, network_spec
+from archsim.fabrics.sc_stream.network import Network
 from archsim.sc import kernels as K
 
 ROOT = Path(__file__).resolve().parents[1]

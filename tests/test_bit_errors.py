@@ -11,8 +11,9 @@ import pytest
 from archsim.blocks.bit_errors import flip_binary_words, read_error_mask
 from archsim.config import load_config
 from archsim.config.errors import ConfigError
-from archsim.network import Network
-from archsim.run import RunOptions, model_weights, network_spec, run_config
+from archsim.fabrics.sc_stream.elaborate import model_weights, network_spec
+from archsim.fabrics.sc_stream.network import Network
+from archsim.run import RunOptions, run_config
 from archsim.sc import kernels as K
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -184,7 +185,7 @@ def test_fast_mode_equals_per_cycle_mode_with_stream_flips(over):
 
 
 def test_stream_flips_invert_exactly_the_masked_output_bits():
-    from archsim.blocks.datapath import output_flip_mask
+    from archsim.fabrics.sc_stream.datapath import output_flip_mask
 
     cfg0 = load_config(SMALL)
     cfg = load_config(SMALL, ["layers.conv1.output_flip=0.1"])

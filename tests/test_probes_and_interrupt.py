@@ -16,8 +16,8 @@ from vcd.reader import TokenKind, tokenize
 from archsim.blocks.streams import input_streams
 from archsim.cli import main
 from archsim.config import load_config
-from archsim.elaborate import model_weights, network_spec
-from archsim.network import Network
+from archsim.fabrics.sc_stream.elaborate import model_weights, network_spec
+from archsim.fabrics.sc_stream.network import Network
 from archsim.run import RunOptions, load_images, run_config
 from archsim.sc import reference as R
 

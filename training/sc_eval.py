@@ -3,7 +3,7 @@
     python training/sc_eval.py CONFIG [--model NPZ] [--split train|test] [--start K]
         [--count N] [--set key=value ...] [--transfer FILE.npz]
 
-Uses the simulator's own layer kernels (``archsim.blocks.datapath.compute_layer``) on the
+Uses the simulator's own layer kernels (``archsim.fabrics.sc_stream.datapath.compute_layer``) on the
 images of the chosen split, so a model can be selected on training images (a validation
 slice such as ``--split train --start 55000``) without touching the test set, and without
 the timing engine (bits only; the bits are those ``archsim run`` computes for the same image
@@ -30,13 +30,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "training"))
 
-from archsim.blocks.datapath import compute_layer  # noqa: E402
 from archsim.blocks.streams import input_streams  # noqa: E402
 from archsim.config.loader import load_config  # noqa: E402
-from archsim.elaborate import model_weights, network_spec  # noqa: E402
-from archsim.network import Network  # noqa: E402
+from archsim.fabrics.sc_stream.datapath import compute_layer  # noqa: E402
+from archsim.fabrics.sc_stream.elaborate import model_weights, network_spec  # noqa: E402
+from archsim.fabrics.sc_stream.layer import decode_layer  # noqa: E402
+from archsim.fabrics.sc_stream.network import Network  # noqa: E402
 from archsim.nn.datasets import load_dataset  # noqa: E402
-from archsim.simulator import decode_layer  # noqa: E402
 
 BINS = np.linspace(-4.0, 4.0, 81)
 
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             w, b = weights[el.spec.name]
             z = layer_preact(el.spec, np.clip(w, -1, 1), np.clip(b, -1, 1), xin)
             o = compute_layer(el.spec, x, el.weights, L, el.pool_first, image=args.start + i)
-            y = decode_layer(el, o.streams, o.counts_sum, L).ravel()
+            y = decode_layer(el.spec, o.streams, o.counts_sum, L).ravel()
             if el.spec.activation == "none":
                 abs_err[li] += np.mean(np.abs(y - z))
                 if int(np.argmax(o.counts_sum)) == int(lab):

@@ -33,7 +33,7 @@ from pydantic import ValidationError
 from archsim.config.errors import MISSING, ConfigError, format_key_path, parse_key_path
 from archsim.config.schema import (
     TECH_KEYS,
-    ArchConfig,
+    DesignConfig,
     FieldProblem,
     strip_union_tags,
 )
@@ -460,8 +460,21 @@ def load_raw(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -> tup
     return raw, origins
 
 
-def load_config(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> ArchConfig:
-    """Load, merge, override and validate an architecture description.
+def config_model_of(raw: dict[str, Any], origins: Origins) -> type[DesignConfig]:
+    """The config class of the document's fabric (top-level key ``fabric``)."""
+    from archsim.fabrics import DEFAULT_FABRIC, fabric_names, get_fabric
+
+    name = raw.get("fabric", DEFAULT_FABRIC)
+    if isinstance(name, str) and name in fabric_names():
+        model: type[DesignConfig] = get_fabric(name).config_model()
+        return model
+    raise ConfigError(_origin(origins, ("fabric",), origins[()]), "fabric", name,
+                      f"one of the registered fabrics {fabric_names()}")
+
+
+def load_config(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> Any:
+    """Load, merge, override and validate a design description; returns the validated config
+    of its fabric (:class:`~archsim.config.schema.ArchConfig` for the SC stream fabric).
 
     Raises :class:`~archsim.config.errors.ConfigError` naming the file, key path, value and
     what was expected; the first problem is raised, the others are listed in its ``others``.
@@ -470,8 +483,9 @@ def load_config(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> 
         overrides = [overrides]
     raw, origins = load_raw(path, overrides)
     top = origins[()]
+    model = config_model_of(raw, origins)
     try:
-        config = ArchConfig.model_validate(raw)
+        config = model.model_validate(raw)
     except ValidationError as exc:
         errors = [_convert(e, origins, top) for e in exc.errors()]
         first = errors[0]

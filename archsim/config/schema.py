@@ -813,33 +813,67 @@ Layer = Annotated[ConvLayer | FcLayer, Field(discriminator="kind")]
 # --------------------------------------------------------------------------------------------
 
 
-class ArchConfig(Strict):
-    """A validated architecture description (one simulation run).
+class DesignConfig(Strict):
+    """What every design file has, whatever its fabric: a name, the fabric, the clock, the
+    run seed, the technology, the data set, the model and the probes.  A fabric's config
+    class (``Fabric.config_model()``) extends it with its own sections."""
+
+    name: str = Field(min_length=1)
+    """Design name (default: the file stem)."""
+    description: str = ""
+    fabric: str = "sc_stream"
+    """The family of datapaths (``archsim.fabrics``): ``sc_stream`` is the DW-CNN SC datapath."""
+    clock: Frequency
+    """Clock of the datapath, MHz."""
+    seed: int = Field(1, ge=0)
+    """Run seed; every RNG seed is derived from it."""
+    technology: Technology
+    dataset: Dataset = Field(default_factory=Dataset)
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    probes: list[str] = Field(default_factory=list)
+    """Waveform probes (signal names the fabric declares)."""
+
+    _source_file: Path | None = PrivateAttr(default=None)
+
+    @property
+    def source_file(self) -> Path | None:
+        """The top-level file this configuration was loaded from (None if built in code)."""
+        return self._source_file
+
+    @property
+    def clock_period(self) -> float:
+        """Clock period in ns."""
+        return 1000.0 / self.clock
+
+    def resolved_dict(self) -> dict[str, Any]:
+        """The whole description as plain data: includes inlined, overrides applied, defaults
+        filled, quantities written with their internal unit (``"200 MHz"``). Writing it as
+        YAML and loading it again gives an equal configuration."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+    def __eq__(self, other: object) -> bool:
+        # The file a configuration was read from is not part of its value.
+        if not isinstance(other, DesignConfig):
+            return NotImplemented
+        return type(self) is type(other) and self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class ArchConfig(DesignConfig):
+    """A validated SC stream (``fabric: sc_stream``) architecture description.
 
     Build it with :func:`archsim.config.load_config`. Quantities are floats in internal units
     (``clock`` in MHz); technology numbers are :class:`TechValue`; use :meth:`memory_tech` for
     a memory's technology numbers with its own overrides applied.
     """
 
-    name: str = Field(min_length=1)
-    """Design name (default: the file stem)."""
-    description: str = ""
-    clock: Frequency
-    """Clock of the SC datapath, MHz."""
-    seed: int = Field(1, ge=0)
-    """Run seed; every RNG seed is derived from it."""
-    technology: Technology
-    dataset: Dataset = Field(default_factory=Dataset)
-    model: ModelSpec = Field(default_factory=ModelSpec)
+    fabric: Literal["sc_stream"] = "sc_stream"
     stream: Stream = Field(default_factory=Stream)
     memories: dict[str, Memory] = Field(min_length=1)
     """Weight memories by name."""
     layers: list[Layer] = Field(min_length=1)
     """The network, in order."""
-    probes: list[str] = Field(default_factory=list)
-    """Waveform probes (signal names; interpreted by archsim.outputs)."""
-
-    _source_file: Path | None = PrivateAttr(default=None)
 
     # -- cross-field checks ----------------------------------------------------------------
 
@@ -920,16 +954,6 @@ class ArchConfig(Strict):
 
     # -- access ------------------------------------------------------------------------------
 
-    @property
-    def source_file(self) -> Path | None:
-        """The top-level file this configuration was loaded from (None if built in code)."""
-        return self._source_file
-
-    @property
-    def clock_period(self) -> float:
-        """Clock period in ns."""
-        return 1000.0 / self.clock
-
     def layer(self, name: str) -> ConvLayer | FcLayer:
         """The layer called ``name``."""
         for layer in self.layers:
@@ -950,20 +974,6 @@ class ArchConfig(Strict):
         memory = self.memories[name]
         section = getattr(self.technology, memory.kind)
         return section.model_copy(update=memory.tech_overrides())
-
-    def resolved_dict(self) -> dict[str, Any]:
-        """The whole description as plain data: includes inlined, overrides applied, defaults
-        filled, quantities written with their internal unit (``"200 MHz"``). Writing it as
-        YAML and loading it again gives an equal configuration."""
-        return self.model_dump(mode="json", exclude_none=True)
-
-    def __eq__(self, other: object) -> bool:
-        # The file a configuration was read from is not part of its value.
-        if not isinstance(other, ArchConfig):
-            return NotImplemented
-        return self.__dict__ == other.__dict__
-
-    __hash__ = None  # type: ignore[assignment]
 
 
 def loc_to_key_path(loc: tuple[str | int, ...]) -> str:

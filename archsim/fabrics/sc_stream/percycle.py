@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from archsim.blocks.datapath import btanh_states
 from archsim.blocks.specs import LayerSpec
 from archsim.blocks.streams import LayerWeights
+from archsim.fabrics.sc_stream.datapath import btanh_states
 
 
 def _count(products: np.ndarray, approx: bool) -> np.ndarray:

@@ -14,7 +14,7 @@ import numpy as np
 from archsim.blocks.specs import LayerSpec, LogicCost, MemorySpec, NetworkSpec, RngSpec
 from archsim.config.errors import ConfigError
 from archsim.config.schema import ArchConfig, ConvLayer, DwmMemory, Rng, SramMemory, SttMramMemory
-from archsim.network import random_weights
+from archsim.fabrics.sc_stream.network import random_weights
 from archsim.seeds import derive_seed
 
 LOGIC_UNITS = ("xnor", "sng_comparator", "lfsr", "apc_per_input", "pc_per_input",
@@ -135,7 +135,7 @@ def model_weights(cfg: ArchConfig, spec: NetworkSpec) -> tuple[dict, dict]:
         return random_weights(spec, cfg.seed), {"weights": "random", "seed": cfg.seed}
     if src.startswith("builtin:"):
         name = src.split(":", 1)[1]
-        path = Path(__file__).parent / "models" / f"{name}.npz"
+        path = Path(__file__).parents[2] / "models" / f"{name}.npz"
         if not path.is_file():
             known = sorted(p.stem for p in path.parent.glob("*.npz"))
             raise ConfigError(cfg.source_file, "model.weights", src,

@@ -6,39 +6,34 @@ per-cycle engines, so both simulate exactly the same hardware.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from archsim.blocks.datapath import btanh_states
-from archsim.blocks.hardware import LayerHardware, input_blocks
-from archsim.blocks.misalignment import FaultTable, draw_faults
-from archsim.blocks.specs import LayerSpec, NetworkSpec
-from archsim.blocks.streams import LayerWeights
+from archsim.blocks.misalignment import draw_faults
+from archsim.blocks.specs import NetworkSpec
+from archsim.blocks.streams import LayerWeights, input_streams
 from archsim.blocks.weight_store import WeightStore
-from archsim.engine.ledger import Action, Block, Ledger
+from archsim.engine.fabric import FabricNetwork, Probe
+from archsim.engine.ledger import Action, Block
+from archsim.fabrics.sc_stream.datapath import btanh_states
+from archsim.fabrics.sc_stream.hardware import LayerHardware, input_blocks
+from archsim.fabrics.sc_stream.layer import ElaboratedLayer
+from archsim.fabrics.sc_stream.probes import parse_probes
+from archsim.sc import kernels as K
 from archsim.seeds import derive_seed
 
 
-@dataclass
-class ElaboratedLayer:
-    spec: LayerSpec
-    store: WeightStore
-    weights: LayerWeights
-    hw: LayerHardware
-    r: int
-    pool_first: int
-    faults: Callable[[int], tuple[FaultTable, Callable[[int], np.ndarray]]] | None = None
-
-
-class Network:
+class Network(FabricNetwork):
     """The hardware of one run: layers mapped to blocks, ready for either engine."""
 
     def __init__(self, spec: NetworkSpec, float_weights: dict[str, tuple[np.ndarray, np.ndarray]]):
         self.spec = spec
-        L = spec.stream_length
-        self.layers: list[ElaboratedLayer] = []
+        self.float_weights = float_weights
+        self.name, self.seed, self.clock_mhz = spec.name, spec.seed, spec.clock_mhz
+        L = self.input_tokens = spec.stream_length
+        self.layers: list[ElaboratedLayer] = []  # type: ignore[assignment]
         for i, lay in enumerate(spec.layers):
             store = WeightStore(lay, L, spec.cycle_ns)
             w, b = float_weights[lay.name]
@@ -51,7 +46,7 @@ class Network:
             else:  # "random": a seeded choice, fixed for the run
                 first = int(np.random.default_rng(derive_seed(spec.seed, "pool", lay.name))
                             .integers(0, 4))
-            el = ElaboratedLayer(lay, store, lw, hw, r, first)
+            el = ElaboratedLayer(lay, store, lw, hw, r, first, L=L, seed=spec.seed)
             if lay.memory.is_dwm and lay.memory.misalignment > 0 and lay.weight_format == "stochastic":
                 el.faults = _fault_model(el, spec.seed)
                 lw.faults = el.faults
@@ -63,14 +58,39 @@ class Network:
             self.layers.append(el)
         self.input_blocks = input_blocks(spec)
 
-    def new_ledger(self) -> Ledger:
-        led = Ledger()
-        for b in self.input_blocks.values():
-            led.add_block(b)
-        for el in self.layers:
-            for b in el.hw.blocks.values():
-                led.add_block(b)
-        return led
+    # ------------------------------------------------------------ fabric interface
+    def encode(self, pixels: np.ndarray) -> np.ndarray:
+        """The input SNG streams of one image (one comparator SNG per pixel)."""
+        spec = self.spec
+        return input_streams(pixels.reshape(spec.input_shape), spec.input_rng,
+                             spec.stream_length, spec.comparator)
+
+    def input_token_array(self, pixels: np.ndarray) -> np.ndarray:
+        s = self.encode(pixels)
+        return K.unpack_bits(s.reshape(-1, s.shape[-1]), self.spec.stream_length).T
+
+    def input_actions(self) -> dict[str, dict[str, int]]:
+        L = self.spec.stream_length
+        return {name: {action: self.input_blocks[name].instances * L}
+                for name, action in (("sng", "generate"), ("rng", "step"))}
+
+    def reference(self, pixels: np.ndarray,
+                  values: Sequence[np.ndarray]) -> tuple[dict[str, float], int]:
+        """Mean |SC - float| per layer and the float reference's prediction for one image."""
+        ref = float_forward(self.spec, self.float_weights, pixels)
+        errors = {el.spec.name: float(np.mean(np.abs(sc.ravel() - fl.ravel())))
+                  for el, sc, fl in zip(self.layers, values, ref, strict=True)}
+        return errors, int(np.argmax(ref[-1]))
+
+    def parse_probes(self, names: Sequence[str]) -> list[Probe]:
+        return list(parse_probes(list(names), list(self.spec.layers)))
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "btanh_r": {el.spec.name: el.r for el in self.layers if el.r},
+            "depth_cycles": {el.spec.name: el.spec.depth_cycles for el in self.layers},
+            "comparator": self.spec.comparator,
+        }
 
     def block(self, layer: str, name: str) -> Block:
         if layer == "input":
@@ -79,14 +99,6 @@ class Network:
             if el.spec.name == layer:
                 return el.hw.blocks[name]
         raise KeyError(f"{layer}.{name}")
-
-    def load_cycles(self) -> dict[str, int]:
-        """Cycles each layer spends loading binary weights at power-up (0 for stochastic)."""
-        out = {}
-        for el in self.layers:
-            steps = el.store.load_steps()
-            out[el.spec.name] = int(el.store.interval_of(steps).sum()) if len(steps) else 0
-        return out
 
 
 def _fault_model(el: ElaboratedLayer, seed: int):

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from archsim.blocks.datapath import btanh_states, pool_windows
 from archsim.blocks.specs import LayerSpec
+from archsim.engine.fabric import Probe, ProbeError
+from archsim.fabrics.sc_stream.datapath import btanh_states, pool_windows
 
 _PATTERN = re.compile(r"^(?P<layer>[^.\[\]]+)\.(?P<sig>apc\.count|pool\.select|btanh\.state|"
                       r"btanh\.out|mux\.select|weights\.address|weights\.shift)"
@@ -34,16 +35,10 @@ _PATTERN = re.compile(r"^(?P<layer>[^.\[\]]+)\.(?P<sig>apc\.count|pool\.select|b
 INDEXED = {"apc.count", "pool.select", "btanh.state", "btanh.out"}
 
 
-class ProbeError(ValueError):
-    """A probe name that does not name a signal of the network."""
-
-    def __init__(self, index: int, value: str, expected: str) -> None:
-        super().__init__(f"probes[{index}]: got {value!r}; expected {expected}")
-        self.index, self.value, self.expected = index, value, expected
-
-
 @dataclass(frozen=True)
-class Probe:
+class ScProbe(Probe):
+    """A signal of one SC layer (``signal`` with unit ``index``)."""
+
     name: str
     layer: str
     signal: str
@@ -65,7 +60,7 @@ class Probe:
         return 16
 
 
-def parse_probes(names: list[str], layers: list[LayerSpec]) -> list[Probe]:
+def parse_probes(names: list[str], layers: list[LayerSpec]) -> list[ScProbe]:
     """Check probe names against the network; raise ProbeError naming the first bad one."""
     by_name = {lay.name: lay for lay in layers}
     out = []
@@ -90,7 +85,7 @@ def parse_probes(names: list[str], layers: list[LayerSpec]) -> list[Probe]:
         if index >= limit:
             what = f"an index below {limit}" if limit else f"a layer that has {sig}"
             raise ProbeError(i, name, f"{what}")
-        out.append(Probe(name, layer, sig, index))
+        out.append(ScProbe(name, layer, sig, index))
     return out
 
 
@@ -103,7 +98,7 @@ def _btanh_trace(values: np.ndarray, n: int, r: int, s0: int) -> np.ndarray:
     return state
 
 
-def sample(probe: Probe, lay: LayerSpec, r: int, counts: np.ndarray | None,
+def sample(probe: ScProbe, lay: LayerSpec, r: int, counts: np.ndarray | None,
            pool_select: np.ndarray | None, select_seq: np.ndarray | None, address: np.ndarray, steps: np.ndarray,
            consume: np.ndarray, produce: np.ndarray, L: int) -> tuple[np.ndarray, np.ndarray]:
     """(cycles, values) of one probe for one image of one layer."""

@@ -1,0 +1,197 @@
+"""One SC stream layer behind the fabric interface: its weight store, weight streams and
+blocks, the schedule of an image, the packed datapath and its per-cycle reference.
+
+An SC layer waits for its input token by token: step s consumes stream bit ``s mod L`` of
+every input stream (pass q of a P-pass MUX-shared FC re-reads the buffered input), and the
+last pass's L steps emit the output streams' bits.  The weight memory sets the interval of
+each step (DWM shifts that do not fit in a cycle stall the layer).  Fault models of this
+fabric (DWM misalignment, MRAM read errors, inter-layer stream flips) are attached to the
+weight memory and the output wires here: they change the bits and add fault events to the
+action counts; the engines never see them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from archsim.blocks.misalignment import FaultTable
+from archsim.blocks.specs import LayerSpec
+from archsim.blocks.streams import LayerWeights
+from archsim.blocks.weight_store import WeightStore
+from archsim.engine.fabric import (
+    Actions,
+    LayerModel,
+    LayerOutput,
+    PerCycleModel,
+    Probe,
+    Schedule,
+)
+from archsim.fabrics.sc_stream.datapath import compute_layer, flip_outputs, output_flip_mask
+from archsim.fabrics.sc_stream.hardware import LayerHardware
+from archsim.fabrics.sc_stream.percycle import PerCycleLayer
+from archsim.fabrics.sc_stream.probes import ScProbe, sample
+from archsim.sc import kernels as K
+
+
+def decode_layer(layer: LayerSpec, streams: np.ndarray | None, counts_sum: np.ndarray | None,
+                 L: int) -> np.ndarray:
+    """Bipolar value of a layer's output (last layer: the decoded inner-product sums)."""
+    if layer.activation == "none":
+        scale = layer.mux_phases if layer.shared_fc else 1
+        S = layer.steps(L)
+        return scale * (2.0 * counts_sum - layer.counter_inputs * S) / S
+    return K.decode_bipolar(streams, L)
+
+
+@dataclass
+class ElaboratedLayer(LayerModel):
+    """An SC layer on its hardware (weight store, weight streams, blocks)."""
+
+    spec: LayerSpec
+    store: WeightStore
+    weights: LayerWeights
+    hw: LayerHardware
+    r: int
+    pool_first: int
+    L: int = 0  # input stream length
+    seed: int = 1  # run seed (stream-flip masks)
+    faults: Callable[[int], tuple[FaultTable, Callable[[int], np.ndarray]]] | None = None
+
+    def __post_init__(self) -> None:
+        self.name = self.spec.name
+        self.blocks = self.hw.blocks
+        self.depth_cycles = self.spec.depth_cycles
+        self._timing: tuple[np.ndarray, Schedule] | None = None
+
+    # ----------------------------------------------------------------- power-up
+    def load_actions(self) -> Actions:
+        return self.hw.load_actions(self.weights.load_read_errors)
+
+    def load_cycles(self) -> int:
+        steps = self.store.load_steps()
+        return int(self.store.interval_of(steps).sum()) if len(steps) else 0
+
+    # ----------------------------------------------------------------- timing
+    def schedule(self) -> Schedule:
+        """The store hands out one shift-step array per head state (``image_steps`` caches
+        them), so the schedule derived from it is cached by that array's identity."""
+        steps = self.store.image_steps()
+        if self._timing is None or self._timing[0] is not steps:
+            interval = self.store.interval_of(steps)
+            sched = Schedule(interval=interval, cum_interval=np.cumsum(interval),
+                             stall_cycles=int((interval - 1).sum()),
+                             emit_from=len(interval) - self.L, passes=self.spec.passes,
+                             detail=(steps, int(steps.sum())))
+            self._timing = (steps, sched)
+        return self._timing[1]
+
+    # ----------------------------------------------------------------- bits
+    def compute(self, data: Any, image: int, detail: bool = False) -> LayerOutput:
+        lay, L = self.spec, self.L
+        out = compute_layer(lay, data, self.weights, L, self.pool_first, keep_counts=detail,
+                            image=image)
+        flips = flip_outputs(lay, out, L, self.seed, image)
+        events: Actions = {}
+        if self.faults is not None:
+            events.setdefault("weight_mem", {})["misalign"] = int(
+                self.faults(image)[0].per_step.sum())
+        if self.weights.read_error > 0:
+            events.setdefault("weight_mem", {})["read_error"] = self.weights.read_errors(image)
+        if lay.output_flip > 0:
+            events["btanh"] = {"flip": flips}
+        last = lay.activation == "none"
+        return LayerOutput(
+            data=out.counts_sum if last else out.streams,
+            value=decode_layer(lay, out.streams, out.counts_sum, L),
+            scores=out.counts_sum if last else None,
+            events=events, trace_bits=out.streams, detail=out if detail else None)
+
+    def image_actions(self, sched: Schedule, out: LayerOutput) -> Actions:
+        acts = self.hw.image_actions(sched.steps, sched.detail[1])
+        for block, counts in out.events.items():
+            acts.setdefault(block, {}).update(counts)
+        return acts
+
+    def percycle(self) -> PerCycleModel:
+        return ScPerCycle(self)
+
+    # ----------------------------------------------------------------- probes
+    def probe_width(self, probe: Probe) -> int:
+        assert isinstance(probe, ScProbe)
+        return probe.width(self.spec, self.r, max(1, self.store.period))
+
+    def sample_probe(self, probe: Probe, out: LayerOutput, sched: Schedule,
+                     consume: np.ndarray | None,
+                     produce: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        assert isinstance(probe, ScProbe)
+        o = out.detail
+        select = getattr(self.weights, "select", None)
+        return sample(probe, self.spec, self.r, o.counts, o.pool_select, select,
+                      self.store.address, sched.detail[0], consume, produce, self.L)
+
+
+class ScPerCycle(PerCycleModel):
+    """The per-cycle reference of an SC layer: the weight store steps its heads one access
+    per step, the datapath (``PerCycleLayer``) one stream bit per step."""
+
+    def __init__(self, el: ElaboratedLayer) -> None:
+        self.el = el
+        self.pcl = PerCycleLayer(el.spec, el.weights, el.L, el.pool_first)
+        self.steps = el.spec.steps(el.L)
+        self.emit_from = self.steps - el.L
+        self.flipped: np.ndarray | None = None
+        self.read_errors: np.ndarray | None = None
+        self.image = 0
+
+    def reset(self, image: int) -> None:
+        el, L = self.el, self.el.L
+        self.image = image
+        self.pcl.reset(image)
+        self.flipped = None  # output bits inverted on the way to the next layer
+        self.read_errors = None  # inverted weight reads per cycle (MRAM read errors)
+        if el.spec.output_flip > 0:
+            self.flipped = K.unpack_bits(output_flip_mask(el.spec, L, el.seed, image), L)
+        if el.weights.read_error > 0:
+            mask = el.weights.read_error_mask(image)
+            self.read_errors = K.unpack_bits(mask.reshape(-1, mask.shape[-1]), L).sum(axis=0)
+
+    def access(self, s: int) -> tuple[int, Actions]:
+        el = self.el
+        t = s % el.L
+        steps = el.store.step_access(s)
+        interval = int(el.store.interval_of(np.array([steps]), s)[0])
+        acts = el.hw.cycle_actions(steps, s)
+        if el.faults is not None:  # fault events of this access, from the same table
+            n_f = int(el.faults(self.image)[0].per_step[s])
+            if n_f:
+                acts["weight_mem"]["misalign"] = n_f
+        if self.read_errors is not None and self.read_errors[t]:
+            acts["weight_mem"]["read_error"] = int(self.read_errors[t])
+        if self.flipped is not None and s >= self.emit_from:
+            acts.setdefault("btanh", {})["flip"] = int(self.flipped[:, t].sum())
+        return interval, acts
+
+    def step(self, s: int, token: np.ndarray) -> np.ndarray | None:
+        bits = self.pcl.step(s, token)
+        if s < self.emit_from:
+            return None
+        if self.flipped is not None:
+            bits = bits ^ self.flipped[:, s % self.el.L]
+        return bits
+
+    def finish(self, tokens: list[np.ndarray]) -> LayerOutput:
+        lay, L = self.el.spec, self.el.L
+        bits = np.stack(tokens, axis=1)  # (units, L)
+        if lay.activation == "none":
+            acc = self.pcl.acc.copy()
+            return LayerOutput(value=decode_layer(lay, None, acc, L), scores=acc,
+                               trace_bits=np.zeros((lay.out_count, (L + 63) // 64), np.uint64))
+        packed = K.pack_bits(bits)
+        value = K.decode_bipolar(packed, L)
+        if lay.kind == "conv":
+            packed = packed.reshape(lay.filters, lay.out_size, lay.out_size, -1)
+        return LayerOutput(value=value, trace_bits=packed)
