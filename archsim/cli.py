@@ -59,9 +59,14 @@ def _parser() -> argparse.ArgumentParser:
                    "depend on it")
     r.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
-    v = sub.add_parser("validate", help="check an architecture description")
+    v = sub.add_parser("validate", help="check a design description: every check 'run' does "
+                       "(mapping, model, data set, probes), without simulating")
     v.add_argument("config")
     v.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE")
+    v.add_argument("--images", type=int, default=None, help="as for run")
+    v.add_argument("--start", type=int, default=None, help="as for run")
+    v.add_argument("--data-dir", default=None, help="as for run")
+    v.add_argument("--probe", action="append", default=[], metavar="SIGNAL", help="as for run")
 
     pl = sub.add_parser("plot", help="draw the figures of run folders")
     pl.add_argument("run_dirs", nargs="+")
@@ -127,18 +132,20 @@ def _load(path: str, overrides: list[str], seed: int | None = None):
 
 def cmd_run(args: argparse.Namespace) -> int:
     from archsim.config.errors import ConfigError
-    from archsim.run import RunOptions, run_config
+    from archsim.nn.errors import DatasetError
+    from archsim.run import RunOptions, prepare_run, run_config
 
-    try:
-        cfg = _load(args.config, args.set, args.seed)
-    except ConfigError as e:
-        return _error(str(e))
-    out = Path(args.out) if args.out else (
-        Path("traces") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     opts = RunOptions(images=args.images, start=args.start, data_dir=args.data_dir,
                       mode=args.mode, probes=tuple(args.probe), probe_images=args.probe_images,
                       jobs=max(1, args.jobs))
-    total = opts.images if opts.images is not None else cfg.dataset.images
+    try:  # every check before the run folder is touched
+        cfg = _load(args.config, args.set, args.seed)
+        prepared = prepare_run(cfg, opts)
+    except (ConfigError, DatasetError) as e:
+        return _error(str(e))
+    out = Path(args.out) if args.out else (
+        Path("traces") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    total = prepared.count
     from archsim.outputs.run_folder import INCOMPLETE as INCOMPLETE_MARKER
 
     out.mkdir(parents=True, exist_ok=True)
@@ -156,9 +163,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             if correct[1]:
                 bar.set_postfix(acc=f"{100.0 * correct[0] / correct[1]:.2f}%")
 
-    from archsim.nn.errors import DatasetError
     try:
-        result, _ = run_config(cfg, opts, progress)
+        result, _ = run_config(cfg, opts, progress, prepared=prepared)
     except (ConfigError, DatasetError) as e:
         return _error(str(e))
     except KeyboardInterrupt:
@@ -191,7 +197,8 @@ def _progress(total: int, quiet: bool):
 def cmd_validate(args: argparse.Namespace) -> int:
     from archsim.config.validate_cli import validate_main
 
-    return validate_main(args.config, args.set)
+    return validate_main(args.config, args.set, images=args.images, start=args.start,
+                         data_dir=args.data_dir, probes=tuple(args.probe))
 
 
 def cmd_plot(args: argparse.Namespace) -> int:

@@ -173,7 +173,7 @@ def test_validate_main_exits_2_with_message_on_stderr(
 def test_validate_main_accepts_the_example(capsys: pytest.CaptureFixture[str]) -> None:
     assert validate_main(str(EXAMPLE)) == 0
     out, _ = capsys.readouterr()
-    assert out.strip() == f"OK: {EXAMPLE} (2 layers)"
+    assert out.strip() == f"OK: {EXAMPLE} (sc_stream, 2 layers)"
 
 
 def test_validate_main_applies_overrides(capsys: pytest.CaptureFixture[str]) -> None:

@@ -87,14 +87,19 @@ def _hash(obj: Any) -> str:
 
 
 def expand_points(sweep: Sweep, overrides: Iterable[str] = (), *, images: int | None = None,
-                  seed: int | None = None) -> list[Point]:
+                  seed: int | None = None, data_dir: str | None = None,
+                  check: bool = False) -> list[Point]:
     """The points of ``sweep``: overrides, seed, images and key of each.
 
     ``overrides`` apply to every point; ``images`` and ``seed`` (command line) replace the
-    sweep file's.  An invalid combination becomes a point with ``error`` set.  Two points with
-    the same key are a :class:`ConfigError` naming the sweep file.
+    sweep file's.  An invalid combination becomes a point with ``error`` set; with ``check``
+    every point also goes through every check a run does (``archsim.run.prepare_run``:
+    the fabric's mapping, the model, the data set, the probes), before any folder is made.
+    Two points with the same key are a :class:`ConfigError` naming the sweep file.
     """
     from archsim.config import load_config
+    from archsim.nn.errors import DatasetError
+    from archsim.run import prepare_run
 
     common = list(overrides)
     policy: int | str = seed if seed is not None else sweep.spec.seed
@@ -119,6 +124,13 @@ def expand_points(sweep: Sweep, overrides: Iterable[str] = (), *, images: int | 
             continue
         count = n_images if n_images is not None else cfg.dataset.images
         key = _hash({"config": cfg.resolved_dict(), "seed": cfg.seed, "images": count})[:16]
+        if check:
+            try:
+                prepare_run(cfg, RunOptions(images=count, data_dir=data_dir))
+            except (ConfigError, DatasetError) as e:
+                points.append(Point(i, combo, ov, key, seed=cfg.seed, images=count,
+                                    error=str(e)))
+                continue
         if key in seen:
             raise ConfigError(str(sweep.path), "axes", combo,
                               f"distinct design points (point {i} repeats point {seen[key]})")
@@ -247,7 +259,8 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike[str], *, overrides: Iterable[
         raise ValueError(f"backend(={backend!r}) must be one of {BACKENDS}")
     jobs = jobs or os.cpu_count() or 1
     out = Path(out)
-    points = expand_points(sweep, overrides, images=images, seed=seed)
+    points = expand_points(sweep, overrides, images=images, seed=seed, data_dir=data_dir,
+                           check=True)
     (out / "points").mkdir(parents=True, exist_ok=True)
     write_text(out / "sweep.yaml", yaml.safe_dump(
         json_ready({"name": sweep.name, "sweep_file": str(sweep.path), "base": str(sweep.base),
