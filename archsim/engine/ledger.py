@@ -14,20 +14,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-# Plot / breakdown categories of block kinds (what a hardware engineer would group).
-BLOCK_KINDS = (
-    "memory",  # weight memory cells + read/write circuitry (SRAM, DWM, MRAM)
-    "ports",  # DWM access ports (sense amplifier + access transistor per port)
-    "sng",  # stochastic number generators: comparator (+ value register)
-    "rng",  # random number sources (LFSR / Sobol) shared by SNGs
-    "xnor",  # bipolar multipliers
-    "apc",  # approximate or exact parallel counters (inner-product adder trees)
-    "pool",  # segment max-pooling units (segment counters, comparator, MUX)
-    "btanh",  # Btanh up/down counters
-    "mux",  # input-selection multiplexers of the shared FC layer
-    "register",  # DFF registers holding binary weights
-    "accumulator",  # output counters of the last layer
-)
+from archsim.engine.kinds import block_kind, block_kinds
+
+#: the kinds registered at import (``archsim.engine.kinds`` is the open registry)
+BLOCK_KINDS = tuple(block_kinds())
 
 
 @dataclass(frozen=True)
@@ -61,12 +51,16 @@ class Block:
     description: str = ""
 
     def __post_init__(self) -> None:
-        if self.kind not in BLOCK_KINDS:
-            raise ValueError(f"kind(={self.kind!r}) must be one of {BLOCK_KINDS}")
+        block_kind(self.kind)  # raises naming the registered kinds
         if self.instances < 0:
             raise ValueError(f"instances(={self.instances}) must be >= 0")
         if self.area_um2 < 0 or self.leakage_mw < 0:
             raise ValueError(f"area/leakage of block {self.name!r} must be >= 0")
+
+    @property
+    def role(self) -> str:
+        """storage, compute, conversion, control or interconnect (``archsim.engine.kinds``)."""
+        return block_kind(self.kind).role
 
     @property
     def qualified_name(self) -> str:

@@ -98,6 +98,7 @@ def block_table(result: RunResult) -> list[dict[str, Any]]:
                 "layer": blk.layer,
                 "block": blk.name,
                 "kind": blk.kind,
+                "role": blk.role,
                 "instances": blk.instances,
                 "area_per_instance_um2": blk.area_um2,
                 "area_um2": blk.total_area_um2,
