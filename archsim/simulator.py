@@ -91,6 +91,7 @@ class _Run:
         self.released: list[dict[int, int]] = [{} for _ in net.layers]
         self.release_events: list[dict[int, simpy.Event]] = [{} for _ in net.layers]
         self.end_cycle = 0
+        self._offsets: dict[str, list[tuple[str, int]]] = {}
         for lay in net.layers:
             for block, acts in lay.load_actions().items():
                 for action, n in acts.items():
@@ -131,10 +132,24 @@ class _Run:
         clk.last_produce = end
         clk.busy += n_consume
         clk.stall += stall
-        self.spans.append(Span(name, "datapath", int(first_consume), int(last_consume) + 1, k,
-                               "consume"))
+        first, last = int(first_consume), int(last_consume)
+        self.spans.append(Span(name, "datapath", first, last + 1, k, "consume"))
         self.spans.append(Span(name, "output", int(produce[0]), end + 1, k, "produce"))
+        # every block of the pipeline: the memory delivers while the front consumes, stage i
+        # holds the image's steps from the first consume + its offset to the last + offset
+        for block, offset in self._block_offsets(lay):
+            self.spans.append(Span(name, block, first + offset, last + offset + 1, k, "busy"))
         self.end_cycle = max(self.end_cycle, end + 1)
+
+    def _block_offsets(self, lay: LayerModel) -> list[tuple[str, int]]:
+        hit = self._offsets.get(lay.name)
+        if hit is None:
+            hit, off = [(lay.memory_block, 0)], 0
+            for st in lay.stages():
+                hit.append((st.block, off))
+                off += st.latency_cycles
+            self._offsets[lay.name] = hit
+        return hit
 
     def sample_probe(self, p: Probe, lay: LayerModel, out: LayerOutput, sched: Schedule,
                      consume: np.ndarray | None, produce: np.ndarray) -> None:

@@ -28,12 +28,16 @@ What a layer model gives
 ------------------------
 * its components (``blocks``: :class:`~archsim.engine.ledger.Block`, with actions, energy per
   action, area, leakage) and the actions of loading it at power-up;
+* its pipeline: the block whose accesses set each step's interval (``memory_block``) and the
+  datapath blocks a step passes through (:meth:`LayerModel.stages`, each with its latency;
+  the latencies add up to ``depth_cycles``);
 * its :class:`Schedule` per image (the memories' state may carry over between images, so the
   engine asks for the images in order);
 * :meth:`LayerModel.compute`: the output of one image, bit-exact, on packed data (this may run
   in a worker process, so it must depend only on the image and the elaborated layer);
 * :meth:`LayerModel.image_actions`: the action counts of one image (incl. fault events);
-* :meth:`LayerModel.percycle`: a per-cycle reference model that steps one step per call;
+* :meth:`LayerModel.percycle`: a per-cycle reference model whose blocks the per-cycle engine
+  runs as SimPy processes, one step per cycle per block;
 * probe-able signals: :meth:`LayerModel.probe_width` and :meth:`LayerModel.sample_probe`.
 """
 
@@ -50,6 +54,15 @@ from archsim.engine.ledger import Block, Ledger
 
 WaitsFor = Literal["token", "image"]
 Actions = dict[str, dict[str, int]]  # {block name: {action: count}}
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One datapath block of a layer's pipeline: a step enters it, is worked on, and leaves
+    ``latency_cycles`` later (0: combinational with the next block)."""
+
+    block: str
+    latency_cycles: int
 
 
 @dataclass
@@ -121,13 +134,15 @@ class PerCycleModel(ABC):
 
     @abstractmethod
     def access(self, s: int) -> tuple[int, Actions]:
-        """The memory side of step ``s``: (cycles its delivery takes, the actions of the
-        step, fault events included)."""
+        """The memory block's access for step ``s``: (cycles from the previous step's
+        consumption until its data is delivered, the actions of the step, fault events
+        included)."""
 
     @abstractmethod
-    def step(self, s: int, token: np.ndarray) -> np.ndarray | None:
-        """Consume input token ``token`` at step ``s``; return the output token when the step
-        emits one (``s >= emit_from``), else None."""
+    def stage(self, i: int, s: int, data: Any) -> Any:
+        """The work of pipeline stage ``i`` (``LayerModel.stages()[i]``) on step ``s``: stage 0
+        takes the input token, each stage passes its result to the next; the last stage
+        returns the output token when the step emits one (``s >= emit_from``), else None."""
 
     @abstractmethod
     def finish(self, tokens: list[np.ndarray]) -> LayerOutput:
@@ -140,7 +155,13 @@ class LayerModel(ABC):
     name: str
     blocks: dict[str, Block]
     depth_cycles: int
+    memory_block: str  # the block whose accesses set each step's interval
     waits_for: WaitsFor = "token"
+
+    @abstractmethod
+    def stages(self) -> list[Stage]:
+        """The datapath blocks a step passes through, in order (latencies sum to
+        ``depth_cycles``)."""
 
     def load_actions(self) -> Actions:
         """Actions of loading the layer at power-up (weight writes, register loads)."""

@@ -34,6 +34,7 @@ from archsim.engine.fabric import (
     LayerOutput,
     PerCycleModel,
     Schedule,
+    Stage,
 )
 from archsim.engine.kinds import register_block_kind
 from archsim.engine.ledger import Action, Block
@@ -71,6 +72,7 @@ class MacLayerModel(LayerModel):
         self.name, self.w, self.cfg, self.is_last = lay.name, w, cfg, is_last
         self.shift = lay.shift
         self.depth_cycles = 1  # the accumulator register
+        self.memory_block = "weights"
         self.products = w.size
         self.steps = -(-self.products // cfg.macs)
         tech = cfg.technology.sram
@@ -96,6 +98,9 @@ class MacLayerModel(LayerModel):
         if self.is_last:
             return z
         return np.minimum(np.maximum(z, 0) >> self.shift, (1 << self.cfg.activation_bits) - 1)
+
+    def stages(self) -> list[Stage]:
+        return [Stage("mac", 0), Stage("acc", 1)]  # MACs add into the registered accumulators
 
     def load_actions(self) -> Actions:
         return {"weights": {"write": self.blocks["weights"].instances}}
@@ -132,15 +137,17 @@ class MacPerCycle(PerCycleModel):
         return self.lay.read_cycles, {"mac": {"mac": n},
                                       "weights": {"read": n * self.lay.cfg.weight_bits}}
 
-    def step(self, s: int, token: np.ndarray) -> np.ndarray | None:
-        n_in = len(self.w[0])
-        for p in range(s * self.lay.cfg.macs,
-                       min((s + 1) * self.lay.cfg.macs, self.lay.products)):
-            o, i = divmod(p, n_in)
-            self.acc[o] += self.w[o][i] * int(token[i])
-        if s < self.emit_from:
+    def stage(self, i: int, s: int, data: Any) -> Any:
+        if i == 0:  # the MAC units: this step's products into the accumulators
+            n_in = len(self.w[0])
+            for p in range(s * self.lay.cfg.macs,
+                           min((s + 1) * self.lay.cfg.macs, self.lay.products)):
+                o, j = divmod(p, n_in)
+                self.acc[o] += self.w[o][j] * int(data[j])
+            return list(self.acc) if s == self.emit_from else None
+        if data is None:  # the accumulator register: the output vector after the last step
             return None
-        return self.lay.activate(np.array(self.acc, dtype=np.int64))
+        return self.lay.activate(np.array(data, dtype=np.int64))
 
     def finish(self, tokens: list[np.ndarray]) -> LayerOutput:
         y = tokens[-1]

@@ -29,6 +29,7 @@ from archsim.engine.fabric import (
     PerCycleModel,
     Probe,
     Schedule,
+    Stage,
 )
 from archsim.fabrics.sc_stream.datapath import compute_layer, flip_outputs, output_flip_mask
 from archsim.fabrics.sc_stream.hardware import LayerHardware
@@ -45,6 +46,26 @@ def decode_layer(layer: LayerSpec, streams: np.ndarray | None, counts_sum: np.nd
         S = layer.steps(L)
         return scale * (2.0 * counts_sum - layer.counter_inputs * S) / S
     return K.decode_bipolar(streams, L)
+
+
+def sc_stages(lay: LayerSpec) -> list[Stage]:
+    """The blocks a stream bit passes through: (the shared FC's MUX,) the XNOR array, the
+    counter's adder tree with its pipeline registers, (the segment max pooling,) and the Btanh
+    counter or the output accumulator.  The counter tree has ceil(log2 n) register stages;
+    pooling and Btanh register their output.  A configured ``pipeline_depth`` replaces the
+    tree's registers (and, if it is smaller than the pooling and Btanh registers, theirs)."""
+    pool = 1 if (lay.kind == "conv" and lay.pool > 1) else 0
+    act = 1 if lay.activation == "btanh" else 0
+    tree = lay.depth_cycles - pool - act
+    if tree < 0:  # a pipeline_depth below the pooling + Btanh registers
+        pool, act, tree = min(pool, lay.depth_cycles), 0, 0
+        act = min(1 if lay.activation == "btanh" else 0, lay.depth_cycles - pool)
+    out = [Stage("mux", 0)] if lay.shared_fc else []
+    out += [Stage("xnor", 0), Stage(lay.counter, tree)]
+    if lay.kind == "conv" and lay.pool > 1:
+        out.append(Stage("pool", pool))
+    out.append(Stage("btanh" if lay.activation == "btanh" else "acc", act))
+    return out
 
 
 @dataclass
@@ -65,7 +86,12 @@ class ElaboratedLayer(LayerModel):
         self.name = self.spec.name
         self.blocks = self.hw.blocks
         self.depth_cycles = self.spec.depth_cycles
+        self.memory_block = "weight_mem"
         self._timing: tuple[np.ndarray, Schedule] | None = None
+        self._stages = sc_stages(self.spec)
+
+    def stages(self) -> list[Stage]:
+        return self._stages
 
     # ----------------------------------------------------------------- power-up
     def load_actions(self) -> Actions:
@@ -146,6 +172,12 @@ class ScPerCycle(PerCycleModel):
         self.flipped: np.ndarray | None = None
         self.read_errors: np.ndarray | None = None
         self.image = 0
+        # the work of each stage of sc_stages(): the MUX selects the inputs, the XNOR array
+        # multiplies, the counter counts, pooling forwards, the last stage activates
+        work: dict[str, Any] = {"mux": self.pcl.mux, "xnor": self._products,
+                                el.spec.counter: self._count, "pool": self._pool,
+                                "btanh": self._activate, "acc": self._activate}
+        self._work = [work[st.block] for st in el.stages()]
 
     def reset(self, image: int) -> None:
         el, L = self.el, self.el.L
@@ -175,11 +207,23 @@ class ScPerCycle(PerCycleModel):
             acts.setdefault("btanh", {})["flip"] = int(self.flipped[:, t].sum())
         return interval, acts
 
-    def step(self, s: int, token: np.ndarray) -> np.ndarray | None:
-        bits = self.pcl.step(s, token)
+    def stage(self, i: int, s: int, data: Any) -> Any:
+        return self._work[i](s, data)
+
+    def _products(self, s: int, token: np.ndarray) -> np.ndarray:
+        return self.pcl.products(s, token)
+
+    def _count(self, s: int, prod: np.ndarray) -> np.ndarray:
+        return self.pcl.count(prod)
+
+    def _pool(self, s: int, v: np.ndarray) -> np.ndarray:
+        return self.pcl.pool(s, v)
+
+    def _activate(self, s: int, v: np.ndarray) -> np.ndarray | None:
+        bits = self.pcl.activate(v)
         if s < self.emit_from:
             return None
-        if self.flipped is not None:
+        if self.flipped is not None:  # the output wires
             bits = bits ^ self.flipped[:, s % self.el.L]
         return bits
 

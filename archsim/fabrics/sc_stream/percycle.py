@@ -61,47 +61,66 @@ class PerCycleLayer:
             self.sel = np.full(units, self.pool_first, dtype=np.int64)
             self.selections: list[np.ndarray] = []
 
-    def step(self, t: int, x_t: np.ndarray) -> np.ndarray:
-        """Consume input bits x_t (flat, uint8) of stream position t; return output bits."""
+    # ------------------------------------------------------------ the blocks of one step
+    def mux(self, t: int, x_t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The shared FC's input MUXes: group k selects input k + G*m(t) (bias last, the
+        constant-1 stream); returns (selected input indices, which are real, their bits)."""
+        lay = self.layer
+        G, n = lay.mux_groups, lay.fan_in
+        assert G is not None
+        xin = np.append(x_t, np.uint8(1))
+        idx = np.arange(G) + G * int(self.wts.select[t])
+        idx_c = np.minimum(idx, n - 1)
+        return idx_c, idx < n, xin[idx_c]
+
+    def products(self, t: int, x_t: np.ndarray | tuple) -> np.ndarray:
+        """The XNOR array: the uint8 products of step t's input bits x_t (flat; in a shared
+        FC the MUX outputs) with the weight bits, per inner product, bias last."""
         lay = self.layer
         wbits = self.wts.bits_at(t, self.image)  # (units, fan_in) weight bits at this step
+        if lay.shared_fc:
+            idx_c, valid, xsel = x_t  # slots past the fan-in carry bit t & 1 (exact zero)
+            prod = 1 - (xsel[None, :] ^ wbits[:, idx_c])
+            return np.where(valid[None, :], prod, t & 1).astype(np.uint8)
         if lay.kind == "conv":
             xs = x_t[self.window]  # (P, fan_in - 1)
             prod = 1 - (xs[None, :, :] ^ wbits[:, None, : lay.fan_in - 1])  # (F, P, n-1)
             bias = np.broadcast_to(wbits[:, None, lay.fan_in - 1 :], prod.shape[:2] + (1,))
-            prod = np.concatenate([prod, bias], axis=-1).astype(np.uint8)
-            v = _count(prod, self.approx)  # (F, P)
-            if lay.pool > 1:
-                F, Ho = lay.filters, lay.conv_size
-                v = v.reshape(F, Ho // 2, 2, Ho // 2, 2).transpose(0, 1, 3, 2, 4).reshape(-1, 4)
-                fwd = v[np.arange(len(v)), self.sel]
-                self.seg_sum += v
-                if (t % self.L) % lay.pool_segment == lay.pool_segment - 1:
-                    self.selections.append(self.sel.copy())
-                    # comparator: largest segment count wins, ties to the last input
-                    self.sel = 3 - np.argmax(self.seg_sum[:, ::-1], axis=1)
-                    self.seg_sum[:] = 0
-                v = fwd
-            else:
-                v = v.ravel()
-        elif lay.shared_fc:
-            G, M, n = lay.mux_groups, lay.mux_phases, lay.fan_in
-            m = int(self.wts.select[t])
-            idx = np.arange(G) + G * m
-            valid = idx < n
-            xin = np.append(x_t, np.uint8(1))  # bias input is the constant-1 stream
-            idx_c = np.minimum(idx, n - 1)
-            prod = 1 - (xin[idx_c][None, :] ^ wbits[:, idx_c])
-            prod = np.where(valid[None, :], prod, t & 1).astype(np.uint8)
-            v = _count(prod, self.approx)
-            _ = M
-        else:
-            xin = np.append(x_t, np.uint8(1))
-            prod = (1 - (xin[None, :] ^ wbits)).astype(np.uint8)
-            v = _count(prod, self.approx)
+            return np.concatenate([prod, bias], axis=-1).astype(np.uint8)
+        xin = np.append(x_t, np.uint8(1))  # bias input is the constant-1 stream
+        return (1 - (xin[None, :] ^ wbits)).astype(np.uint8)
+
+    def count(self, prod: np.ndarray) -> np.ndarray:
+        """The APC or exact parallel counter of every inner product."""
+        return _count(prod, self.approx)
+
+    def pool(self, t: int, v: np.ndarray) -> np.ndarray:
+        """Segment max pooling (conv layers with 2x2 pooling); the counts pass otherwise."""
+        lay = self.layer
+        if not (lay.kind == "conv" and lay.pool > 1):
+            return v.ravel()
+        F, Ho = lay.filters, lay.conv_size
+        v = v.reshape(F, Ho // 2, 2, Ho // 2, 2).transpose(0, 1, 3, 2, 4).reshape(-1, 4)
+        fwd = v[np.arange(len(v)), self.sel]
+        self.seg_sum += v
+        if (t % self.L) % lay.pool_segment == lay.pool_segment - 1:
+            self.selections.append(self.sel.copy())
+            # comparator: largest segment count wins, ties to the last input
+            self.sel = 3 - np.argmax(self.seg_sum[:, ::-1], axis=1)
+            self.seg_sum[:] = 0
+        return fwd
+
+    def activate(self, v: np.ndarray) -> np.ndarray:
+        """The Btanh up/down counters' output bits (a last layer: its output counters add)."""
+        lay = self.layer
         if lay.activation == "none":
             self.acc += v
             return np.zeros(lay.out_count, dtype=np.uint8)
-        n = lay.btanh_n
-        self.state = np.clip(self.state + 2 * v - n, 0, self.r - 1)
+        self.state = np.clip(self.state + 2 * v - lay.btanh_n, 0, self.r - 1)
         return (self.state >= self.r // 2).astype(np.uint8)
+
+    def step(self, t: int, x_t: np.ndarray) -> np.ndarray:
+        """One whole step (all blocks at once): consume input bits x_t (flat, uint8) of stream
+        position t; return the output bits."""
+        x = self.mux(t, x_t) if self.layer.shared_fc else x_t
+        return self.activate(self.pool(t, self.count(self.products(t, x))))
