@@ -104,15 +104,61 @@ class LayerSpec:
     activation: str = "btanh"
     pipeline_depth: int | None = None
     output_flip: float = 0.0  # probability that an output stream bit arrives inverted
+    in_width: int = 0  # conv input width (0: square, in_size)
+    stride: int = 1  # conv stride
+    padding: int = 0  # conv zero padding on every side
+    pool_stride: int = 0  # pooling stride (0: the pooling kernel, non-overlapping windows)
 
     # ----------------------------------------------------------- derived shape
     @property
+    def in_h(self) -> int:
+        return self.in_size
+
+    @property
+    def in_w(self) -> int:
+        return self.in_width or self.in_size
+
+    @property
+    def conv_h(self) -> int:
+        return (self.in_h + 2 * self.padding - self.kernel) // self.stride + 1
+
+    @property
+    def conv_w(self) -> int:
+        return (self.in_w + 2 * self.padding - self.kernel) // self.stride + 1
+
+    @property
+    def pool_step(self) -> int:
+        return self.pool_stride or self.pool
+
+    @property
+    def pooled(self) -> bool:
+        """Segment max pooling over pool x pool windows (conv layers)."""
+        return self.kind == "conv" and self.pool > 1
+
+    @property
+    def out_h(self) -> int:
+        return (self.conv_h - self.pool) // self.pool_step + 1
+
+    @property
+    def out_w(self) -> int:
+        return (self.conv_w - self.pool) // self.pool_step + 1
+
+    @property
     def conv_size(self) -> int:
-        return self.in_size - self.kernel + 1
+        """Side of a square convolution output (``conv_h``)."""
+        return self.conv_h
 
     @property
     def out_size(self) -> int:
-        return self.conv_size // self.pool
+        """Side of a square layer output (``out_h``)."""
+        return self.out_h
+
+    @property
+    def standard(self) -> bool:
+        """A valid, stride-1 convolution with 2x2/stride-2 (or no) pooling: the shape the
+        fused kernels compute directly."""
+        return (self.stride == 1 and self.padding == 0
+                and (self.pool == 1 or (self.pool == 2 and self.pool_step == 2)))
 
     @property
     def fan_in(self) -> int:
@@ -123,19 +169,19 @@ class LayerSpec:
 
     @property
     def in_count(self) -> int:
-        return self.in_channels * self.in_size * self.in_size if self.kind == "conv" else self.inputs
+        return self.in_channels * self.in_h * self.in_w if self.kind == "conv" else self.inputs
 
     @property
     def out_count(self) -> int:
         if self.kind == "conv":
-            return self.filters * self.out_size * self.out_size
+            return self.filters * self.out_h * self.out_w
         return self.outputs
 
     @property
     def neurons(self) -> int:
         """Inner products computed per stream bit (before pooling)."""
         if self.kind == "conv":
-            return self.filters * self.conv_size * self.conv_size
+            return self.filters * self.conv_h * self.conv_w
         return self.outputs
 
     @property
@@ -172,7 +218,7 @@ class LayerSpec:
         if self.pipeline_depth is not None:
             return self.pipeline_depth
         tree = max(1, math.ceil(math.log2(max(2, self.counter_inputs))))
-        return tree + (1 if self.pool > 1 else 0) + (1 if self.activation == "btanh" else 0)
+        return tree + (1 if self.pooled else 0) + (1 if self.activation == "btanh" else 0)
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,7 @@ class WeightStore:
         lay = layer
         copies = 1
         if lay.kind == "conv" and lay.sharing == "none":
-            copies = lay.conv_size * lay.conv_size  # one filter copy per inner-product block
+            copies = lay.conv_h * lay.conv_w  # one filter copy per inner-product block
         if lay.kind == "conv":
             self.weights = lay.filters * lay.fan_in * copies
         else:

@@ -681,56 +681,105 @@ class _LayerBase(Strict):
 
 
 class ConvLayer(_LayerBase):
-    """A valid, stride-1 convolution of ``filters`` k x k filters over C x H x H inputs, with
-    optional 2x2 segment max pooling (SC-DCNN feature-extraction block)."""
+    """A convolution of ``filters`` k x k filters over C x H x W inputs (stride, zero padding),
+    with optional segment max pooling over pool x pool windows (SC-DCNN feature-extraction
+    block; DW-CNN uses stride 1, no padding and 2x2 pooling)."""
 
     kind: Literal["conv"]
     in_channels: int = Field(ge=1)
-    in_size: int = Field(ge=1)
+    in_size: int | tuple[int, int]
+    """Input side H (square), or ``[H, W]``."""
     filters: int = Field(ge=1)
     kernel: int = Field(ge=1)
-    pool: Literal[1, 2] = 1
-    """2 for 2x2 segment max pooling, 1 for none."""
+    stride: int = Field(1, ge=1, le=16)
+    """Convolution stride."""
+    padding: int = Field(0, ge=0, le=16)
+    """Zero padding on every side; a padded input is the bipolar zero stream 0101..."""
+    pool: int = Field(1, ge=1, le=8)
+    """Segment max pooling over pool x pool windows (2: DW-CNN's 2x2), 1 for none."""
+    pool_stride: int | None = Field(None, ge=1, le=8)
+    """Stride of the pooling windows (default: ``pool``, non-overlapping)."""
     sharing: Literal["filter", "none"] = "none"
     """``filter``: one weight block per filter broadcast to all inner products of its feature
     map (DW-CNN Fig. 9)."""
     pool_segment: int = Field(16, ge=1)
     """Segment length c of the max pooling."""
     pool_first: int | Literal["random"] = 0
-    """Pooling input (0..3) forwarded during segment 0, or ``random``."""
+    """Pooling input (0 .. pool^2 - 1, row-major in the window) forwarded during segment 0,
+    or ``random``."""
 
     @field_validator("pool_first", mode="before")
     @classmethod
     def _check_pool_first(cls, v: Any) -> Any:
         if v == "random":
             return v
-        if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 3:
+        if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
             return v
-        raise FieldProblem(v, "an input index 0..3 of the 2x2 pooling window, or 'random'")
+        raise FieldProblem(v, "an input index of the pooling window (0 .. pool^2 - 1), or "
+                           "'random'")
+
+    @field_validator("in_size", mode="before")
+    @classmethod
+    def _check_in_size(cls, v: Any) -> Any:
+        ok = (lambda x: isinstance(x, int) and not isinstance(x, bool) and x >= 1)  # noqa: E731
+        if ok(v) or (isinstance(v, (list, tuple)) and len(v) == 2 and all(map(ok, v))):
+            return v
+        raise FieldProblem(v, "a positive input side H, or [H, W]")
 
     @model_validator(mode="after")
     def _check_shape(self) -> ConvLayer:
-        if self.kernel > self.in_size:
-            raise FieldProblem(self.kernel, f"a kernel no larger than in_size ({self.in_size})",
+        h, w = self.in_hw
+        if self.kernel > min(h, w) + 2 * self.padding:
+            raise FieldProblem(self.kernel, f"a kernel no larger than the padded input "
+                               f"({h + 2 * self.padding} x {w + 2 * self.padding})",
                                ("kernel",))
-        if self.conv_size % self.pool:
+        ch, cw = self.conv_hw
+        if self.pool_stride is None and (ch % self.pool or cw % self.pool):
             raise FieldProblem(
                 self.pool,
-                f"a pool that divides the convolution output size "
-                f"{self.conv_size} = in_size - kernel + 1",
+                f"a pool that divides the convolution output size {ch} x {cw} "
+                "((in_size + 2 padding - kernel) / stride + 1), or a pool_stride",
                 ("pool",),
             )
+        if self.pool > min(ch, cw):
+            raise FieldProblem(self.pool, f"a pool no larger than the convolution output "
+                               f"({ch} x {cw})", ("pool",))
+        if isinstance(self.pool_first, int) and self.pool_first >= self.pool * self.pool:
+            raise FieldProblem(self.pool_first, f"an input index 0..{self.pool ** 2 - 1} of the "
+                               f"{self.pool}x{self.pool} pooling window, or 'random'",
+                               ("pool_first",))
         return self
 
     @property
+    def in_hw(self) -> tuple[int, int]:
+        """(H, W) of the input."""
+        if isinstance(self.in_size, int):
+            return self.in_size, self.in_size
+        return int(self.in_size[0]), int(self.in_size[1])
+
+    @property
+    def conv_hw(self) -> tuple[int, int]:
+        """(H, W) of the convolution output before pooling:
+        (in + 2 padding - kernel) // stride + 1."""
+        h, w = self.in_hw
+        k, p, s = self.kernel, self.padding, self.stride
+        return (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+
+    @property
+    def out_hw(self) -> tuple[int, int]:
+        """(H, W) of the layer output (after pooling)."""
+        ps = self.pool_stride or self.pool
+        return tuple((c - self.pool) // ps + 1 for c in self.conv_hw)  # type: ignore[return-value]
+
+    @property
     def conv_size(self) -> int:
-        """Side of the convolution output before pooling: in_size - kernel + 1."""
-        return self.in_size - self.kernel + 1
+        """Height of the convolution output before pooling."""
+        return self.conv_hw[0]
 
     @property
     def out_size(self) -> int:
-        """Side of the layer output (after pooling)."""
-        return self.conv_size // self.pool
+        """Height of the layer output (after pooling)."""
+        return self.out_hw[0]
 
     @property
     def out_channels(self) -> int:
@@ -738,13 +787,15 @@ class ConvLayer(_LayerBase):
 
     @property
     def input_count(self) -> int:
-        """Number of input values: in_channels * in_size^2."""
-        return self.in_channels * self.in_size**2
+        """Number of input values: in_channels * H * W."""
+        h, w = self.in_hw
+        return self.in_channels * h * w
 
     @property
     def output_count(self) -> int:
-        """Number of output values: filters * out_size^2."""
-        return self.filters * self.out_size**2
+        """Number of output values: filters * out H * out W."""
+        h, w = self.out_hw
+        return self.filters * h * w
 
     @property
     def fan_in(self) -> int:
@@ -921,7 +972,7 @@ class ArchConfig(DesignConfig):
             if layer.activation == "none" and i != last:
                 raise ConfigError(None, f"{here}.activation", "none",
                                   "'btanh' ('none' is allowed only on the last layer)")
-            if (isinstance(layer, ConvLayer) and layer.pool == 2
+            if (isinstance(layer, ConvLayer) and layer.pool > 1
                     and layer.pool_segment > self.stream.length):
                 raise ConfigError(None, f"{here}.pool_segment", layer.pool_segment,
                                   f"a segment no longer than the stream ({self.stream.length})")
@@ -940,11 +991,12 @@ class ArchConfig(DesignConfig):
                     None, f"{here}.in_channels", layer.in_channels,
                     f"{prev.out_channels}, the filters of the previous layer {prev.name!r}",
                 )
-            if layer.in_size != prev.out_size:
+            if layer.in_hw != prev.out_hw:
+                h, w = prev.out_hw
                 raise ConfigError(
                     None, f"{here}.in_size", layer.in_size,
-                    f"{prev.out_size}, the output size of the previous layer {prev.name!r} "
-                    f"(({prev.in_size} - {prev.kernel} + 1) / {prev.pool})",
+                    f"{h if h == w else [h, w]}, the output size of the previous layer "
+                    f"{prev.name!r}",
                 )
         elif layer.inputs != prev.output_count:
             raise ConfigError(

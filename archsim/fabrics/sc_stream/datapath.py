@@ -63,11 +63,32 @@ def flip_outputs(layer: LayerSpec, out: LayerOutput, L: int, seed: int, image: i
     return int(K.popcount(mask, L).sum())
 
 
-def pool_windows(counts: np.ndarray) -> np.ndarray:
-    """(F, Ho, Wo, L) -> (4, F*Hp*Wp, L): the 4 members of each 2x2 window, (dy, dx) order."""
+def pool_windows(counts: np.ndarray, k: int = 2, step: int = 0) -> np.ndarray:
+    """(F, Ho, Wo, L) -> (k*k, F*Hp*Wp, L): the members of each k x k pooling window (windows
+    ``step`` apart, default k), in (dy, dx) row-major order; neurons in (f, y, x) order."""
     F, Ho, Wo, L = counts.shape
-    c = counts[:, : Ho // 2 * 2, : Wo // 2 * 2].reshape(F, Ho // 2, 2, Wo // 2, 2, L)
-    return c.transpose(2, 4, 0, 1, 3, 5).reshape(4, -1, L)
+    step = step or k
+    if k == step:
+        c = counts[:, : Ho // k * k, : Wo // k * k].reshape(F, Ho // k, k, Wo // k, k, L)
+        return c.transpose(2, 4, 0, 1, 3, 5).reshape(k * k, -1, L)
+    Hp, Wp = (Ho - k) // step + 1, (Wo - k) // step + 1
+    members = [counts[:, dy: dy + step * (Hp - 1) + 1: step, dx: dx + step * (Wp - 1) + 1: step]
+               for dy in range(k) for dx in range(k)]
+    return np.stack(members).reshape(k * k, F * Hp * Wp, L)
+
+
+def zero_stream(L: int) -> np.ndarray:
+    """The packed bipolar zero stream 0101... (bit t = t & 1): exactly 0 over an even length."""
+    return K.pack_bits((np.arange(L) & 1).astype(np.uint8)[None, :])[0]
+
+
+def pad_streams(x: np.ndarray, padding: int, L: int) -> np.ndarray:
+    """(C, H, W, words) input streams with ``padding`` zero streams on every side."""
+    C, H, W, nw = x.shape
+    out = np.empty((C, H + 2 * padding, W + 2 * padding, nw), dtype=np.uint64)
+    out[...] = zero_stream(L)
+    out[:, padding: padding + H, padding: padding + W] = x
+    return out
 
 
 def shared_fc_counts(layer: LayerSpec, x: np.ndarray, wts: LayerWeights, L: int,
@@ -108,7 +129,9 @@ def compute_layer(layer: LayerSpec, x: np.ndarray, wts: LayerWeights, L: int,
     if layer.kind == "conv":
         k, C = layer.kernel, layer.in_channels
         filt, bias = wts.conv_operands(image, C, k)  # (F, C, k, k, W), (F, W)
-        if layer.pool == 2 and not keep_counts and layer.activation != "none":
+        if layer.padding:
+            x = pad_streams(x.reshape(C, layer.in_h, layer.in_w, -1), layer.padding, L)
+        if layer.standard and layer.pool == 2 and not keep_counts and layer.activation != "none":
             # fast path: pooling reads the counts out of the counter's bit-planes (no
             # per-cycle counts of every neuron are materialised); same bits as below
             r, s0 = btanh_states(layer)
@@ -116,10 +139,15 @@ def compute_layer(layer: LayerSpec, x: np.ndarray, wts: LayerWeights, L: int,
                                        layer.pool_segment, pool_first, layer.btanh_n, r, s0)
             return LayerOutput(streams=y, pool_select=sel)
         counts = K.conv_counts(np.ascontiguousarray(x), filt, bias, L, approx)
+        if layer.stride > 1:  # the strided outputs of the stride-1 windows (same bits)
+            s = layer.stride
+            counts = np.ascontiguousarray(counts[:, ::s, ::s])
         sel = None
         kept = counts if keep_counts else None
-        if layer.pool > 1:
-            vals, sel = K.segment_maxpool(pool_windows(counts), layer.pool_segment, pool_first)
+        if layer.pooled:
+            vals, sel = K.segment_maxpool(
+                np.ascontiguousarray(pool_windows(counts, layer.pool, layer.pool_step)),
+                layer.pool_segment, pool_first)
         else:
             vals = counts.reshape(-1, L)
     else:
@@ -148,7 +176,7 @@ def compute_layer(layer: LayerSpec, x: np.ndarray, wts: LayerWeights, L: int,
     if S > L:  # multi-pass shared FC: the counter runs through all passes, the last one is emitted
         y = K.pack_bits(K.unpack_bits(y, S)[:, S - L:])
     if layer.kind == "conv":
-        y = y.reshape(layer.filters, layer.out_size, layer.out_size, -1)
+        y = y.reshape(layer.filters, layer.out_h, layer.out_w, -1)
     return LayerOutput(streams=y, pool_select=sel, counts=kept)
 
 

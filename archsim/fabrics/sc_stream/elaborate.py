@@ -77,7 +77,10 @@ def network_spec(cfg: ArchConfig) -> NetworkSpec:
             pipeline_depth=lay.pipeline_depth, output_flip=lay.output_flip,
         )
         if isinstance(lay, ConvLayer):
-            spec = LayerSpec(kind="conv", in_channels=lay.in_channels, in_size=lay.in_size,
+            h, w = lay.in_hw
+            spec = LayerSpec(kind="conv", in_channels=lay.in_channels, in_size=h,
+                             in_width=0 if w == h else w, stride=lay.stride,
+                             padding=lay.padding, pool_stride=lay.pool_stride or 0,
                              filters=lay.filters, kernel=lay.kernel, pool=lay.pool,
                              sharing=lay.sharing, pool_segment=lay.pool_segment,
                              pool_first=-1 if lay.pool_first == "random" else lay.pool_first,
@@ -109,7 +112,7 @@ def network_spec(cfg: ArchConfig) -> NetworkSpec:
         layers.append(spec)
     first = cfg.layers[0]
     if isinstance(first, ConvLayer):
-        shape = (first.in_channels, first.in_size, first.in_size)
+        shape = (first.in_channels, *first.in_hw)
     else:
         shape = (1, 1, first.inputs)
     logic = {}

@@ -9,7 +9,7 @@ bit).  Scaling rules (stated so users can check them):
 * An n-input APC or PC costs n x the per-input figure per cycle (adder-tree size ~ n).
 * A Btanh counter costs ceil(log2 r) x the per-bit figure per update.
 * An M:1 MUX costs M x the per-input figure per selection.
-* The segment max-pooling unit of a 2x2 window costs 4 x ``seg_counter`` per cycle.
+* The segment max-pooling unit of a k x k window costs k^2 x ``seg_counter`` per cycle.
 * Binary weights sit in DFF registers (w bits each), clocked every cycle.
 """
 
@@ -99,10 +99,12 @@ class LayerHardware:
                                  f"{lay.mux_phases}:1 input MUXes (G={lay.mux_groups})"))
         else:
             self.muxes = 0
-        self.pools = lay.out_count if (lay.kind == "conv" and lay.pool > 1) else 0
+        self.pools = lay.out_count if lay.pooled else 0
         if self.pools:
-            blocks.append(_block("pool", name, "pool", self.pools, lg["seg_counter"].scaled(4),
-                                 "count", "2x2 segment max pooling (counters, comparator, MUX)"))
+            k = lay.pool
+            blocks.append(_block("pool", name, "pool", self.pools,
+                                 lg["seg_counter"].scaled(k * k), "count",
+                                 f"{k}x{k} segment max pooling (counters, comparator, MUX)"))
         self.btanhs = lay.out_count if lay.activation == "btanh" else 0
         if self.btanhs:
             bits = max(1, math.ceil(math.log2(r)))

@@ -54,7 +54,7 @@ def sc_stages(lay: LayerSpec) -> list[Stage]:
     counter or the output accumulator.  The counter tree has ceil(log2 n) register stages;
     pooling and Btanh register their output.  A configured ``pipeline_depth`` replaces the
     tree's registers (and, if it is smaller than the pooling and Btanh registers, theirs)."""
-    pool = 1 if (lay.kind == "conv" and lay.pool > 1) else 0
+    pool = 1 if lay.pooled else 0
     act = 1 if lay.activation == "btanh" else 0
     tree = lay.depth_cycles - pool - act
     if tree < 0:  # a pipeline_depth below the pooling + Btanh registers
@@ -62,7 +62,7 @@ def sc_stages(lay: LayerSpec) -> list[Stage]:
         act = min(1 if lay.activation == "btanh" else 0, lay.depth_cycles - pool)
     out = [Stage("mux", 0)] if lay.shared_fc else []
     out += [Stage("xnor", 0), Stage(lay.counter, tree)]
-    if lay.kind == "conv" and lay.pool > 1:
+    if lay.pooled:
         out.append(Stage("pool", pool))
     out.append(Stage("btanh" if lay.activation == "btanh" else "acc", act))
     return out
@@ -237,5 +237,5 @@ class ScPerCycle(PerCycleModel):
         packed = K.pack_bits(bits)
         value = K.decode_bipolar(packed, L)
         if lay.kind == "conv":
-            packed = packed.reshape(lay.filters, lay.out_size, lay.out_size, -1)
+            packed = packed.reshape(lay.filters, lay.out_h, lay.out_w, -1)
         return LayerOutput(value=value, trace_bits=packed)

@@ -45,7 +45,7 @@ class Network(FabricNetwork):
                 first = lay.pool_first
             else:  # "random": a seeded choice, fixed for the run
                 first = int(np.random.default_rng(derive_seed(spec.seed, "pool", lay.name))
-                            .integers(0, 4))
+                            .integers(0, lay.pool ** 2 if lay.pooled else 4))
             el = ElaboratedLayer(lay, store, lw, hw, r, first, L=L, seed=spec.seed)
             if lay.memory.is_dwm and lay.memory.misalignment > 0 and lay.weight_format == "stochastic":
                 el.faults = _fault_model(el, spec.seed)
@@ -156,8 +156,9 @@ def float_forward(spec: NetworkSpec, weights: dict[str, tuple[np.ndarray, np.nda
                   pixels: np.ndarray) -> list[np.ndarray]:
     """Float reference of the SC network for one image: every layer's output.
 
-    Input x = 2p/255 - 1; conv (valid) + bias -> 2x2 max pool of the pre-activations ->
-    tanh(z/s); fc + bias -> tanh(z/s); a last layer without activation returns z.
+    Input x = 2p/255 - 1; conv (stride, zero padding) + bias -> k x k max pool (stride) of
+    the pre-activations -> tanh(z/s); fc + bias -> tanh(z/s); a last layer without activation
+    returns z.
     """
     x = 2.0 * pixels.astype(np.float64) / 255.0 - 1.0
     outs = []
@@ -165,15 +166,22 @@ def float_forward(spec: NetworkSpec, weights: dict[str, tuple[np.ndarray, np.nda
     for lay in spec.layers:
         w, b = weights[lay.name]
         if lay.kind == "conv":
-            k, Ho = lay.kernel, lay.conv_size
-            x = x.reshape(lay.in_channels, lay.in_size, lay.in_size)
-            win = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(1, 2))[:, :Ho, :Ho]
+            k, st, pad = lay.kernel, lay.stride, lay.padding
+            x = x.reshape(lay.in_channels, lay.in_h, lay.in_w)
+            if pad:
+                x = np.pad(x, ((0, 0), (pad, pad), (pad, pad)))
+            win = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(1, 2))
+            win = win[:, : (lay.conv_h - 1) * st + 1: st, : (lay.conv_w - 1) * st + 1: st]
             z = np.tensordot(w, win, axes=([1, 2, 3], [0, 3, 4])) + b[:, None, None]  # BLAS
-            if lay.pool > 1:  # 2x2 max: the larger of four strided views (no reduction)
-                H2 = Ho // 2
-                e = 2 * H2
-                z = np.maximum(np.maximum(z[:, 0:e:2, 0:e:2], z[:, 0:e:2, 1:e:2]),
-                               np.maximum(z[:, 1:e:2, 0:e:2], z[:, 1:e:2, 1:e:2]))
+            if lay.pool == 2 and lay.pool_step == 2:
+                # 2x2 max: the larger of four strided views (no reduction)
+                eh, ew = 2 * (lay.conv_h // 2), 2 * (lay.conv_w // 2)
+                z = np.maximum(np.maximum(z[:, 0:eh:2, 0:ew:2], z[:, 0:eh:2, 1:ew:2]),
+                               np.maximum(z[:, 1:eh:2, 0:ew:2], z[:, 1:eh:2, 1:ew:2]))
+            elif lay.pooled:
+                kp, sp = lay.pool, lay.pool_step
+                zw = np.lib.stride_tricks.sliding_window_view(z, (kp, kp), axis=(1, 2))
+                z = zw[:, ::sp, ::sp].max(axis=(3, 4))
         else:
             z = w @ x.ravel() + b
         x = np.tanh(z / lay.btanh_s) if lay.activation == "btanh" else z

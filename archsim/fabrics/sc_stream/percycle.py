@@ -40,13 +40,27 @@ class PerCycleLayer:
         self.pool_first = pool_first
         self.r, self.s0 = btanh_states(layer) if layer.activation == "btanh" else (0, 0)
         if layer.kind == "conv":
-            C, H, k, Ho = layer.in_channels, layer.in_size, layer.kernel, layer.conv_size
+            C, H, W, k = layer.in_channels, layer.in_h, layer.in_w, layer.kernel
+            st, pad = layer.stride, layer.padding
             c, ky, kx = np.meshgrid(np.arange(C), np.arange(k), np.arange(k), indexing="ij")
-            oy, ox = np.meshgrid(np.arange(Ho), np.arange(Ho), indexing="ij")
-            # window element (c, ky, kx) of output (oy, ox) -> flat input index
-            self.window = (c.ravel()[None, :] * H * H
-                           + (oy.ravel()[:, None] + ky.ravel()[None, :]) * H
-                           + (ox.ravel()[:, None] + kx.ravel()[None, :]))
+            oy, ox = np.meshgrid(np.arange(layer.conv_h), np.arange(layer.conv_w),
+                                 indexing="ij")
+            # window element (c, ky, kx) of output (oy, ox) -> flat input index; a padded
+            # position reads index C*H*W, the bipolar zero stream (bit t = t & 1)
+            iy = oy.ravel()[:, None] * st + ky.ravel()[None, :] - pad
+            ix = ox.ravel()[:, None] * st + kx.ravel()[None, :] - pad
+            inside = (iy >= 0) & (iy < H) & (ix >= 0) & (ix < W)
+            self.window = np.where(inside, c.ravel()[None, :] * H * W + iy * W + ix, C * H * W)
+            self.padded = bool(pad)
+            if layer.pooled:
+                # pooling window j's member (dy, dx) -> flat (f, y, x) index of the counts
+                kp, sp, Ho, Wo = layer.pool, layer.pool_step, layer.conv_h, layer.conv_w
+                f, py, px = np.meshgrid(np.arange(layer.filters), np.arange(layer.out_h),
+                                        np.arange(layer.out_w), indexing="ij")
+                dy, dx = np.meshgrid(np.arange(kp), np.arange(kp), indexing="ij")
+                self.pool_index = (f.ravel()[:, None] * Ho * Wo
+                                   + (py.ravel()[:, None] * sp + dy.ravel()[None, :]) * Wo
+                                   + px.ravel()[:, None] * sp + dx.ravel()[None, :])
         self.reset()
 
     def reset(self, image: int = 0) -> None:
@@ -56,8 +70,8 @@ class PerCycleLayer:
         units = lay.out_count
         self.state = np.full(units, self.s0, dtype=np.int64)
         self.acc = np.zeros(units, dtype=np.int64)
-        if lay.kind == "conv" and lay.pool > 1:
-            self.seg_sum = np.zeros((units, 4), dtype=np.int64)
+        if lay.pooled:
+            self.seg_sum = np.zeros((units, lay.pool * lay.pool), dtype=np.int64)
             self.sel = np.full(units, self.pool_first, dtype=np.int64)
             self.selections: list[np.ndarray] = []
 
@@ -83,6 +97,8 @@ class PerCycleLayer:
             prod = 1 - (xsel[None, :] ^ wbits[:, idx_c])
             return np.where(valid[None, :], prod, t & 1).astype(np.uint8)
         if lay.kind == "conv":
+            if self.padded:
+                x_t = np.append(x_t, np.uint8(t & 1))
             xs = x_t[self.window]  # (P, fan_in - 1)
             prod = 1 - (xs[None, :, :] ^ wbits[:, None, : lay.fan_in - 1])  # (F, P, n-1)
             bias = np.broadcast_to(wbits[:, None, lay.fan_in - 1 :], prod.shape[:2] + (1,))
@@ -97,22 +113,22 @@ class PerCycleLayer:
     def pool(self, t: int, v: np.ndarray) -> np.ndarray:
         """Segment max pooling (conv layers with 2x2 pooling); the counts pass otherwise."""
         lay = self.layer
-        if not (lay.kind == "conv" and lay.pool > 1):
+        if not lay.pooled:
             return v.ravel()
-        F, Ho = lay.filters, lay.conv_size
-        v = v.reshape(F, Ho // 2, 2, Ho // 2, 2).transpose(0, 1, 3, 2, 4).reshape(-1, 4)
+        v = v.ravel()[self.pool_index]  # (pooling units, pool^2)
         fwd = v[np.arange(len(v)), self.sel]
         self.seg_sum += v
         if (t % self.L) % lay.pool_segment == lay.pool_segment - 1:
             self.selections.append(self.sel.copy())
             # comparator: largest segment count wins, ties to the last input
-            self.sel = 3 - np.argmax(self.seg_sum[:, ::-1], axis=1)
+            self.sel = v.shape[1] - 1 - np.argmax(self.seg_sum[:, ::-1], axis=1)
             self.seg_sum[:] = 0
         return fwd
 
     def activate(self, v: np.ndarray) -> np.ndarray:
         """The Btanh up/down counters' output bits (a last layer: its output counters add)."""
         lay = self.layer
+        v = v.ravel()  # an unpooled conv's counts are (filters, positions)
         if lay.activation == "none":
             self.acc += v
             return np.zeros(lay.out_count, dtype=np.uint8)

@@ -48,7 +48,7 @@ class ScProbe(Probe):
         if self.signal == "apc.count":
             return max(1, math.ceil(math.log2(lay.counter_inputs + 1)))
         if self.signal == "pool.select":
-            return 2
+            return max(1, math.ceil(math.log2(lay.pool * lay.pool)))
         if self.signal == "btanh.state":
             return max(1, math.ceil(math.log2(r)))
         if self.signal == "btanh.out":
@@ -77,7 +77,7 @@ def parse_probes(names: list[str], layers: list[LayerSpec]) -> list[ScProbe]:
         if sig in INDEXED and idx is None:
             raise ProbeError(i, name, f"a unit index, e.g. {name}[0]")
         index = int(idx or 0)
-        limit = {"apc.count": lay.neurons, "pool.select": lay.out_count if lay.pool > 1 else 0,
+        limit = {"apc.count": lay.neurons, "pool.select": lay.out_count if lay.pooled else 0,
                  "btanh.state": lay.out_count if lay.activation == "btanh" else 0,
                  "btanh.out": lay.out_count if lay.activation == "btanh" else 0}.get(sig, 1)
         if sig == "mux.select" and not lay.shared_fc:
@@ -113,8 +113,8 @@ def sample(probe: ScProbe, lay: LayerSpec, r: int, counts: np.ndarray | None,
     assert counts is not None
     if sig == "apc.count":
         return consume, counts.reshape(-1, counts.shape[-1])[probe.index]
-    if lay.kind == "conv" and lay.pool > 1:
-        win = pool_windows(counts)[:, probe.index]  # (4, L)
+    if lay.pooled:
+        win = pool_windows(counts, lay.pool, lay.pool_step)[:, probe.index]  # (pool^2, L)
         per_bit = np.repeat(pool_select[probe.index].astype(np.int64), lay.pool_segment)[:L]
         if sig == "pool.select":
             return consume, per_bit
