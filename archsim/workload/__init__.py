@@ -1,0 +1,82 @@
+"""archsim.workload: the network an accelerator runs, described apart from the accelerator.
+
+A workload file (YAML, docs/workloads.md) gives the input shape and pixel mapping, the data
+set, the model (weights source, per-layer quantization bits and pruning masks) and an ordered
+list of ops (conv2d, maxpool, avgpool, dense, flatten, btanh, sign, relu, quantize, none,
+batchnorm, add). From it:
+
+* :func:`load_workload` -> :class:`Workload` (frozen; every op with ``in_shape``,
+  ``out_shape``, ``weight_shape``, ``fan_in`` - bias not counted);
+* :func:`load_weights` -> :class:`WorkloadWeights` (the one loader; built-in models in
+  :data:`BUILTIN_MODELS`);
+* :func:`load_images` -> :class:`ImageSet` (MNIST, Fashion-MNIST, random, image folders,
+  .npz);
+* :func:`reference_forward` -> every op's float64 output (bit-exact with
+  ``archsim.network.float_forward`` on the SC LeNet-5).
+
+Every problem in a file is a :class:`~archsim.config.errors.ConfigError` naming the file, the
+key path, the value and what was expected.
+"""
+
+from archsim.workload.factory import load_workload, workload_from_dict
+from archsim.workload.models import BUILTIN_MODELS, BuiltinModel, builtin_model_path
+from archsim.workload.ops import (
+    OP_KINDS,
+    Activation,
+    Add,
+    AvgPool,
+    BatchNorm,
+    Btanh,
+    Conv2d,
+    Dense,
+    Flatten,
+    Identity,
+    MaxPool,
+    Op,
+    Pool,
+    Quantize,
+    Relu,
+    Sign,
+    WeightedOp,
+)
+from archsim.workload.workload import (
+    INPUT,
+    DataSource,
+    InputSpec,
+    LayerMeta,
+    ModelSource,
+    Stage,
+    Workload,
+)
+
+__all__ = [
+    "BUILTIN_MODELS",
+    "INPUT",
+    "OP_KINDS",
+    "Activation",
+    "Add",
+    "AvgPool",
+    "BatchNorm",
+    "Btanh",
+    "BuiltinModel",
+    "Conv2d",
+    "DataSource",
+    "Dense",
+    "Flatten",
+    "Identity",
+    "InputSpec",
+    "LayerMeta",
+    "MaxPool",
+    "ModelSource",
+    "Op",
+    "Pool",
+    "Quantize",
+    "Relu",
+    "Sign",
+    "Stage",
+    "WeightedOp",
+    "Workload",
+    "builtin_model_path",
+    "load_workload",
+    "workload_from_dict",
+]
