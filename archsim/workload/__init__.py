@@ -18,6 +18,15 @@ Every problem in a file is a :class:`~archsim.config.errors.ConfigError` naming 
 key path, the value and what was expected.
 """
 
+from archsim.workload.batchnorm import (
+    BatchNormParams,
+    SignThresholds,
+    apply_sign_thresholds,
+    batchnorm,
+    fold_into_layer,
+    scale_shift,
+    sign_thresholds,
+)
 from archsim.workload.factory import load_workload, workload_from_dict
 from archsim.workload.models import BUILTIN_MODELS, BuiltinModel, builtin_model_path
 from archsim.workload.ops import (
@@ -39,6 +48,8 @@ from archsim.workload.ops import (
     Sign,
     WeightedOp,
 )
+from archsim.workload.quantize import quantize_activation, quantize_weights
+from archsim.workload.weights import LayerParams, WorkloadWeights, load_weights, save_weights
 from archsim.workload.workload import (
     INPUT,
     DataSource,
@@ -57,6 +68,7 @@ __all__ = [
     "Add",
     "AvgPool",
     "BatchNorm",
+    "BatchNormParams",
     "Btanh",
     "BuiltinModel",
     "Conv2d",
@@ -66,6 +78,7 @@ __all__ = [
     "Identity",
     "InputSpec",
     "LayerMeta",
+    "LayerParams",
     "MaxPool",
     "ModelSource",
     "Op",
@@ -73,10 +86,21 @@ __all__ = [
     "Quantize",
     "Relu",
     "Sign",
+    "SignThresholds",
     "Stage",
     "WeightedOp",
     "Workload",
+    "WorkloadWeights",
+    "apply_sign_thresholds",
+    "batchnorm",
     "builtin_model_path",
+    "fold_into_layer",
+    "load_weights",
     "load_workload",
+    "quantize_activation",
+    "quantize_weights",
+    "save_weights",
+    "scale_shift",
+    "sign_thresholds",
     "workload_from_dict",
 ]
