@@ -28,6 +28,7 @@ from archsim.workload.batchnorm import (
     sign_thresholds,
 )
 from archsim.workload.factory import load_workload, workload_from_dict
+from archsim.workload.forward import layer_outputs, map_input, predict, reference_forward
 from archsim.workload.models import BUILTIN_MODELS, BuiltinModel, builtin_model_path
 from archsim.workload.ops import (
     OP_KINDS,
@@ -95,10 +96,14 @@ __all__ = [
     "batchnorm",
     "builtin_model_path",
     "fold_into_layer",
+    "layer_outputs",
     "load_weights",
     "load_workload",
+    "map_input",
+    "predict",
     "quantize_activation",
     "quantize_weights",
+    "reference_forward",
     "save_weights",
     "scale_shift",
     "sign_thresholds",
