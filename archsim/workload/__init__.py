@@ -27,6 +27,7 @@ from archsim.workload.batchnorm import (
     scale_shift,
     sign_thresholds,
 )
+from archsim.workload.datasets import ImageSet, load_images
 from archsim.workload.factory import load_workload, workload_from_dict
 from archsim.workload.forward import layer_outputs, map_input, predict, reference_forward
 from archsim.workload.models import BUILTIN_MODELS, BuiltinModel, builtin_model_path
@@ -77,6 +78,7 @@ __all__ = [
     "Dense",
     "Flatten",
     "Identity",
+    "ImageSet",
     "InputSpec",
     "LayerMeta",
     "LayerParams",
@@ -97,6 +99,7 @@ __all__ = [
     "builtin_model_path",
     "fold_into_layer",
     "layer_outputs",
+    "load_images",
     "load_weights",
     "load_workload",
     "map_input",
