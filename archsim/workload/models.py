@@ -1,0 +1,63 @@
+"""The one registry of built-in models: the ``.npz`` files shipped in ``archsim/models/``.
+
+``builtin:<name>`` in a workload's ``model.weights`` names an entry of :data:`BUILTIN_MODELS`;
+:func:`builtin_model_path` finds its file inside the installed package. Every shipped model is
+the SC LeNet-5 of ``arch_configs/workloads/lenet5.yaml`` (1x28x28 -> 10), trained by
+``training/train_lenet5.py`` (docs/data-and-model.md says how each one was made).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+__all__ = ["BUILTIN_MODELS", "BuiltinModel", "builtin_model_path", "models_dir"]
+
+
+@dataclass(frozen=True)
+class BuiltinModel:
+    """A model shipped with archsim: its file in ``archsim/models/``, the data set it was
+    trained on, the workload file it fits and what it is for."""
+
+    name: str
+    file: str
+    dataset: str
+    workload: str
+    description: str
+
+
+_LENET = "arch_configs/workloads/lenet5.yaml"
+
+#: Built-in model name -> entry. The test suite holds this table to the folder's files.
+BUILTIN_MODELS: dict[str, BuiltinModel] = {
+    m.name: m
+    for m in (
+        BuiltinModel("lenet5_mnist", "lenet5_mnist.npz", "mnist", _LENET,
+                     "float training with exact inner products and SC-aware noise"),
+        BuiltinModel("lenet5_fashion", "lenet5_fashion.npz", "fashion-mnist", _LENET,
+                     "as lenet5_mnist, on Fashion-MNIST"),
+        BuiltinModel("lenet5_mnist_apc", "lenet5_mnist_apc.npz", "mnist", _LENET,
+                     "trained on the APC's expected count (approximate parallel counters)"),
+        BuiltinModel("lenet5_mnist_sc", "lenet5_mnist_sc.npz", "mnist", _LENET,
+                     "lenet5_mnist fine-tuned through the hardware model of the SC datapath "
+                     "(exact counters)"),
+        BuiltinModel("lenet5_mnist_apc_sc", "lenet5_mnist_apc_sc.npz", "mnist", _LENET,
+                     "lenet5_mnist_apc fine-tuned through the hardware model (APC, MUX-shared "
+                     "FC)"),
+    )
+}
+
+
+def models_dir() -> Path:
+    """The folder of the shipped models inside the installed package."""
+    return Path(str(resources.files("archsim") / "models"))
+
+
+def builtin_model_path(name: str) -> Path:
+    """Path of built-in model ``name``; ``KeyError`` listing the known names otherwise."""
+    try:
+        entry = BUILTIN_MODELS[name]
+    except KeyError:
+        raise KeyError(f"no built-in model {name!r}; known: {sorted(BUILTIN_MODELS)}") from None
+    return models_dir() / entry.file
