@@ -48,6 +48,18 @@ def load_images(cfg: DesignConfig, shape: tuple[int, ...], start: int, count: in
                 rng = np.random.default_rng(derive_seed(cfg.seed, "image", i))
                 yield Image(i, rng.integers(0, 256, size=shape, dtype=np.uint8), None)
         return gen(), f"random images (seed {cfg.seed})"
+    if name == "custom":
+        from archsim.workload.datasets import load_custom_images
+
+        assert cfg.dataset.path is not None
+        file = str(cfg.source_file) if cfg.source_file else "<config>"
+        got = load_custom_images(cfg.dataset.path, shape, start, count, file=file)
+
+        def gen_custom() -> Iterator[Image]:
+            for i in range(len(got.images)):
+                label = None if got.labels is None else int(got.labels[i])
+                yield Image(start + i, got.images[i], label)
+        return gen_custom(), got.source
     from archsim.nn.datasets import load_dataset
 
     if int(np.prod(shape)) != 784:

@@ -132,7 +132,7 @@ def test_lenet5_fan_in_matches_the_architecture_schema() -> None:
     specs' includes it (archsim.blocks.specs.LayerSpec): the workload's is the former and
     ``counter_inputs`` the latter."""
     from archsim.config import load_config
-    from archsim.elaborate import network_spec
+    from archsim.fabrics.sc_stream.elaborate import network_spec
 
     cfg = load_config(ROOT / "arch_configs" / "dwcnn" / "lenet5_dwm_sn128_fc-shared_pc.yaml")
     spec = network_spec(cfg)

@@ -305,8 +305,33 @@ def test_fixed_point_accumulates_integer_codes_exactly() -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# today's references: archsim.network.float_forward and archsim.nn.lenet.forward
+# the references it replaced: float_forward (the SC fabric's own float reference until the
+# workload split, kept here verbatim as the record to hold this one to) and nn.lenet.forward
 # --------------------------------------------------------------------------------------------
+
+def float_forward(spec: Any, weights: dict, pixels: np.ndarray) -> list[np.ndarray]:
+    """The SC network's float reference as archsim had it before the workload split
+    (valid stride-1 conv, 2x2 max pool of the pre-activations, tanh(z/s), weights clipped)."""
+    x = 2.0 * pixels.astype(np.float64) / 255.0 - 1.0
+    outs = []
+    weights = {n: (np.clip(w, -1, 1), np.clip(b, -1, 1)) for n, (w, b) in weights.items()}
+    for lay in spec.layers:
+        w, b = weights[lay.name]
+        if lay.kind == "conv":
+            k, Ho = lay.kernel, lay.conv_size
+            x = x.reshape(lay.in_channels, lay.in_size, lay.in_size)
+            win = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(1, 2))[:, :Ho, :Ho]
+            z = np.tensordot(w, win, axes=([1, 2, 3], [0, 3, 4])) + b[:, None, None]
+            if lay.pool > 1:
+                e = 2 * (Ho // 2)
+                z = np.maximum(np.maximum(z[:, 0:e:2, 0:e:2], z[:, 0:e:2, 1:e:2]),
+                               np.maximum(z[:, 1:e:2, 0:e:2], z[:, 1:e:2, 1:e:2]))
+        else:
+            z = w @ x.ravel() + b
+        x = np.tanh(z / lay.btanh_s) if lay.activation == "btanh" else z
+        outs.append(x)
+    return outs
+
 
 
 def _mnist(n: int) -> np.ndarray:
@@ -326,8 +351,7 @@ def test_reference_forward_is_bit_exact_with_float_forward(lenet: Any, model: st
     """The first 20 shipped MNIST images through every shipped model: each stage output equals
     float_forward's layer output exactly, image by image and in one batch."""
     from archsim.config import load_config
-    from archsim.elaborate import model_weights, network_spec
-    from archsim.network import float_forward
+    from archsim.fabrics.sc_stream.elaborate import model_weights, network_spec
 
     cfg = load_config(DESIGN, [f"model.weights=builtin:{model}"])
     spec = network_spec(cfg)
@@ -378,8 +402,7 @@ def test_small_random_design_is_bit_exact_with_float_forward() -> None:
     """The small DW-CNN design (1x8x8, random weights seeded by the design's seed): the
     workload's random weights are the engine's, and the outputs are equal."""
     from archsim.config import load_config
-    from archsim.elaborate import model_weights, network_spec
-    from archsim.network import float_forward
+    from archsim.fabrics.sc_stream.elaborate import model_weights, network_spec
 
     cfg = load_config(ROOT / "arch_configs" / "dwcnn" / "small_conv_fc.yaml")
     spec = network_spec(cfg)

@@ -461,12 +461,15 @@ def load_raw(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -> tup
 
 
 def config_model_of(raw: dict[str, Any], origins: Origins) -> type[DesignConfig]:
-    """The config class of the document's fabric (top-level key ``fabric``)."""
+    """The config class of the document's fabric (top-level key ``fabric``), after the fabric
+    expanded the document (``Fabric.expand``: e.g. the workload file it names)."""
     from archsim.fabrics import DEFAULT_FABRIC, fabric_names, get_fabric
 
     name = raw.get("fabric", DEFAULT_FABRIC)
     if isinstance(name, str) and name in fabric_names():
-        model: type[DesignConfig] = get_fabric(name).config_model()
+        fabric = get_fabric(name)
+        fabric().expand(raw, origins)
+        model: type[DesignConfig] = fabric.config_model()
         return model
     raise ConfigError(_origin(origins, ("fabric",), origins[()]), "fabric", name,
                       f"one of the registered fabrics {fabric_names()}")

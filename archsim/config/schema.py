@@ -441,11 +441,25 @@ class Stream(Strict):
 class Dataset(Strict):
     """The images fed to the network."""
 
-    name: Literal["mnist", "fashion-mnist", "random"] = "mnist"
+    name: Literal["mnist", "fashion-mnist", "random", "custom"] = "mnist"
+    path: str | None = None
+    """``custom``: a folder of images in class subfolders, or an ``.npz`` with ``images``
+    (N, C, H, W) or (N, H, W) uint8 and optional ``labels`` (docs/workloads.md)."""
     start: int = Field(0, ge=0)
     """Index of the first image."""
     images: int = Field(10, ge=1)
     """Number of images."""
+
+    @model_validator(mode="after")
+    def _check_path(self) -> Dataset:
+        if self.name == "custom":
+            if not self.path or not Path(self.path).exists():
+                raise FieldProblem(self.path, "an existing image folder or .npz for a custom "
+                                   "data set", ("path",))
+        elif self.path is not None:
+            raise FieldProblem(self.path, f"no path for the {self.name!r} data set "
+                               "(name: custom takes one)", ("path",))
+        return self
 
 
 class ModelSpec(Strict):
@@ -920,6 +934,8 @@ class ArchConfig(DesignConfig):
     """
 
     fabric: Literal["sc_stream"] = "sc_stream"
+    workload_file: str | None = None
+    """The workload file the layers' network came from (set at load from ``workload:``)."""
     stream: Stream = Field(default_factory=Stream)
     memories: dict[str, Memory] = Field(min_length=1)
     """Weight memories by name."""

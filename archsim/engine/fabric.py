@@ -260,6 +260,12 @@ class Fabric(ABC):
     def config_model(cls) -> type:
         """The pydantic model of this fabric's design files (a subclass of DesignConfig)."""
 
+    def expand(self, raw: dict[str, Any], origins: dict[tuple[Any, ...], str]) -> None:
+        """Rewrite a design document in place before validation (e.g. merge the workload
+        file it names into its layers), recording where each node came from in ``origins``.
+        Errors are ConfigErrors naming the file and key path.  The default changes nothing."""
+        return None
+
     @abstractmethod
     def elaborate(self, cfg: Any) -> tuple[FabricNetwork, dict[str, Any]]:
         """Every load-time check, the model weights and the hardware: (network, where the

@@ -71,10 +71,13 @@ def _display(path: Path) -> str:
 class _Where:
     """Names the workload's dataset.path and input.shape in errors."""
 
-    def __init__(self, workload: Workload) -> None:
-        self.file = workload.origin("dataset", "path")
-        self.shape = workload.input.shape
-        self.shape_file = workload.origin("input", "shape")
+    def __init__(self, workload: Workload | None = None, *, file: str = "",
+                 shape: tuple[int, ...] = (), shape_file: str = "") -> None:
+        if workload is not None:
+            file = workload.origin("dataset", "path")
+            shape = workload.input.shape
+            shape_file = workload.origin("input", "shape")
+        self.file, self.shape, self.shape_file = file, tuple(shape), shape_file
 
     def error(self, value: object, expected: str) -> ConfigError:
         return ConfigError(self.file, "dataset.path", value, expected)
@@ -134,11 +137,11 @@ def _image_files(folder: Path, where: _Where) -> list[Path]:
     return out
 
 
-def read_image_folder(folder: Path, workload: Workload, start: int = 0,
+def read_image_folder(folder: Path, workload: Workload | _Where, start: int = 0,
                       count: int | None = None) -> ImageSet:
     """The images of ``folder`` (module docstring), images ``[start, start+count)`` of the
     sorted list."""
-    where = _Where(workload)
+    where = workload if isinstance(workload, _Where) else _Where(workload)
     subdirs = [p for p in sorted(folder.iterdir()) if p.is_dir() and not p.name.startswith(".")]
     files: list[tuple[Path, int]] = []
     if subdirs:
@@ -176,10 +179,10 @@ def read_image_folder(folder: Path, workload: Workload, start: int = 0,
 # --------------------------------------------------------------------------------------------
 
 
-def read_image_npz(path: Path, workload: Workload, start: int = 0,
+def read_image_npz(path: Path, workload: Workload | _Where, start: int = 0,
                    count: int | None = None) -> ImageSet:
     """The images of an .npz (module docstring), images ``[start, start+count)``."""
-    where = _Where(workload)
+    where = workload if isinstance(workload, _Where) else _Where(workload)
     label = _display(path)
     try:
         npz = np.load(path, allow_pickle=False)
@@ -245,6 +248,17 @@ def random_images(shape: tuple[int, ...], seed: int, start: int, count: int) -> 
         rng = np.random.default_rng(derive_seed(seed, "image", i))
         out[k] = rng.integers(0, 256, size=shape, dtype=np.uint8)
     return out
+
+
+def load_custom_images(path: str | os.PathLike[str], shape: tuple[int, ...], start: int = 0,
+                       count: int | None = None, file: str = "<config>") -> ImageSet:
+    """A custom data set (a folder of images in class subfolders, or an image .npz) for a
+    network whose input is ``shape``; errors name ``file``'s ``dataset.path``."""
+    where = _Where(file=file, shape=shape, shape_file=file)
+    p = Path(path)
+    if p.is_dir():
+        return read_image_folder(p, where, start, count)
+    return read_image_npz(p, where, start, count)
 
 
 def load_images(workload: Workload, start: int | None = None, count: int | None = None,

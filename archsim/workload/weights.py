@@ -2,7 +2,7 @@
 
 :func:`load_weights` reads the source named by ``model.weights``:
 
-* ``random``: seeded random weights, drawn exactly as ``archsim.network.random_weights``
+* ``random``: seeded random weights, drawn exactly as ``archsim.fabrics.sc_stream.network.random_weights``
   draws them (so designs with random weights keep their numbers): one generator seeded with
   ``derive_seed(seed, "random-weights")``; per weighted op in order, ``w ~ N(0, 2 /
   sqrt(counter_inputs))`` (``counter_inputs`` = fan_in + 1 with a bias) clipped to [-1, 1],
@@ -122,7 +122,7 @@ class WorkloadWeights:
 
     def float_weights(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """``{op name: (w, b)}`` float64, a zero bias for ops without one: the form
-        ``archsim.network`` takes."""
+        the SC fabric (``archsim.fabrics.sc_stream.network``) takes."""
         return {name: (p.w, p.b if p.b is not None else np.zeros(p.w.shape[0]))
                 for name, p in self.layers.items()}
 
@@ -328,7 +328,7 @@ def _check_gain(label: str, key: str, a: np.ndarray, op: WeightedOp,
 
 
 def random_weights(workload: Workload, seed: int) -> dict[str, np.ndarray]:
-    """``{"<op>_w": w, "<op>_b": b}`` drawn as ``archsim.network.random_weights`` draws them
+    """``{"<op>_w": w, "<op>_b": b}`` drawn as ``archsim.fabrics.sc_stream.network.random_weights`` draws them
     (module docstring)."""
     rng = np.random.default_rng(derive_seed(seed, "random-weights"))
     out: dict[str, np.ndarray] = {}

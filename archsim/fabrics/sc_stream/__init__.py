@@ -29,6 +29,11 @@ class ScStreamFabric(Fabric):
 
         return ArchConfig
 
+    def expand(self, raw: dict[str, Any], origins: dict[tuple[Any, ...], str]) -> None:
+        from archsim.fabrics.sc_stream.mapping import expand_design
+
+        expand_design(raw, origins)
+
     def elaborate(self, cfg: Any) -> tuple[Any, dict[str, Any]]:
         from archsim.fabrics.sc_stream.elaborate import model_weights, network_spec
         from archsim.fabrics.sc_stream.network import Network

@@ -20,6 +20,7 @@ from archsim.engine.ledger import Action, Block
 from archsim.fabrics.sc_stream.datapath import btanh_states
 from archsim.fabrics.sc_stream.hardware import LayerHardware, input_blocks
 from archsim.fabrics.sc_stream.layer import ElaboratedLayer
+from archsim.fabrics.sc_stream.mapping import FloatReference
 from archsim.fabrics.sc_stream.probes import parse_probes
 from archsim.sc import kernels as K
 from archsim.seeds import derive_seed
@@ -31,6 +32,8 @@ class Network(FabricNetwork):
     def __init__(self, spec: NetworkSpec, float_weights: dict[str, tuple[np.ndarray, np.ndarray]]):
         self.spec = spec
         self.float_weights = float_weights
+        # the one float reference (archsim.workload) of the network these layers compute
+        self.float_reference = FloatReference(spec, float_weights)
         self.name, self.seed, self.clock_mhz = spec.name, spec.seed, spec.clock_mhz
         L = self.input_tokens = spec.stream_length
         self.layers: list[ElaboratedLayer] = []  # type: ignore[assignment]
@@ -77,7 +80,7 @@ class Network(FabricNetwork):
     def reference(self, pixels: np.ndarray,
                   values: Sequence[np.ndarray]) -> tuple[dict[str, float], int]:
         """Mean |SC - float| per layer and the float reference's prediction for one image."""
-        ref = float_forward(self.spec, self.float_weights, pixels)
+        ref = self.float_reference.layers(pixels)
         errors = {el.spec.name: float(np.mean(np.abs(sc.ravel() - fl.ravel())))
                   for el, sc, fl in zip(self.layers, values, ref, strict=True)}
         return errors, int(np.argmax(ref[-1]))
@@ -135,55 +138,3 @@ def random_weights(spec: NetworkSpec, seed: int) -> dict[str, tuple[np.ndarray, 
         b = np.clip(rng.normal(0, 0.1, size=shape[0]), -1, 1)
         out[lay.name] = (w, b)
     return out
-
-
-_CLIPPED: list[tuple[list[tuple[str, object]], dict[str, tuple[np.ndarray, np.ndarray]]]] = []
-
-
-def _clipped(weights: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """The weights clipped to the bipolar range [-1, 1], computed once per set of weight
-    arrays (the float reference runs for every image with the same arrays)."""
-    key = [(name, wb) for name, wb in weights.items()]
-    for ref, clipped in _CLIPPED:
-        if len(ref) == len(key) and all(a[0] == b[0] and a[1] is b[1] for a, b in zip(ref, key, strict=True)):
-            return clipped
-    clipped = {name: (np.clip(w, -1, 1), np.clip(b, -1, 1)) for name, (w, b) in weights.items()}
-    _CLIPPED[:] = [(key, clipped)]  # keep one: a run uses one set of weights
-    return clipped
-
-
-def float_forward(spec: NetworkSpec, weights: dict[str, tuple[np.ndarray, np.ndarray]],
-                  pixels: np.ndarray) -> list[np.ndarray]:
-    """Float reference of the SC network for one image: every layer's output.
-
-    Input x = 2p/255 - 1; conv (stride, zero padding) + bias -> k x k max pool (stride) of
-    the pre-activations -> tanh(z/s); fc + bias -> tanh(z/s); a last layer without activation
-    returns z.
-    """
-    x = 2.0 * pixels.astype(np.float64) / 255.0 - 1.0
-    outs = []
-    weights = _clipped(weights)
-    for lay in spec.layers:
-        w, b = weights[lay.name]
-        if lay.kind == "conv":
-            k, st, pad = lay.kernel, lay.stride, lay.padding
-            x = x.reshape(lay.in_channels, lay.in_h, lay.in_w)
-            if pad:
-                x = np.pad(x, ((0, 0), (pad, pad), (pad, pad)))
-            win = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(1, 2))
-            win = win[:, : (lay.conv_h - 1) * st + 1: st, : (lay.conv_w - 1) * st + 1: st]
-            z = np.tensordot(w, win, axes=([1, 2, 3], [0, 3, 4])) + b[:, None, None]  # BLAS
-            if lay.pool == 2 and lay.pool_step == 2:
-                # 2x2 max: the larger of four strided views (no reduction)
-                eh, ew = 2 * (lay.conv_h // 2), 2 * (lay.conv_w // 2)
-                z = np.maximum(np.maximum(z[:, 0:eh:2, 0:ew:2], z[:, 0:eh:2, 1:ew:2]),
-                               np.maximum(z[:, 1:eh:2, 0:ew:2], z[:, 1:eh:2, 1:ew:2]))
-            elif lay.pooled:
-                kp, sp = lay.pool, lay.pool_step
-                zw = np.lib.stride_tricks.sliding_window_view(z, (kp, kp), axis=(1, 2))
-                z = zw[:, ::sp, ::sp].max(axis=(3, 4))
-        else:
-            z = w @ x.ravel() + b
-        x = np.tanh(z / lay.btanh_s) if lay.activation == "btanh" else z
-        outs.append(x)
-    return outs
