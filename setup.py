@@ -3,6 +3,11 @@
 The kernels live in ``cython_kernels/*.pyx`` and are compiled into the ``archsim`` package
 (``archsim._kernels_<name>``).  When a C compiler is missing the package still installs:
 archsim then falls back to the NumPy reference kernels, which give identical bits.
+
+The top-level ``arch_configs/`` (designs, technology files, sweeps, reproduction studies) is
+installed as the package ``archsim.arch_configs``: its YAML files are package data (see
+``[tool.setuptools.package-data]`` in pyproject.toml), found at run time through
+``importlib.resources`` (``archsim/resources.py``), in an editable install as in a wheel.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import platform
 import sys
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import find_namespace_packages, setup
 
 HERE = Path(__file__).parent
 
@@ -62,4 +67,15 @@ def _extensions():
     )
 
 
-setup(ext_modules=_extensions())
+#: archsim and its subpackages (what ``packages.find`` with ``include = ["archsim*"]`` found),
+#: and arch_configs/ mapped to archsim.arch_configs, its folders (YAML only) as its subpackages.
+PACKAGES = [
+    *find_namespace_packages(where=str(HERE), include=["archsim", "archsim.*"],
+                             exclude=["*.__pycache__"]),
+    "archsim.arch_configs",
+    *(f"archsim.arch_configs.{p}" for p in find_namespace_packages(
+        where=str(HERE / "arch_configs"), exclude=["*__pycache__"])),
+]
+PACKAGE_DIR = {"archsim.arch_configs": "arch_configs"}
+
+setup(ext_modules=_extensions(), packages=PACKAGES, package_dir=PACKAGE_DIR)

@@ -37,7 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("run", help="simulate an architecture description")
-    r.add_argument("config", help="YAML architecture description")
+    r.add_argument("config", help="YAML architecture description (a path, or builtin:<name> "
+                   "for a shipped one, e.g. builtin:dwcnn/small_conv_fc.yaml)")
     r.add_argument("--images", type=int, help="number of images (overrides dataset.images)")
     r.add_argument("--start", type=int, help="index of the first image (dataset.start)")
     r.add_argument("--seed", type=int, help="run seed (overrides seed)")
@@ -61,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("validate", help="check a design description: every check 'run' does "
                        "(mapping, model, data set, probes), without simulating")
-    v.add_argument("config")
+    v.add_argument("config", help="YAML design description (a path or builtin:<name>)")
     v.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE")
     v.add_argument("--images", type=int, default=None, help="as for run")
     v.add_argument("--start", type=int, default=None, help="as for run")
@@ -73,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("--format", choices=("png", "svg", "pdf"), default="png")
 
     sw = sub.add_parser("sweep", help="run a design-space sweep (docs/sweeps.md)")
-    sw.add_argument("sweep", help="YAML sweep file")
+    sw.add_argument("sweep", help="YAML sweep file (a path, or builtin:sweeps/<name>)")
     sw.add_argument("--jobs", type=int, default=None, help="parallel points (default: CPUs)")
     sw.add_argument("--backend", choices=("local", "dask", "ray"), default="local")
     sw.add_argument("--scheduler", help="dask scheduler / ray cluster address")
@@ -100,8 +101,8 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--only", action="append", metavar="OUTPUT",
                     help="only this table/figure (table1, table2, table3, fig8, fig11); "
                     "repeatable")
-    rp.add_argument("--tech", help="calibrated technology file "
-                    "(default arch_configs/tech/dwcnn_calibrated.yaml)")
+    rp.add_argument("--tech", help="calibrated technology file (default the shipped "
+                    "builtin:tech/dwcnn_calibrated.yaml)")
     rp.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
                     help="override applied to every design point")
     rp.add_argument("--data-dir", help="folder with mnist/ (or ARCHSIM_DATA)")

@@ -5,8 +5,9 @@
 1. read the file (it must be a non-empty YAML mapping; a key repeated in one mapping is an
    error);
 2. merge its ``include:`` files first, in order, recursively (paths relative to the including
-   file; a cycle is an error); the including file wins: mappings merge recursively, lists and
-   scalars replace;
+   file, or ``builtin:<name>`` for a file shipped with archsim, :mod:`archsim.resources`; a
+   cycle is an error); the including file wins: mappings merge recursively, lists and scalars
+   replace;
 3. apply ``key.path=value`` overrides (``stream.length=256``, ``layers[2].weights.length=64``,
    ``layers.fc1.weights.length=64`` selects a list item by its ``name``);
 4. validate against the schema.
@@ -37,6 +38,7 @@ from archsim.config.schema import (
     FieldProblem,
     strip_union_tags,
 )
+from archsim.resources import BUILTIN, builtin_path, resolve
 
 __all__ = ["apply_override", "load_config", "load_raw"]
 
@@ -272,7 +274,10 @@ def _load_tree(path: Path, stack: tuple[Path, ...]) -> tuple[dict[str, Any], Ori
     merged: dict[str, Any] = {}
     origins: Origins = {(): display}
     for key_path, text in includes:
-        target = (path.parent / text).resolve()
+        if text.startswith(BUILTIN):
+            target = builtin_path(text, display, key_path).resolve()
+        else:
+            target = (path.parent / text).resolve()
         if target in stack or target == path:
             chain = " -> ".join(_display_path(p) for p in (*stack, path, target))
             raise ConfigError(display, key_path, text,
@@ -448,8 +453,9 @@ def _check_no_bare_tech(raw: dict[str, Any], origins: Origins) -> None:
 
 def load_raw(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -> tuple[dict[str, Any], Origins]:
     """The merged, overridden raw document and the origin (file or override) of each node,
-    before validation."""
-    path = Path(path)
+    before validation. ``path`` as :func:`archsim.resources.resolve` reads it (``builtin:<name>``
+    names a shipped file)."""
+    path = resolve(path)
     top = path.resolve()
     raw, origins = _load_tree(top, ())
     origins[()] = _display_path(top)
@@ -484,6 +490,7 @@ def load_config(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> 
     """
     if isinstance(overrides, str):
         overrides = [overrides]
+    path = resolve(path)
     raw, origins = load_raw(path, overrides)
     top = origins[()]
     model = config_model_of(raw, origins)
@@ -502,5 +509,5 @@ def load_config(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> 
                 loc = ()
             exc.with_file(_origin(origins, loc, top))
         raise
-    config._source_file = Path(path)
+    config._source_file = path
     return config

@@ -34,6 +34,7 @@ from archsim.reproduce.studies import (
     run_studies,
 )
 from archsim.reproduce.trends import check_trends, trends_markdown
+from archsim.resources import resolve
 
 __all__ = ["reproduce_main", "write_outputs"]
 
@@ -172,7 +173,11 @@ def reproduce_main(args: Any) -> int:
     bad = [o for o in only if o not in OUTPUTS]
     if bad:
         return _error(f"--only {bad[0]!r}: expected one of {', '.join(OUTPUTS)}")
-    tech_file = Path(args.tech) if args.tech else configs_dir() / "tech" / "dwcnn_calibrated.yaml"
+    try:
+        tech_file = (resolve(args.tech) if args.tech
+                     else configs_dir() / "tech" / "dwcnn_calibrated.yaml")
+    except ConfigError as e:
+        return _error(str(e))
     if not tech_file.is_file():
         return _error(f"{tech_file}: calibrated technology file not found")
     try:

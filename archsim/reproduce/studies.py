@@ -1,6 +1,7 @@
 """The design-space studies behind DW-CNN's tables and figures, run with the sweep machinery.
 
-A *study* is one sweep file in ``arch_configs/reproduce/`` (base description + axes). Each is
+A *study* is one sweep file in ``arch_configs/reproduce/`` (base description + axes; shipped
+with the package, found through :func:`archsim.resources.configs_dir`). Each is
 run by :func:`archsim.sweep.runner.run_sweep` into ``<out>/runs/<study>[-calibrated]/``, one
 ordinary run folder per design point, so every number of the reproduction comes out of the
 simulator exactly as ``archsim sweep`` would produce it.
@@ -25,6 +26,7 @@ from typing import Any
 import yaml
 
 from archsim.config.errors import ConfigError
+from archsim.resources import configs_dir
 
 __all__ = [
     "GENERIC",
@@ -87,11 +89,6 @@ class Point:
     axes: dict[str, Any]
     folder: Path
     summary: dict[str, Any] = field(default_factory=dict)
-
-
-def configs_dir() -> Path:
-    """``arch_configs/`` of the source tree archsim runs from."""
-    return Path(__file__).resolve().parents[2] / "arch_configs"
 
 
 def technology_overrides(tech_file: str | os.PathLike[str]) -> list[str]:

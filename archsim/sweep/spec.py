@@ -3,7 +3,7 @@
 A sweep file is YAML::
 
     name: dwcnn_memory_format        # optional (default: the file name)
-    base: ../dwcnn/lenet5_dwm_sn128_fc-unshared.yaml   # relative to the sweep file
+    base: ../dwcnn/lenet5_dwm_sn128_fc-unshared.yaml   # relative to the sweep file, or builtin:<name>
     mode: product                    # product (every combination) or zip (i-th with i-th)
     images: 5                        # per point (optional; default dataset.images)
     seed: fixed                      # fixed (the base seed) | per-point | an integer
@@ -31,6 +31,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from archsim.config.errors import ConfigError, format_key_path, parse_key_path
+from archsim.resources import BUILTIN, builtin_path, resolve
 
 __all__ = ["Sweep", "SweepSpec", "load_sweep", "override_text"]
 
@@ -102,10 +103,12 @@ def load_sweep(path: str | os.PathLike[str], overrides: list[str] | tuple[str, .
     """Read and validate a sweep file; raise :class:`ConfigError` naming it on any problem.
 
     ``overrides`` (``key.path=value``, applied to every point) are checked with each axis.
+    ``path`` as :func:`archsim.resources.resolve` reads it (``builtin:sweeps/<name>`` names a
+    shipped sweep file).
     """
     from archsim.config import load_config
 
-    p = Path(path)
+    p = resolve(path)
     label = _display(p)
     try:
         raw = yaml.safe_load(p.read_text(encoding="utf-8"))
@@ -125,7 +128,10 @@ def load_sweep(path: str | os.PathLike[str], overrides: list[str] | tuple[str, .
         if e["type"] == "extra_forbidden":
             msg = f"no key {e['loc'][-1]!r}; known keys: " + ", ".join(SweepSpec.model_fields)
         raise ConfigError(label, loc, value, msg) from None
-    base = (p.parent / spec.base).resolve()
+    if spec.base.startswith(BUILTIN):
+        base = builtin_path(spec.base, label, "base").resolve()
+    else:
+        base = (p.parent / spec.base).resolve()
     if not base.is_file():
         raise ConfigError(label, "base", spec.base,
                           f"an architecture description relative to the sweep file ({base})")
