@@ -157,7 +157,7 @@ def expand_design(raw: dict[str, Any], origins: dict[tuple[Any, ...], str]) -> N
         for key in shape:
             origins[("layers", j, key)] = label
     raw["layers"] = layers
-    raw["workload_file"] = str(path)
+    raw["workload_file"] = ref  # as written (informational: the layers above are complete)
     if "dataset" not in raw:
         ds = wl.dataset
         if ds.name == "custom":
