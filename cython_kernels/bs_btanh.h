@@ -1,10 +1,10 @@
 /* Bit-sliced Btanh: Kim et al.'s up/down counter stepped for 8 x 64 neurons at once.
  *
- * Part of archsim's compiled SC kernels (sc.pyx): the vector Btanh step shared by the
- * MUX-shared FC (mux_fc.h) and the fused conv -> pool -> Btanh path. The state of every
- * neuron is held as bit-planes, one bit per neuron in each word, and updated with ripple
- * adders and constant comparators, so one word operation steps 64 neurons; 8 lanes of 64
- * neurons are two 4 x 64-bit vectors (GCC vector extensions: the compiler emits AVX2, SSE2,
+ * Part of archsim's compiled SC kernels: the vector Btanh step shared by the MUX-shared FC
+ * (mux_fc.h, mux_fc.pyx) and the fused conv -> pool -> Btanh path (conv_pool.pyx). The state
+ * of every neuron is held as bit-planes, one bit per neuron in each word, and updated with
+ * ripple adders and constant comparators, so one word operation steps 64 neurons; 8 lanes of
+ * 64 neurons are two 4 x 64-bit vectors (GCC vector extensions: the compiler emits AVX2, SSE2,
  * NEON or scalar code for the target, and the bits do not depend on it).
  */
 #ifndef ARCHSIM_BS_BTANH_H

@@ -1,7 +1,7 @@
 /* MUX-shared FC, neuron-sliced: the per-step loops of mux_fc_btanh and mux_fc_sums.
  *
- * Part of archsim's compiled SC kernels (sc.pyx). At step s every neuron of a MUX-shared FC
- * layer sees the same G input bits (the MUX selects are shared), so bit b of one word holds
+ * Part of archsim's compiled SC kernels (mux_fc.pyx). At step s every neuron of a MUX-shared
+ * FC layer sees the same G input bits (the MUX selects are shared), so bit b of one word holds
  * neuron 64 q + b: the XNOR masks of the G slots, the carry-saved (Harley-Seal) count of the
  * G products, one bit-sliced Btanh cycle (bs_btanh.h) and the output counters' carry-save
  * accumulators, on two 4 x 64-bit vectors (8 lanes of 64 neurons).
