@@ -9,7 +9,8 @@ two back ends that return identical bits:
   tested against, used when the extensions are missing.
 
 ``KERNELS`` is the one table of the kernels: name -> the compiled module that holds it and its
-NumPy reference function. The public functions (``kernels.sng`` ...) are bound from it.
+NumPy reference function. The public functions (``kernels.sng`` ...) are bound from it; their
+signatures are typed in ``kernels.pyi``.
 
 ``ARCHSIM_KERNELS=numpy`` in the environment forces the NumPy path (``=cython`` demands the
 compiled one). ``use_backend(name)`` switches at run time, and the two namespaces ``cython``
