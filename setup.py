@@ -1,8 +1,10 @@
 """Build the archsim package and its Cython bit kernels.
 
-The kernels live in ``cython_kernels/*.pyx`` and are compiled into the ``archsim`` package
-(``archsim._kernels_<name>``).  When a C compiler is missing the package still installs:
-archsim then falls back to the NumPy reference kernels, which give identical bits.
+The kernels live in ``cython_kernels/*.pyx``, one module per concern, each compiled into the
+``archsim`` package as ``archsim._kernels_<name>``; they cimport the shared inline helpers of
+``cython_kernels/*.pxd`` and include the C headers ``cython_kernels/*.h``.  When a C compiler
+is missing the package still installs: archsim then falls back to the NumPy reference kernels,
+which give identical bits.
 
 The top-level ``arch_configs/`` (designs, technology files, sweeps, reproduction studies) is
 installed as the package ``archsim.arch_configs``: its YAML files are package data (see
@@ -40,22 +42,28 @@ def _extensions():
     elif platform.machine() in ("x86_64", "AMD64"):
         compile_args += ["-mpopcnt"]  # POPCNT: every x86-64 CPU since 2008
     if portable:
-        # the 256-bit vector types of hs_simd.h are lowered to the target's vectors; the ABI
-        # note GCC prints for them does not apply (the functions are static, never exported)
+        # the 256-bit vector types of the headers (hs_simd.h, bs_btanh.h, mux_fc.h) are lowered
+        # to the target's vectors; the ABI note GCC prints for them does not apply (the
+        # functions are static, never exported)
         compile_args += ["-Wno-psabi"]
+    kernels = HERE / "cython_kernels"
+    # the shared .pxd and .h files: a change to any of them rebuilds every module
+    shared = sorted([*kernels.glob("*.h"), *kernels.glob("*.pxd")])
+    depends = [str(p.relative_to(HERE)) for p in shared]
     exts = [
         Extension(
             f"archsim._kernels_{pyx.stem}",
             [str(pyx.relative_to(HERE))],
-            depends=[str(h.relative_to(HERE)) for h in sorted((HERE / "cython_kernels").glob("*.h"))],
-            include_dirs=[np.get_include(), str(HERE / "cython_kernels")],
+            depends=depends,
+            include_dirs=[np.get_include(), str(kernels)],
             extra_compile_args=compile_args,
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         )
-        for pyx in sorted((HERE / "cython_kernels").glob("*.pyx"))
+        for pyx in sorted(kernels.glob("*.pyx"))
     ]
     return cythonize(
         exts,
+        include_path=[str(kernels)],  # the cimports of the shared .pxd files
         compiler_directives={
             "language_level": 3,
             "boundscheck": False,

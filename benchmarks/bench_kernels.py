@@ -218,7 +218,7 @@ def run(quick: bool = False, out: Path = RESULTS) -> dict:
 def test_kernel_throughput():
     """Print the kernel throughputs; the compiled kernels must beat the reference."""
     if kernels.cython is None:
-        pytest.skip("archsim._kernels_sc is not built")
+        pytest.skip("the compiled kernels are not built")
     result = run(quick=True)
     for row in result["cases"]:
         if "numpy_per_s" in row:

@@ -69,7 +69,9 @@ def floor(length: int, min_time: float = 1.0, sustained_s: float = 0.0) -> dict:
     """Best time per image of the XNOR + popcount floor over LeNet-5's operands; with
     ``sustained_s``, instead the images per second it keeps up over that many seconds (the
     machine's sustained compute rate, for the two-core reference of ``bench_all``)."""
-    from archsim import _kernels_sc as C
+    from archsim.sc import kernels
+
+    C = kernels.backend("cython")  # the floors are compiled only (archsim._kernels_floors)
 
     rng = np.random.default_rng(0)
     words = (length + 63) // 64

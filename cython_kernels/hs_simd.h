@@ -1,6 +1,8 @@
 /* Harley-Seal step of the bit-sliced parallel counters, on 4-word vectors.
  *
- * Part of archsim's compiled SC kernels (sc.pyx). One call adds 16 product words of each of
+ * Part of archsim's compiled SC kernels: the bit-sliced counter of _hs_counter.pxd (used by
+ * counters.pyx and conv_pool.pyx), the floor popcount of floors.pyx and the 64 x 64 bit
+ * transpose of conv_pool.pyx and mux_fc.h. One call adds 16 product words of each of
  * nvec * 4 cycle-words ("lanes") into the counter's bit-planes 0-3 and returns the carries
  * (the sixteens), computing the mismatch words x ^ w (PC) or the APC's pair words straight
  * from the input and weight rows: no staging buffer between the XNOR and the adders.
@@ -25,6 +27,11 @@ static inline archsim_v4 archsim_v4_load(const uint64_t *p) {
 }
 
 static inline void archsim_v4_store(uint64_t *p, archsim_v4 v) { memcpy(p, &v, sizeof v); }
+
+/* an all-zero row of ARCHSIM_ZROW words (static storage): the input and weight row of every
+ * slot of a short last group of 16 inputs; its mismatch and pair words are 0, it adds nothing */
+#define ARCHSIM_ZROW 4096
+static const uint64_t archsim_zero_row[ARCHSIM_ZROW] = {0};
 
 /* full adder on 256 lanes: a + b + c = 2 h + l */
 #define ARCHSIM_CSA(h, l, a, b, c)          \

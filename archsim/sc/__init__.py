@@ -4,7 +4,7 @@
   count ``kim_r`` and the packing of bit streams into ``uint64`` words;
 - ``archsim.sc.reference``: the NumPy reference of every bit kernel (the oracle);
 - ``archsim.sc.kernels``: the kernels the simulator calls, dispatched to the compiled
-  ``archsim._kernels_sc`` when built, else to the reference; both give identical bits.
+  ``archsim._kernels_*`` modules when built, else to the reference; both give identical bits.
 
 Definitions follow ``shared/reference/sc_definitions.md``; the API is in ``docs/design.md``.
 """

@@ -3,10 +3,14 @@
 Every function of the kernel API in ``docs/design.md`` is exposed here and dispatched to one of
 two back ends that return identical bits:
 
-- ``cython``: the compiled module ``archsim._kernels_sc`` (bit-sliced counters, tight Btanh
-  loops), used whenever it is built;
+- ``cython``: the compiled modules ``archsim._kernels_<module>`` (``cython_kernels/*.pyx``,
+  one per concern: bit-sliced counters, tight Btanh loops), used whenever they are built;
 - ``numpy``: the reference ``archsim.sc.reference``, the oracle the compiled kernels are
-  tested against, used when the extension is missing.
+  tested against, used when the extensions are missing.
+
+``KERNELS`` is the one table of the kernels: name -> the compiled module that holds it and its
+NumPy reference function. The public functions (``kernels.sng`` ...) are bound from it; their
+signatures are typed in ``kernels.pyi``.
 
 ``ARCHSIM_KERNELS=numpy`` in the environment forces the NumPy path (``=cython`` demands the
 compiled one). ``use_backend(name)`` switches at run time, and the two namespaces ``cython``
@@ -16,79 +20,81 @@ active one; read it as ``kernels.BACKEND`` (it changes with ``use_backend``).
 
 from __future__ import annotations
 
+import functools
+import importlib
 import os
+from collections.abc import Callable
 from types import ModuleType
+from typing import Any, NamedTuple
 
 from archsim.sc import reference as numpy
 from archsim.sc.rng import kim_r, n_words, pack_bits, tail_mask, unpack_bits
 
-try:
-    from archsim import _kernels_sc as cython
-except ImportError:  # built without a C compiler: the NumPy reference does the work
-    cython = None
 
-__all__ = [
-    "API",
-    "BACKEND",
-    "and_",
-    "apc_counts",
-    "available_backends",
-    "backend",
-    "btanh",
-    "conv_counts",
-    "conv_pool_btanh",
-    "counter_sequence",
-    "cython",
-    "decode_bipolar",
-    "gather_streams",
-    "kim_r",
-    "lfsr_sequence",
-    "mark_gaps",
-    "mux_fc_btanh",
-    "mux_fc_counts",
-    "mux_fc_sums",
-    "mux_fc_table",
-    "mux_select",
-    "n_words",
-    "numpy",
-    "pack_bits",
-    "pc_counts",
-    "popcount",
-    "segment_maxpool",
-    "sng",
-    "sobol_sequence",
-    "tail_mask",
-    "unpack_bits",
-    "use_backend",
-    "xnor",
-    "xnor_counts",
-]
+class Kernel(NamedTuple):
+    """Where a kernel lives: its compiled module ``archsim._kernels_<module>`` (source
+    ``cython_kernels/<module>.pyx``) and its NumPy reference (``None``: compiled only, not
+    dispatched)."""
 
-API = (
-    "lfsr_sequence",
-    "sobol_sequence",
-    "counter_sequence",
-    "sng",
-    "xnor",
-    "and_",
-    "pc_counts",
-    "apc_counts",
-    "xnor_counts",
-    "conv_counts",
-    "conv_pool_btanh",
-    "btanh",
-    "segment_maxpool",
-    "mux_select",
-    "mux_fc_counts",
-    "mux_fc_table",
-    "mux_fc_btanh",
-    "mux_fc_sums",
-    "gather_streams",
-    "mark_gaps",
-    "popcount",
-    "decode_bipolar",
-)
+    module: str
+    reference: Callable[..., Any] | None
+
+
+KERNELS: dict[str, Kernel] = {
+    # streams.pyx: the SNGs' random sources and comparators, gates, stream reordering, decoding
+    "lfsr_sequence": Kernel("streams", numpy.lfsr_sequence),
+    "sobol_sequence": Kernel("streams", numpy.sobol_sequence),
+    "counter_sequence": Kernel("streams", numpy.counter_sequence),
+    "sng": Kernel("streams", numpy.sng),
+    "xnor": Kernel("streams", numpy.xnor),
+    "and_": Kernel("streams", numpy.and_),
+    "mux_select": Kernel("streams", numpy.mux_select),
+    "gather_streams": Kernel("streams", numpy.gather_streams),
+    "mark_gaps": Kernel("streams", numpy.mark_gaps),
+    "popcount": Kernel("streams", numpy.popcount),
+    "decode_bipolar": Kernel("streams", numpy.decode_bipolar),
+    # counters.pyx: the per-cycle PC/APC counters (alone and fused with the XNORs), the Btanh
+    # up/down counter, the causal segment max pool
+    "pc_counts": Kernel("counters", numpy.pc_counts),
+    "apc_counts": Kernel("counters", numpy.apc_counts),
+    "xnor_counts": Kernel("counters", numpy.xnor_counts),
+    "conv_counts": Kernel("counters", numpy.conv_counts),
+    "btanh": Kernel("counters", numpy.btanh),
+    "segment_maxpool": Kernel("counters", numpy.segment_maxpool),
+    # conv_pool.pyx: conv -> 2x2 causal segment max pool -> Btanh, fused
+    "conv_pool_btanh": Kernel("conv_pool", numpy.conv_pool_btanh),
+    # mux_fc.pyx: the MUX-shared FC
+    "mux_fc_counts": Kernel("mux_fc", numpy.mux_fc_counts),
+    "mux_fc_table": Kernel("mux_fc", numpy.mux_fc_table),
+    "mux_fc_btanh": Kernel("mux_fc", numpy.mux_fc_btanh),
+    "mux_fc_sums": Kernel("mux_fc", numpy.mux_fc_sums),
+    # floors.pyx: the XNOR + popcount floor of the benchmarks (compiled only)
+    "floor_conv_popcount": Kernel("floors", None),
+    "floor_fc_popcount": Kernel("floors", None),
+}
+"""Every kernel, declared once: name -> compiled module and NumPy reference."""
+
+API = tuple(name for name, k in KERNELS.items() if k.reference is not None)
 """Names of the dispatched kernels (both back ends implement all of them)."""
+
+COMPILED_MODULES = tuple(dict.fromkeys(f"archsim._kernels_{k.module}" for k in KERNELS.values()))
+"""The compiled extension modules, in table order."""
+
+
+def _compiled() -> ModuleType | None:
+    """The compiled kernels gathered into one namespace, or None when any module is missing
+    (built without a C compiler): then the NumPy reference does the work."""
+    try:
+        modules = {name: importlib.import_module(name) for name in COMPILED_MODULES}
+    except ImportError:
+        return None
+    ns = ModuleType(f"{__name__}.cython", "The compiled kernels, from the modules of KERNELS.")
+    for name, k in KERNELS.items():
+        setattr(ns, name, getattr(modules[f"archsim._kernels_{k.module}"], name))
+    return ns
+
+
+cython = _compiled()
 
 _BACKENDS: dict[str, ModuleType | None] = {"cython": cython, "numpy": numpy}
 
@@ -105,18 +111,24 @@ def backend(name: str) -> ModuleType:
     mod = _BACKENDS[name]
     if mod is None:
         raise ImportError(
-            "archsim._kernels_sc is not built; install archsim with a C compiler "
-            '(pip install -e ".[test]" --no-build-isolation) or use the "numpy" backend'
+            f"the compiled kernels ({', '.join(COMPILED_MODULES)}) are not built; install "
+            'archsim with a C compiler (pip install -e ".[test]" --no-build-isolation) or use '
+            'the "numpy" backend'
         )
     return mod
 
 
+_active: dict[str, Callable[..., Any]] = {}
+"""The active back end's function of every dispatched kernel."""
+
+
 def use_backend(name: str) -> str:
     """Make ``name`` the active back end; returns the previously active name."""
-    global BACKEND, _active
+    global BACKEND
     mod = backend(name)
     previous = BACKEND
-    BACKEND, _active = name, mod
+    _active.update({kernel: getattr(mod, kernel) for kernel in API})
+    BACKEND = name
     return previous
 
 
@@ -130,129 +142,41 @@ def _initial_backend() -> str:
 
 
 BACKEND: str = _initial_backend()
-_active: ModuleType = backend(BACKEND)
+use_backend(BACKEND)
 
 
 # ----------------------------------------------------------------------------- dispatch
 
 
-def lfsr_sequence(width, length, seed=1, taps=None):
-    """Fibonacci LFSR states ``uint32[length]``; never 0 (see ``archsim.sc.rng``)."""
-    return _active.lfsr_sequence(width, length, seed, taps)
+def _dispatcher(name: str) -> Callable[..., Any]:
+    """``kernels.<name>``: calls the active back end's ``name`` (signature and docstring of
+    the reference)."""
+
+    @functools.wraps(KERNELS[name].reference)  # type: ignore[arg-type]
+    def kernel(*args: Any, **kwargs: Any) -> Any:
+        return _active[name](*args, **kwargs)
+
+    kernel.__module__ = __name__
+    return kernel
 
 
-def sobol_sequence(width, length, dim=0):
-    """First ``length`` points of Sobol dimension ``dim`` scaled to ``width`` bits."""
-    return _active.sobol_sequence(width, length, dim)
+globals().update({name: _dispatcher(name) for name in API})
 
-
-def counter_sequence(width, length):
-    """``t mod 2**width`` as ``uint32[length]``."""
-    return _active.counter_sequence(width, length)
-
-
-def sng(values, rng, length, rule="gt", offsets=None):
-    """Comparator SNG: bit t of stream i is ``values[i] > rng[(t + offsets[i]) % P]``."""
-    return _active.sng(values, rng, length, rule, offsets)
-
-
-def xnor(a, b, length):
-    """Bitwise XNOR of packed streams (bipolar multiply), tail bits 0."""
-    return _active.xnor(a, b, length)
-
-
-def and_(a, b, length):
-    """Bitwise AND of packed streams (unipolar multiply), tail bits 0."""
-    return _active.and_(a, b, length)
-
-
-def pc_counts(x, length):
-    """Exact parallel count per cycle of ``x: uint64[n, W]`` -> ``uint16[length]``."""
-    return _active.pc_counts(x, length)
-
-
-def apc_counts(x, length):
-    """Kim APC count per cycle of ``x: uint64[n, W]`` -> ``uint16[length]``."""
-    return _active.apc_counts(x, length)
-
-
-def xnor_counts(x, w, length, approx, x_period=None):
-    """Fused XNOR + PC/APC per cycle for B neurons -> ``uint16[B, length]``; ``x_period``: x
-    holds periodic streams by their first words (see the reference)."""
-    return _active.xnor_counts(x, w, length, approx, x_period)
-
-
-def conv_counts(inp, wts, bias, length, approx):
-    """Fused valid stride-1 convolution counts -> ``uint16[F, Ho, Wo, length]``."""
-    return _active.conv_counts(inp, wts, bias, length, approx)
-
-
-def conv_pool_btanh(inp, wts, bias, length, approx, segment, first, n_btanh, r, s0):
-    """Conv -> 2x2 causal segment max pool -> Btanh, fused: ``(uint64[F, Ho//2, Wo//2, W],
-    uint8[F*Ho//2*Wo//2, nseg])``, the bits of the three kernels applied in turn."""
-    return _active.conv_pool_btanh(inp, wts, bias, length, approx, segment, first, n_btanh,
-                                   r, s0)
-
-
-def btanh(counts, n, r, s0=None):
-    """Btanh up/down counter on per-cycle counts -> ``uint64[B, W]``."""
-    return _active.btanh(counts, n, r, s0)
-
-
-def segment_maxpool(values, segment, first=0):
-    """Causal segment max pool -> ``(uint16[B, length], uint8[B, nseg])``."""
-    return _active.segment_maxpool(values, segment, first)
-
-
-def mux_select(x, select, length):
-    """MUX: output bit t is bit t of ``x[select[t]]`` -> ``uint64[W]``."""
-    return _active.mux_select(x, select, length)
-
-
-def mux_fc_counts(x, source, select, bit_index, G, L, approx):
-    """MUX-shared FC: per-step counts of G XNOR products -> ``uint16[outputs, S]``.
-
-    Slot k of step s multiplies input ``k + G*select[s]`` (bit s mod L of ``x: uint64[n-1, W]``,
-    the bias input n-1 being 1) by bit ``bit_index[s]`` of ``source[o, i]``; slots past the
-    fan-in give the bit s & 1. Exact count or Kim's APC over the G slots.
-    """
-    return _active.mux_fc_counts(x, source, select, bit_index, G, L, approx)
-
-
-def mux_fc_table(source, select, bit_index, G):
-    """Static weight table of a MUX-shared FC -> ``(tab uint64[rows, G, lanes], row int64[S])``:
-    bit b of ``tab[row[s], k, q]`` is the weight bit that slot k delivers to neuron 64*q + b at
-    step s (one row per distinct (select, bit_index) pair)."""
-    return _active.mux_fc_table(source, select, bit_index, G)
-
-
-def mux_fc_btanh(x, tab, row, select, n, G, L, approx, n_btanh, r, s0, outputs):
-    """MUX-shared FC fused with its Btanh (neuron-sliced): the packed output streams of the
-    last L steps, ``uint64[outputs, W]``; same bits as ``btanh(mux_fc_counts(...))``."""
-    return _active.mux_fc_btanh(x, tab, row, select, n, G, L, approx, n_btanh, r, s0, outputs)
-
-
-def mux_fc_sums(x, tab, row, select, n, G, L, approx, outputs):
-    """MUX-shared FC output counters: each neuron's counts summed over all steps, ``int64``."""
-    return _active.mux_fc_sums(x, tab, row, select, n, G, L, approx, outputs)
-
-
-def gather_streams(x, length, index):
-    """Packed streams whose bit t is bit ``index[t]`` of ``x: uint64[n, W]`` -> ``uint64[n, W']``."""
-    return _active.gather_streams(x, length, index)
-
-
-def mark_gaps(out, length, gaps, last):
-    """Set the bits of ``out: uint64[rows, W]`` at ``last + cumsum(gaps)`` (flat index
-    ``row * length + t``, those inside), in place; returns ``last + sum(gaps)``."""
-    return _active.mark_gaps(out, length, gaps, last)
-
-
-def popcount(x, length):
-    """Ones in the first ``length`` bits of each stream -> ``int64[...]``."""
-    return _active.popcount(x, length)
-
-
-def decode_bipolar(x, length):
-    """Bipolar value ``2 * ones / length - 1`` of each stream -> ``float64[...]``."""
-    return _active.decode_bipolar(x, length)
+__all__ = [
+    "API",
+    "BACKEND",
+    "COMPILED_MODULES",
+    "KERNELS",
+    "Kernel",
+    "available_backends",
+    "backend",
+    "cython",
+    "kim_r",
+    "n_words",
+    "numpy",
+    "pack_bits",
+    "tail_mask",
+    "unpack_bits",
+    "use_backend",
+    *API,
+]

@@ -3,7 +3,8 @@
 Each function here states the definition of ``sc_definitions.md`` (sections 1-7 and 9) as
 directly as NumPy allows: streams are unpacked to one ``uint8`` per bit, combined with
 element-wise operations and summed. Speed is secondary; the compiled kernels in
-``archsim._kernels_sc`` must return the same bits, and the tests check that they do.
+``archsim._kernels_*`` (``cython_kernels/*.pyx``) must return the same bits, and the tests check
+that they do.
 
 Streams are packed as described in ``docs/design.md``: ``uint64[..., W]``, ``W = ceil(L/64)``,
 bit t in bit ``t % 64`` of word ``t // 64``, bits past L zero.
