@@ -138,6 +138,14 @@ BROKEN_TABLE: dict[str, tuple[str, str | None]] = {
     "include_cycle.yaml": ("include: got '../include_cycle.yaml'", "parts/cycle_part.yaml"),
     "tech_missing_source.yaml": ("technology.sram.read_latency",
                                  "parts/tech_missing_source.yaml"),
+    # designs that name a workload file and give only each layer's hardware
+    "workload_unknown_layer.yaml": ("layers[1].name: got 'conv3'", None),
+    "workload_shape_in_mapping.yaml": ("layers[0].filters: got 32", None),
+    "workload_layer_without_hardware.yaml": ("an entry for layer 'fc2'", None),
+    "workload_btanh_gain_in_mapping.yaml": ("layers[0].btanh.s: got 2.0", None),
+    "workload_op_the_fabric_cannot_run.yaml": ("ops[1]: got 'relu1'", "parts/relu_workload.yaml"),
+    "workload_missing_file.yaml": ("workload: got '../../arch_configs/workloads/no_such", None),
+    "workload_mapping_bad_value.yaml": ("layers[0].weights.length: got 4", None),
 }
 
 

@@ -158,18 +158,23 @@ def expand_design(raw: dict[str, Any], origins: dict[tuple[Any, ...], str]) -> N
             origins[("layers", j, key)] = label
     raw["layers"] = layers
     raw["workload_file"] = ref  # as written (informational: the layers above are complete)
-    if "dataset" not in raw:
-        ds = wl.dataset
-        if ds.name == "custom":
-            raw["dataset"] = {"name": "custom", "path": str(ds.path), "start": ds.start}
-        else:
-            raw["dataset"] = {"name": ds.name, "start": ds.start}
-        if ds.images is not None:
-            raw["dataset"]["images"] = ds.images
+    # the workload's data set and model, under what the design file (or an override) sets
+    ds = wl.dataset
+    base: dict[str, Any] = {"name": ds.name, "start": ds.start}
+    if ds.name == "custom":
+        base["path"] = str(ds.path)
+    if ds.images is not None:
+        base["images"] = ds.images
+    given = raw.get("dataset")
+    if given is None:
         origins[("dataset",)] = label
-    if "model" not in raw:
-        raw["model"] = {"weights": _weights_ref(wl)}
+    raw["dataset"] = {**base, **(given if isinstance(given, dict) else {})} \
+        if given is None or isinstance(given, dict) else given
+    model = raw.get("model")
+    if model is None:
         origins[("model",)] = label
+    raw["model"] = {"weights": _weights_ref(wl), **(model if isinstance(model, dict) else {})} \
+        if model is None or isinstance(model, dict) else model
 
 
 def _weights_ref(wl: Workload) -> str:
