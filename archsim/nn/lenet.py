@@ -19,12 +19,13 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+
+from archsim.workload.models import BUILTIN_MODELS, builtin_model_path
 
 __all__ = [
     "ACTIVATION_LAYERS",
@@ -54,11 +55,6 @@ LAYER_SHAPES: dict[str, tuple[int, ...]] = {
 }
 #: Layers followed by a (B)tanh activation, each with its own gain s.
 ACTIVATION_LAYERS: tuple[str, ...] = ("conv1", "conv2", "fc1")
-#: Built-in model name -> file name in archsim/models.
-BUILTIN_MODELS: dict[str, str] = {
-    "lenet5_mnist": "lenet5_mnist.npz",
-    "lenet5_fashion": "lenet5_fashion.npz",
-}
 
 
 def _default_s() -> dict[str, float]:
@@ -119,15 +115,6 @@ def random_weights(seed: int = 0) -> LeNet5Weights:
     return LeNet5Weights(**arrays, metadata={"source": f"random_weights(seed={seed})"})
 
 
-def builtin_model_path(name: str) -> Path:
-    """Path of a model shipped in archsim/models (see :data:`BUILTIN_MODELS`)."""
-    try:
-        file = BUILTIN_MODELS[name]
-    except KeyError:
-        raise ValueError(f"model(={name!r}) must be one of {sorted(BUILTIN_MODELS)}") from None
-    return Path(str(resources.files("archsim") / "models" / file))
-
-
 def save_weights(weights: LeNet5Weights, path: str | os.PathLike[str]) -> Path:
     """Write weights as a compressed .npz: float32 arrays, ``s_<layer>`` and JSON metadata."""
     path = Path(path)
@@ -148,7 +135,7 @@ def load_weights(path_or_builtin: str | os.PathLike[str]) -> LeNet5Weights:
     Weights and biases are clipped to [-1, 1]; ``metadata["clipped_on_load"]`` counts the
     values that were outside.
     """
-    key = str(path_or_builtin)
+    key = str(path_or_builtin).removeprefix("builtin:")
     path = builtin_model_path(key) if key in BUILTIN_MODELS else Path(path_or_builtin)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: weights file not found")

@@ -138,11 +138,12 @@ def model_weights(cfg: ArchConfig, spec: NetworkSpec) -> tuple[dict, dict]:
         return random_weights(spec, cfg.seed), {"weights": "random", "seed": cfg.seed}
     if src.startswith("builtin:"):
         name = src.split(":", 1)[1]
-        path = Path(__file__).parents[2] / "models" / f"{name}.npz"
-        if not path.is_file():
-            known = sorted(p.stem for p in path.parent.glob("*.npz"))
-            raise ConfigError(cfg.source_file, "model.weights", src,
-                              f"a shipped model: one of {['builtin:' + k for k in known]}")
+        from archsim.workload.models import BUILTIN_MODELS, builtin_model_path
+
+        if name not in BUILTIN_MODELS:  # the one registry of shipped models
+            raise ConfigError(cfg.source_file, "model.weights", src, "a shipped model: one of "
+                              f"{['builtin:' + k for k in sorted(BUILTIN_MODELS)]}")
+        path = builtin_model_path(name)
     else:
         path = Path(src)
     out = {}
