@@ -126,6 +126,15 @@ def test_every_output_and_plot(tmp_path):
     assert not (out / "INCOMPLETE").exists()
     figs = plot_run(load_run(out), out / "plots")
     assert figs and all(p.stat().st_size > 1000 for p in figs)
+    # the fabric's own component kind is a category of its own in the breakdowns
+    from archsim.plots.breakdown import energy_by_category
+
+    parts = energy_by_category(load_run(out))
+    assert parts["dense1"]["mac"] > 0 and "other" not in parts["dense1"]
+    blocks = {b["name"]: b for b in __import__("json").loads(
+        (out / "summary.json").read_text())["blocks"]}
+    assert blocks["dense1.mac"]["role"] == "compute"
+    assert blocks["dense1.weights"]["role"] == "storage"
     # the resolved config loads again as the same design of the same fabric
     again = load_config(out / "config.resolved.yaml")
     assert again.fabric == "int_mac" and again.macs == cfg.macs

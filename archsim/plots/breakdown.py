@@ -77,7 +77,8 @@ def energy_category(kind: str, action: str) -> str:
     """The breakdown category of energy spent by ``action`` of a block of ``kind``.
 
     Memory cells and their access ports split by what they do (a DWM ``shift`` is not a
-    read); every other kind is its own category; ``leak`` is always leakage.
+    read); every other kind is its own category (a kind a fabric registered, e.g. ``mac``,
+    under its own name); ``leak`` is always leakage.
     """
     if action == "leak":
         return "leakage"
@@ -87,7 +88,17 @@ def energy_category(kind: str, action: str) -> str:
         if "write" in action:
             return "write"
         return "memory read"
-    return _KIND_CATEGORY.get(kind, "other")
+    return _KIND_CATEGORY.get(kind, kind)
+
+
+def category_order(parts: dict[str, dict[str, float]]) -> tuple[list[str], dict[str, Any]]:
+    """The categories to draw and their colours: the known ones in their order, then any other
+    (a registered component kind) before leakage."""
+    seen = {c for d in parts.values() for c in d}
+    extra = sorted(seen - set(ENERGY_CATEGORIES))
+    order = [c for c in ENERGY_CATEGORIES if c != "leakage"] + extra + ["leakage"]
+    colors = {**CATEGORY_COLORS, **color_map(extra, "Set2")} if extra else CATEGORY_COLORS
+    return order, colors
 
 
 def layer_order(run: RunData) -> list[str]:
@@ -196,7 +207,8 @@ def plot_energy_breakdown(run: RunData, path: Path, fmt: str) -> Path:
     fig = new_figure(12, 5)
     ax_abs, ax_pct = fig.subplots(1, 2)
     if layers and any(totals):
-        stacked_bars(ax_abs, layers, per_image, ENERGY_CATEGORIES, CATEGORY_COLORS, scale)
+        order, colors = category_order(per_image)
+        stacked_bars(ax_abs, layers, per_image, order, colors, scale)
         for i, t in enumerate(totals):
             ax_abs.annotate(
                 f"{t / scale:.3g}",
@@ -211,7 +223,7 @@ def plot_energy_breakdown(run: RunData, path: Path, fmt: str) -> Path:
             lay: {c: 100 * v / t for c, v in d.items()} if t else {}
             for (lay, d), t in zip(per_image.items(), totals, strict=True)
         }
-        stacked_bars(ax_pct, layers, shares, ENERGY_CATEGORIES, CATEGORY_COLORS)
+        stacked_bars(ax_pct, layers, shares, order, colors)
         ax_pct.set_ylim(0, 100)
         fig.legend(
             *ax_abs.get_legend_handles_labels(),

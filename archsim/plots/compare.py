@@ -15,10 +15,9 @@ import numpy as np
 
 from archsim.plots.breakdown import (
     AREA_KINDS,
-    CATEGORY_COLORS,
-    ENERGY_CATEGORIES,
     KIND_COLORS,
     area_by_kind,
+    category_order,
     energy_by_category,
     stacked_bars,
 )
@@ -132,7 +131,8 @@ def plot_energy_by_category(runs: list[RunData], path: Path, fmt: str) -> Path:
     scale, unit = energy_unit(sum(d.values()) for d in parts.values())
     fig = new_figure(max(7.0, 2 + 1.3 * len(runs)), 5)
     ax = fig.subplots()
-    stacked_bars(ax, labels, parts, ENERGY_CATEGORIES, CATEGORY_COLORS, scale)
+    order, colors = category_order(parts)
+    stacked_bars(ax, labels, parts, order, colors, scale)
     ax.set_xlabel("design")
     ax.set_ylabel(f"energy per image ({unit})")
     ax.set_title("Energy per image by category")
