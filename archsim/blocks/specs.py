@@ -39,7 +39,7 @@ class MemorySpec:
     """A weight memory: technology kind, organisation, and resolved per-bit costs."""
 
     name: str
-    kind: str  # dwm | sram | stt_mram
+    kind: str  # a registered memory kind (archsim.config.schema.MEMORY_KINDS)
     read_energy_pj: float  # per bit
     write_energy_pj: float  # per bit
     leakage_mw_per_bit: float
@@ -63,14 +63,12 @@ class MemorySpec:
     misalignment: float = 0.0  # per shift-step over/under-shift probability
     misalignment_edge: str = "saturate"
     read_error: float = 0.0  # per-read probability that a weight bit comes out inverted (MRAM)
+    volatile: bool = False  # contents lost at power-off: reloaded at every power-up (SRAM)
 
     @property
     def is_dwm(self) -> bool:
         return self.kind == "dwm"
 
-    @property
-    def volatile(self) -> bool:
-        return self.kind == "sram"
 
 
 @dataclass(frozen=True)

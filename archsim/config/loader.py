@@ -33,6 +33,7 @@ from pydantic import ValidationError
 
 from archsim.config.errors import MISSING, ConfigError, format_key_path, parse_key_path
 from archsim.config.schema import (
+    MEMORY_KINDS,
     TECH_KEYS,
     DesignConfig,
     FieldProblem,
@@ -46,7 +47,7 @@ Loc = tuple[str | int, ...]
 #: Which file (or override) set each node of the merged document.
 Origins = dict[Loc, str]
 
-_MEMORY_SECTIONS = ("sram", "dwm", "stt_mram")
+_MEMORY_SECTIONS = tuple(MEMORY_KINDS)
 _MEMORY_TECH_KEYS = frozenset(k for keys in TECH_KEYS.values() for k in keys)
 _TECH_FORM = "{value: <quantity>, source: <text>}"
 
@@ -397,7 +398,7 @@ def _expected_from_msg(msg: str) -> str:
     return msg
 
 
-_TAGS = {"layers": "'conv', 'fc'", "memories": "'dwm', 'sram', 'stt_mram'"}
+_TAGS = {"layers": "'conv', 'fc'", "memories": ", ".join(map(repr, sorted(MEMORY_KINDS)))}
 
 
 def _convert(err: Any, origins: Origins, fallback: str) -> ConfigError:

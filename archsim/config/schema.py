@@ -21,8 +21,9 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     BaseModel,
@@ -31,6 +32,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     PrivateAttr,
+    create_model,
     field_validator,
     model_validator,
 )
@@ -342,41 +344,23 @@ class LogicTech(Strict):
     """One DFF bit, per cycle held."""
 
 
-MemoryTech = SramTech | DwmTech | SttMramTech
 
 
-class Technology(Strict):
+class _TechnologyBase(Strict):
     """Technology numbers for memories and logic. A memory kind's section is needed only if a
-    memory of that kind is declared."""
+    memory of that kind is declared (one optional section per registered memory kind, named
+    as the kind: see :data:`MEMORY_KINDS`)."""
 
     name: str = ""
     """Name of the technology (informational)."""
     node: str | None = None
     """Process node (informational text, e.g. ``45 nm``)."""
-    sram: SramTech | None = None
-    dwm: DwmTech | None = None
-    stt_mram: SttMramTech | None = None
     logic: LogicTech
 
     @field_validator("node", mode="before")
     @classmethod
     def _node_text(cls, v: Any) -> Any:
         return v if v is None else str(v)
-
-
-#: The technology keys of each memory kind (a memory entry may override any of them).
-TECH_KEYS: dict[str, tuple[str, ...]] = {
-    "sram": tuple(SramTech.model_fields),
-    "dwm": tuple(DwmTech.model_fields),
-    "stt_mram": tuple(SttMramTech.model_fields),
-}
-
-#: Technology sections by memory kind.
-_TECH_SECTIONS: dict[str, type[TechSection]] = {
-    "sram": SramTech,
-    "dwm": DwmTech,
-    "stt_mram": SttMramTech,
-}
 
 
 # --------------------------------------------------------------------------------------------
@@ -500,6 +484,10 @@ class Misalignment(Strict):
 class _MemoryBase(Strict):
     kind: str
 
+    def spec_fields(self) -> dict[str, Any]:
+        """The kind's own organisation and fault parameters, as ``MemorySpec`` fields."""
+        return {}
+
     def tech_overrides(self) -> dict[str, TechValue]:
         """The technology numbers this memory overrides."""
         return {
@@ -526,6 +514,9 @@ class SramMemory(_MemoryBase):
     read_latency: TechTime | None = None
     write_latency: TechTime | None = None
 
+    def spec_fields(self) -> dict[str, Any]:
+        return {"power_cycles": self.power_cycles}
+
     @classmethod
     def _what(cls) -> str:
         return "an sram memory"
@@ -543,6 +534,9 @@ class SttMramMemory(_MemoryBase):
     cell_area: TechArea | None = None
     read_latency: TechTime | None = None
     write_latency: TechTime | None = None
+
+    def spec_fields(self) -> dict[str, Any]:
+        return {"read_error": self.read_error}
 
     @classmethod
     def _what(cls) -> str:
@@ -608,12 +602,63 @@ class DwmMemory(_MemoryBase):
         self.rw_ports = sorted(self.rw_ports)
         return self
 
+    def spec_fields(self) -> dict[str, Any]:
+        return dict(
+            domains=self.domains, ports=self.ports, rw_ports=tuple(self.rw_ports),
+            port_select=self.port_select, port_update=self.port_update, layout=self.layout,
+            word_tracks=self.word_tracks, shift_overlaps_read=self.shift_overlaps_read,
+            reread=self.reread, preshift=self.preshift,
+            misalignment=self.misalignment.probability, misalignment_edge=self.misalignment.edge,
+        )
+
     @classmethod
     def _what(cls) -> str:
         return "a dwm memory"
 
 
-Memory = Annotated[SramMemory | DwmMemory | SttMramMemory, Field(discriminator="kind")]
+@dataclass(frozen=True)
+class MemoryKind:
+    """A memory technology design files can name: ``kind:`` of a ``memories`` entry and the
+    name of its ``technology`` section."""
+
+    name: str
+    memory: type[_MemoryBase]  # the schema of a memories.<m> entry (kind: Literal[name])
+    tech: type[TechSection]  # the schema of technology.<name>
+    volatile: bool  # loses its contents at power-off (reloaded at every power-up)
+    description: str
+
+
+#: The registry of memory kinds.  Adding one is one entry here (with its technology section
+#: class and its memory class: ``kind: Literal[...]``, its own keys and checks, and
+#: ``spec_fields``); the union of memory schemas, the technology sections, the technology keys
+#: a memory may override and the loader's error messages all follow from it.
+MEMORY_KINDS: dict[str, MemoryKind] = {k.name: k for k in (
+    MemoryKind("sram", SramMemory, SramTech, True, "SRAM arrays (6T cells)"),
+    MemoryKind("dwm", DwmMemory, DwmTech, False,
+               "domain-wall (racetrack) nanowires shifted past access ports"),
+    MemoryKind("stt_mram", SttMramMemory, SttMramTech, False,
+               "spin-transfer-torque MRAM arrays (1T-1MTJ)"),
+)}
+
+Memory = Annotated[Union[tuple(k.memory for k in MEMORY_KINDS.values())],  # noqa: UP007
+                   Field(discriminator="kind")]
+
+#: Technology numbers: the logic units and one optional section per memory kind.
+Technology = create_model(
+    "Technology", __base__=_TechnologyBase, __module__=__name__,
+    **{name: (k.tech | None, None) for name, k in MEMORY_KINDS.items()},  # type: ignore[call-overload]
+)
+
+#: The technology keys of each memory kind (a memory entry may override any of them).
+TECH_KEYS: dict[str, tuple[str, ...]] = {
+    name: tuple(k.tech.model_fields) for name, k in MEMORY_KINDS.items()}
+
+#: A memory kind's technology section (the base of every registered one).
+MemoryTech = TechSection
+
+#: Technology sections by memory kind.
+_TECH_SECTIONS: dict[str, type[TechSection]] = {
+    name: k.tech for name, k in MEMORY_KINDS.items()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -1029,13 +1074,13 @@ class ArchConfig(DesignConfig):
                 return layer
         raise KeyError(f"no layer named {name!r}; layers: {[x.name for x in self.layers]}")
 
-    def layer_memory(self, layer: ConvLayer | FcLayer | str) -> SramMemory | DwmMemory | SttMramMemory:
+    def layer_memory(self, layer: ConvLayer | FcLayer | str) -> _MemoryBase:
         """The memory that holds a layer's weights."""
         if isinstance(layer, str):
             layer = self.layer(layer)
         return self.memories[layer.weights.memory]
 
-    def memory_tech(self, name: str) -> SramTech | DwmTech | SttMramTech:
+    def memory_tech(self, name: str) -> MemoryTech:
         """Technology numbers of memory ``name``: its kind's section of ``technology`` with the
         memory's own overrides applied. Use e.g. ``cfg.memory_tech("dwm0").shift_latency.value``
         (ns)."""
@@ -1059,7 +1104,7 @@ def strip_union_tags(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
             len(out) == 2
             and out[0] in ("layers", "memories")
             and i + 1 < len(loc)
-            and loc[i + 1] in (("conv", "fc") if out[0] == "layers" else ("sram", "dwm", "stt_mram"))
+            and loc[i + 1] in (("conv", "fc") if out[0] == "layers" else tuple(MEMORY_KINDS))
         ):
             i += 1  # skip the tag
         i += 1

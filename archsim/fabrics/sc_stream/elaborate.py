@@ -13,7 +13,7 @@ import numpy as np
 
 from archsim.blocks.specs import LayerSpec, LogicCost, MemorySpec, NetworkSpec, RngSpec
 from archsim.config.errors import ConfigError
-from archsim.config.schema import ArchConfig, ConvLayer, DwmMemory, Rng, SramMemory, SttMramMemory
+from archsim.config.schema import MEMORY_KINDS, ArchConfig, ConvLayer, Rng
 from archsim.fabrics.sc_stream.network import random_weights
 from archsim.seeds import derive_seed
 
@@ -35,28 +35,15 @@ def _rng(r: Rng, seed: int, *name: str) -> RngSpec:
 def _memory(cfg: ArchConfig, name: str) -> MemorySpec:
     mem = cfg.memories[name]
     t = cfg.memory_tech(name).as_floats()
-    extra: dict[str, object] = {}
-    if isinstance(mem, DwmMemory):
-        extra = dict(
-            shift_energy_pj=t["shift_energy_per_track_step"],
-            shift_latency_ns=t["shift_latency"],
-            port_area_um2=t["port_area"],
-            domains=mem.domains, ports=mem.ports, rw_ports=tuple(mem.rw_ports),
-            port_select=mem.port_select, port_update=mem.port_update, layout=mem.layout,
-            word_tracks=mem.word_tracks, shift_overlaps_read=mem.shift_overlaps_read,
-            reread=mem.reread, preshift=mem.preshift, misalignment=mem.misalignment.probability,
-            misalignment_edge=mem.misalignment.edge,
-        )
-    elif isinstance(mem, SramMemory):
-        extra = dict(power_cycles=mem.power_cycles)
-    elif isinstance(mem, SttMramMemory):
-        extra = dict(read_error=mem.read_error)
+    kind = MEMORY_KINDS[mem.kind]
     return MemorySpec(
-        name=name, kind=mem.kind,
+        name=name, kind=mem.kind, volatile=kind.volatile,
         read_energy_pj=t["read_energy_per_bit"], write_energy_pj=t["write_energy_per_bit"],
         leakage_mw_per_bit=t["leakage_per_bit"], cell_area_um2=t["cell_area"],
         read_latency_ns=t["read_latency"], write_latency_ns=t["write_latency"],
-        **extra,  # type: ignore[arg-type]
+        shift_energy_pj=t.get("shift_energy_per_track_step", 0.0),
+        shift_latency_ns=t.get("shift_latency", 0.0), port_area_um2=t.get("port_area", 0.0),
+        **mem.spec_fields(),
     )
 
 
