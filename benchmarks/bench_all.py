@@ -60,6 +60,12 @@ TARGET_SCALING = 1.8
 UNARYSIM_QUOTED_S_PER_IMAGE = {256: 3.3, 1024: 12.5}
 UNARYSIM_MACS = (0.28e6, 0.42e6)
 LENET_MACS = 2.29e6
+# images/s of the DW-CNN designs at 1024 bits before the fabric redesign (commit b845d3d, this
+# machine, 2026-12-02, this benchmark: best of 5 over 100 images); the redesign keeps >= 95 %
+RECORDED_BEFORE_REDESIGN = {("unshared FC", 1): 73.0, ("unshared FC", 2): 130.4,
+                            ("MUX-shared FC", 1): 82.6, ("MUX-shared FC", 2): 152.7}
+TARGET_KEEP = 0.95
+TARGET_PERCYCLE = 3.0  # per-cycle engine at most 3x slower than before the redesign
 
 
 def _run_json(args: list[str], parallel: int = 1) -> list[dict]:
@@ -274,11 +280,35 @@ def main(argv=None) -> int:
               f"{row['images']} images", row["scaling"] >= TARGET_SCALING,
               f"{row['scaling']:.2f}x (pairs' median {row['scaling_pairs_median']:.2f}x)")
              for row in res["scaling_long"]]
+    for r in sims:
+        before = RECORDED_BEFORE_REDESIGN.get((r["design_label"], r["jobs"]))
+        if r["length"] == 1024 and before:
+            checks.append((f"{r['design_label']} jobs {r['jobs']}: >= {TARGET_KEEP:.0%} of "
+                           f"{before:g} img/s before the fabric redesign (recorded)",
+                           r["images_per_s"] >= TARGET_KEEP * before,
+                           f"{r['images_per_s']:.1f} img/s = {r['images_per_s'] / before:.0%}"))
+    print("== per-cycle reference engine (every block a SimPy process), small designs",
+          flush=True)
+    pc = json.loads(subprocess.run([sys.executable, str(HERE / "bench_percycle.py"), "--json"],
+                                   cwd=ROOT, capture_output=True, text=True,
+                                   check=True).stdout)
+    res["percycle"] = pc
+    for row in pc:
+        print(f"  {row['design']:24s} per-cycle {row['per-cycle_ms']:7.1f} ms, fast "
+              f"{row['fast_ms']:6.1f} ms ({row['per-cycle_ms'] / row['fast_ms']:.1f}x), "
+              f"{row['images']} images", flush=True)
+    from bench_percycle import RECORDED_BEFORE
+
+    pc_new = sum(r["per-cycle_ms"] for r in pc if r["design"] in RECORDED_BEFORE)
+    pc_old = sum(RECORDED_BEFORE.values())
+    checks.append((f"per-cycle engine <= {TARGET_PERCYCLE:g}x its time before the redesign "
+                   f"(recorded {pc_old:.1f} ms for the small designs)",
+                   pc_new <= TARGET_PERCYCLE * pc_old, f"{pc_new:.1f} ms = {pc_new / pc_old:.2f}x"))
     res["targets"] = [{"target": t, "met": ok, "measured": v} for t, ok, v in checks]
     res["extra_checks"] = [{"check": t, "met": ok, "measured": v} for t, ok, v in extra]
     res["machine"]["load_average_at_end"] = list(os.getloadavg())
     res["wall_s"] = time.time() - t0
-    print(f"== targets of issue 7 (1024-bit streams, {args.images} images)")
+    print(f"== targets (issue 7: 1024-bit streams, {args.images} images; the fabric redesign)")
     for t, ok, v in checks:
         print(f"  [{'met ' if ok else 'MISS'}] {t}: {v}")
     print("== extra check (longer runs, pipeline fill and worker start-up amortised)")

@@ -13,12 +13,12 @@ import numpy as np
 
 from archsim.blocks.specs import LayerSpec, LogicCost, MemorySpec, NetworkSpec, RngSpec
 from archsim.config.errors import ConfigError
-from archsim.config.schema import MEMORY_KINDS, ArchConfig, ConvLayer, Rng
+from archsim.config.schema import MEMORY_KINDS, ArchConfig, ConvLayer, LogicTech, Rng
 from archsim.fabrics.sc_stream.network import random_weights
 from archsim.seeds import derive_seed
 
-LOGIC_UNITS = ("xnor", "sng_comparator", "lfsr", "apc_per_input", "pc_per_input",
-               "btanh_per_bit", "seg_counter", "mux_input", "register_bit")
+#: the SC logic units: every unit of the technology file's logic section
+LOGIC_UNITS = tuple(LogicTech.model_fields)
 
 
 def _rng(r: Rng, seed: int, *name: str) -> RngSpec:
