@@ -14,6 +14,7 @@ import numpy as np
 from archsim.blocks.specs import LayerSpec, LogicCost, MemorySpec, NetworkSpec, RngSpec
 from archsim.config.errors import ConfigError
 from archsim.config.schema import MEMORY_KINDS, ArchConfig, ConvLayer, LogicTech, Rng
+from archsim.fabrics.sc_stream.faults import FAULTS
 from archsim.fabrics.sc_stream.network import random_weights
 from archsim.seeds import derive_seed
 
@@ -80,22 +81,10 @@ def network_spec(cfg: ArchConfig) -> NetworkSpec:
             if period > mem.domains * 4096:
                 raise ConfigError(cfg.source_file, f"{here}.weights.length", spec.weight_length,
                                   "a stream that fits in 4096 tracks of the memory's domains")
-        if mem.misalignment > 0 and not (
-                spec.weight_format == "stochastic" and not spec.shared_fc
-                and not (spec.kind == "conv" and spec.sharing == "none")):
-            raise ConfigError(cfg.source_file, f"memories.{w.memory}.misalignment.probability",
-                              mem.misalignment,
-                              f"0 for layer {lay.name!r}: misalignment faults are simulated for "
-                              "stochastic weights of unshared fc and filter-shared conv layers")
-        if lay.output_flip > 0 and lay.activation != "btanh":
-            raise ConfigError(cfg.source_file, f"{here}.output_flip", lay.output_flip,
-                              "0 for a layer without output streams (activation: none)")
-        if mem.read_error > 0 and spec.weight_format == "stochastic" and (
-                spec.shared_fc or (spec.kind == "conv" and spec.sharing == "none")):
-            raise ConfigError(cfg.source_file, f"memories.{w.memory}.read_error", mem.read_error,
-                              f"0 for layer {lay.name!r}: read errors of stochastic weights are "
-                              "simulated for unshared fc and filter-shared conv layers (and for "
-                              "binary weights at their power-up load)")
+        for fault in FAULTS:  # each fault model says where it is simulated
+            if fault.rate(spec) > 0 and not fault.supported(spec):
+                raise ConfigError(cfg.source_file, fault.key_path(i, w.memory), fault.rate(spec),
+                                  fault.expected(spec))
         layers.append(spec)
     first = cfg.layers[0]
     if isinstance(first, ConvLayer):

@@ -13,7 +13,7 @@ action counts; the engines never see them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -31,7 +31,8 @@ from archsim.engine.fabric import (
     Schedule,
     Stage,
 )
-from archsim.fabrics.sc_stream.datapath import compute_layer, flip_outputs, output_flip_mask
+from archsim.fabrics.sc_stream.datapath import compute_layer
+from archsim.fabrics.sc_stream.faults import FaultModel
 from archsim.fabrics.sc_stream.hardware import LayerHardware
 from archsim.fabrics.sc_stream.percycle import PerCycleLayer
 from archsim.fabrics.sc_stream.probes import ScProbe, sample
@@ -81,6 +82,7 @@ class ElaboratedLayer(LayerModel):
     L: int = 0  # input stream length
     seed: int = 1  # run seed (stream-flip masks)
     faults: Callable[[int], tuple[FaultTable, Callable[[int], np.ndarray]]] | None = None
+    fault_models: list[FaultModel] = field(default_factory=list)  # active on this layer
 
     def __post_init__(self) -> None:
         self.name = self.spec.name
@@ -120,15 +122,11 @@ class ElaboratedLayer(LayerModel):
         lay, L = self.spec, self.L
         out = compute_layer(lay, data, self.weights, L, self.pool_first, keep_counts=detail,
                             image=image)
-        flips = flip_outputs(lay, out, L, self.seed, image)
         events: Actions = {}
-        if self.faults is not None:
-            events.setdefault("weight_mem", {})["misalign"] = int(
-                self.faults(image)[0].per_step.sum())
-        if self.weights.read_error > 0:
-            events.setdefault("weight_mem", {})["read_error"] = self.weights.read_errors(image)
-        if lay.output_flip > 0:
-            events["btanh"] = {"flip": flips}
+        for fault in self.fault_models:
+            applied = fault.corrupt_output(self, out, image)
+            events.setdefault(fault.block, {})[fault.action] = fault.image_events(self, image,
+                                                                                  applied)
         last = lay.activation == "none"
         return LayerOutput(
             data=out.counts_sum if last else out.streams,
@@ -169,8 +167,7 @@ class ScPerCycle(PerCycleModel):
         self.pcl = PerCycleLayer(el.spec, el.weights, el.L, el.pool_first)
         self.steps = el.spec.steps(el.L)
         self.emit_from = self.steps - el.L
-        self.flipped: np.ndarray | None = None
-        self.read_errors: np.ndarray | None = None
+        self.fault_state: list[Any] = []  # per active fault model, this image's masks
         self.image = 0
         # the work of each stage of sc_stages(): the MUX selects the inputs, the XNOR array
         # multiplies, the counter counts, pooling forwards, the last stage activates
@@ -180,31 +177,19 @@ class ScPerCycle(PerCycleModel):
         self._work = [work[st.block] for st in el.stages()]
 
     def reset(self, image: int) -> None:
-        el, L = self.el, self.el.L
         self.image = image
         self.pcl.reset(image)
-        self.flipped = None  # output bits inverted on the way to the next layer
-        self.read_errors = None  # inverted weight reads per cycle (MRAM read errors)
-        if el.spec.output_flip > 0:
-            self.flipped = K.unpack_bits(output_flip_mask(el.spec, L, el.seed, image), L)
-        if el.weights.read_error > 0:
-            mask = el.weights.read_error_mask(image)
-            self.read_errors = K.unpack_bits(mask.reshape(-1, mask.shape[-1]), L).sum(axis=0)
+        self.fault_state = [f.percycle(self.el, image) for f in self.el.fault_models]
 
     def access(self, s: int) -> tuple[int, Actions]:
         el = self.el
-        t = s % el.L
         steps = el.store.step_access(s)
         interval = int(el.store.interval_of(np.array([steps]), s)[0])
         acts = el.hw.cycle_actions(steps, s)
-        if el.faults is not None:  # fault events of this access, from the same table
-            n_f = int(el.faults(self.image)[0].per_step[s])
-            if n_f:
-                acts["weight_mem"]["misalign"] = n_f
-        if self.read_errors is not None and self.read_errors[t]:
-            acts["weight_mem"]["read_error"] = int(self.read_errors[t])
-        if self.flipped is not None and s >= self.emit_from:
-            acts.setdefault("btanh", {})["flip"] = int(self.flipped[:, t].sum())
+        for fault, state in zip(el.fault_models, self.fault_state, strict=True):
+            n = fault.step_events(el, state, s, s >= self.emit_from)
+            if n:
+                acts.setdefault(fault.block, {})[fault.action] = n
         return interval, acts
 
     def stage(self, i: int, s: int, data: Any) -> Any:
@@ -223,8 +208,8 @@ class ScPerCycle(PerCycleModel):
         bits = self.pcl.activate(v)
         if s < self.emit_from:
             return None
-        if self.flipped is not None:  # the output wires
-            bits = bits ^ self.flipped[:, s % self.el.L]
+        for fault, state in zip(self.el.fault_models, self.fault_state, strict=True):
+            bits = fault.corrupt_token(state, bits, s % self.el.L)  # the output wires
         return bits
 
     def finish(self, tokens: list[np.ndarray]) -> LayerOutput:

@@ -16,8 +16,9 @@ from archsim.blocks.specs import NetworkSpec
 from archsim.blocks.streams import LayerWeights, input_streams
 from archsim.blocks.weight_store import WeightStore
 from archsim.engine.fabric import FabricNetwork, Probe
-from archsim.engine.ledger import Action, Block
+from archsim.engine.ledger import Block
 from archsim.fabrics.sc_stream.datapath import btanh_states
+from archsim.fabrics.sc_stream.faults import FAULTS
 from archsim.fabrics.sc_stream.hardware import LayerHardware, input_blocks
 from archsim.fabrics.sc_stream.layer import ElaboratedLayer
 from archsim.fabrics.sc_stream.mapping import FloatReference
@@ -50,14 +51,10 @@ class Network(FabricNetwork):
                 first = int(np.random.default_rng(derive_seed(spec.seed, "pool", lay.name))
                             .integers(0, lay.pool ** 2 if lay.pooled else 4))
             el = ElaboratedLayer(lay, store, lw, hw, r, first, L=L, seed=spec.seed)
-            if lay.memory.is_dwm and lay.memory.misalignment > 0 and lay.weight_format == "stochastic":
-                el.faults = _fault_model(el, spec.seed)
-                lw.faults = el.faults
-                hw.blocks["weight_mem"].actions["misalign"] = Action("misalign", 0.0)
-            if lay.memory.read_error > 0:  # inverted reads are counted (they cost nothing extra)
-                hw.blocks["weight_mem"].actions["read_error"] = Action("read_error", 0.0)
-            if lay.output_flip > 0:  # so are output bits flipped on the wires
-                hw.blocks["btanh"].actions["flip"] = Action("flip", 0.0)
+            for fault in FAULTS:  # the fault models of this layer (faults.py)
+                if fault.active(lay):
+                    fault.attach(el, spec.seed)
+                    el.fault_models.append(fault)
             self.layers.append(el)
         self.input_blocks = input_blocks(spec)
 
