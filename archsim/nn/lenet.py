@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from archsim.workload.models import BUILTIN_MODELS, builtin_model_path
 
@@ -165,35 +164,49 @@ def pixels_to_bipolar(images_uint8: np.ndarray) -> np.ndarray:
     return x.astype(np.float64) * (2.0 / 255.0) - 1.0
 
 
-def _conv_valid(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Valid, stride-1 convolution (cross-correlation) of ``(N,C,H,W)`` with ``(F,C,k,k)`` + b."""
-    f, c, kh, kw = w.shape
-    windows = sliding_window_view(x, (kh, kw), axis=(2, 3))  # (N, C, Ho, Wo, kh, kw)
-    n, _, ho, wo = windows.shape[:4]
-    cols = windows.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, c * kh * kw)
-    out = cols @ w.reshape(f, c * kh * kw).T.astype(x.dtype) + b.astype(x.dtype)
-    return out.reshape(n, ho, wo, f).transpose(0, 3, 1, 2)
+def _workload(s: dict[str, float]) -> Any:
+    """The SC LeNet-5 workload with the tanh gains ``s`` (cached per gains)."""
+    key = tuple(sorted(s.items()))
+    hit = _WORKLOADS.get(key)
+    if hit is None:
+        from archsim.workload import workload_from_dict
+
+        ops: list[dict[str, Any]] = [
+            {"name": "conv1", "op": "conv2d", "out_channels": 20, "kernel": 5},
+            {"name": "pool1", "op": "maxpool", "kernel": 2},
+            {"name": "act1", "op": "btanh", "s": s["conv1"]},
+            {"name": "conv2", "op": "conv2d", "out_channels": 50, "kernel": 5},
+            {"name": "pool2", "op": "maxpool", "kernel": 2},
+            {"name": "act2", "op": "btanh", "s": s["conv2"]},
+            {"name": "flatten", "op": "flatten"},
+            {"name": "fc1", "op": "dense", "outputs": 500},
+            {"name": "act3", "op": "btanh", "s": s["fc1"]},
+            {"name": "fc2", "op": "dense", "outputs": 10},
+        ]
+        hit = _WORKLOADS[key] = workload_from_dict(
+            {"name": "lenet5", "input": {"shape": [1, 28, 28], "mapping": "raw"},
+             "model": {"weights": "random", "clip": 1.0}, "ops": ops}, source="nn.lenet")
+    return hit
 
 
-def _maxpool2(z: np.ndarray) -> np.ndarray:
-    """2x2, stride-2 max pooling of ``(N, C, H, W)``."""
-    n, c, h, w = z.shape
-    return z.reshape(n, c, h // 2, 2, w // 2, 2).max(axis=(3, 5))
+_WORKLOADS: dict[tuple, Any] = {}
 
 
 def _forward_batch(weights: LeNet5Weights, x: np.ndarray) -> dict[str, np.ndarray]:
-    s = weights.s
+    """One batch of bipolar inputs through the one float reference of archsim
+    (``archsim.workload.reference_forward``) on the LeNet-5 workload."""
+    from archsim.workload import LayerParams, WorkloadWeights, reference_forward
+
+    wl = _workload(weights.s)
+    params = WorkloadWeights(layers={
+        name: LayerParams(name, np.asarray(getattr(weights, f"{name}_w"), np.float64),
+                          np.asarray(getattr(weights, f"{name}_b"), np.float64))
+        for name in ("conv1", "conv2", "fc1", "fc2")})
+    outs = dict(zip((op.name for op in wl.ops), reference_forward(wl, params, x), strict=True))
     out: dict[str, np.ndarray] = {"input": x}
-    out["conv1"] = _conv_valid(x, weights.conv1_w, weights.conv1_b)
-    out["pool1"] = _maxpool2(out["conv1"])
-    out["act1"] = np.tanh(out["pool1"] / s["conv1"])
-    out["conv2"] = _conv_valid(out["act1"], weights.conv2_w, weights.conv2_b)
-    out["pool2"] = _maxpool2(out["conv2"])
-    out["act2"] = np.tanh(out["pool2"] / s["conv2"])
-    flat = out["act2"].reshape(len(x), -1)
-    out["fc1"] = flat @ weights.fc1_w.T.astype(x.dtype) + weights.fc1_b
-    out["act3"] = np.tanh(out["fc1"] / s["fc1"])
-    out["logits"] = out["act3"] @ weights.fc2_w.T.astype(x.dtype) + weights.fc2_b
+    for key in ("conv1", "pool1", "act1", "conv2", "pool2", "act2", "fc1", "act3"):
+        out[key] = outs[key]
+    out["logits"] = outs["fc2"]
     out["pred"] = np.argmax(out["logits"], axis=1)
     return out
 
