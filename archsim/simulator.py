@@ -153,7 +153,10 @@ class _Run:
 
     def sample_probe(self, p: Probe, lay: LayerModel, out: LayerOutput, sched: Schedule,
                      consume: np.ndarray | None, produce: np.ndarray) -> None:
-        cycles, values = lay.sample_probe(p, out, sched, consume, produce)
+        self.add_probe_samples(p, lay, *lay.sample_probe(p, out, sched, consume, produce))
+
+    def add_probe_samples(self, p: Probe, lay: LayerModel, cycles: np.ndarray,
+                          values: np.ndarray) -> None:
         tr = self.probe_traces.setdefault(p.name, ProbeTrace(p.name, lay.probe_width(p)))
         for c, v in zip(cycles.tolist(), values.tolist(), strict=True):
             tr.change(c, v)
@@ -370,7 +373,7 @@ def simulate(net: FabricNetwork, images: Iterable[Image], n_images: int,
              probe_images: int = 1, jobs: int = 1) -> tuple[RunResult, SimTrace | None]:
     """Simulate ``n_images`` images through the network; returns the result (and trace).
 
-    Probes are sampled by the fast engine (the per-cycle engine ignores them).  With
+    Probes are sampled by both engines (the per-cycle engine reads them from its blocks).  With
     ``jobs > 1`` (fast mode) worker processes compute the images' bits in parallel while this
     process keeps the SimPy timing, the ledger and the image order, so every result is
     identical to a single-process run.

@@ -144,6 +144,16 @@ class PerCycleModel(ABC):
         takes the input token, each stage passes its result to the next; the last stage
         returns the output token when the step emits one (``s >= emit_from``), else None."""
 
+    def watch(self, probes: Sequence[Probe]) -> None:
+        """Record the signals of ``probes`` while the blocks step (per-cycle engine)."""
+        if probes:
+            raise NotImplementedError("this fabric's per-cycle model records no signals")
+
+    def probe_samples(self, probe: Probe, consume: np.ndarray,
+                      produce: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(cycles, values) of a watched probe over the image, from what the blocks recorded."""
+        raise NotImplementedError("this fabric's per-cycle model records no signals")
+
     @abstractmethod
     def finish(self, tokens: list[np.ndarray]) -> LayerOutput:
         """The image's output from its emitted tokens (``value``, ``scores``, ``trace_bits``)."""

@@ -113,9 +113,12 @@ class PerCycleEngine:
     def _memory(self, lay: LayerModel, consumed: simpy.Store, delivered: simpy.Store):
         env = self.env
         prev = self.run.clocks[lay.name].c_prev  # load cycles - 1
+        probes = [p for p in self.run.probes if p.layer == lay.name]
         for n, img in enumerate(self.images):
             model = lay.percycle()  # the image's blocks start afresh; the memory keeps its state
             model.reset(img.index)
+            if n < self.run.probe_images:
+                model.watch(probes)
             for s in range(model.steps):
                 if s > 0 or n > 0:
                     prev = yield consumed.get()
@@ -220,6 +223,11 @@ class PerCycleEngine:
             run.record_input(k, int(job.consume[-1]))
         run.record_layer_image(lay, k, job.acts, int(job.consume[0]), int(job.consume[-1]),
                                job.steps, job.times, job.stall)
+        if k < run.probe_images:  # the signals the blocks recorded while they stepped
+            for p in run.probes:
+                if p.layer == lay.name:
+                    run.add_probe_samples(p, lay, *job.model.probe_samples(p, job.consume,
+                                                                           job.times))
         result = job.model.finish(job.tokens)
         if run.trace is not None:
             run.trace.layer_bits.setdefault(lay.name, []).append(result.trace_bits)

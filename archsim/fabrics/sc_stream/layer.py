@@ -12,7 +12,7 @@ action counts; the engines never see them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -169,9 +169,11 @@ class ScPerCycle(PerCycleModel):
         self.emit_from = self.steps - el.L
         self.fault_state: list[Any] = []  # per active fault model, this image's masks
         self.image = 0
+        self.watched: dict[str, list[int]] = {}  # probed signal -> its value at every step
+        self._probes: list[ScProbe] = []
         # the work of each stage of sc_stages(): the MUX selects the inputs, the XNOR array
         # multiplies, the counter counts, pooling forwards, the last stage activates
-        work: dict[str, Any] = {"mux": self.pcl.mux, "xnor": self._products,
+        work: dict[str, Any] = {"mux": self._mux, "xnor": self._products,
                                 el.spec.counter: self._count, "pool": self._pool,
                                 "btanh": self._activate, "acc": self._activate}
         self._work = [work[st.block] for st in el.stages()]
@@ -186,6 +188,10 @@ class ScPerCycle(PerCycleModel):
         steps = el.store.step_access(s)
         interval = int(el.store.interval_of(np.array([steps]), s)[0])
         acts = el.hw.cycle_actions(steps, s)
+        if self._probes:  # the weight memory's signals of this access
+            address = el.store.address
+            self._record("weights.address", lambda i: int(address[s]) if len(address) else 0)
+            self._record("weights.shift", lambda i: int(steps))
         for fault, state in zip(el.fault_models, self.fault_state, strict=True):
             n = fault.step_events(el, state, s, s >= self.emit_from)
             if n:
@@ -195,17 +201,51 @@ class ScPerCycle(PerCycleModel):
     def stage(self, i: int, s: int, data: Any) -> Any:
         return self._work[i](s, data)
 
+    # ------------------------------------------------------------ probed signals
+    def watch(self, probes: Sequence[Probe]) -> None:
+        self._probes = [p for p in probes if isinstance(p, ScProbe)]
+        self.watched = {p.signal: [] for p in self._probes}
+
+    def _record(self, signal: str, value: Callable[[int], int]) -> None:
+        for p in self._probes:
+            if p.signal == signal:
+                self.watched.setdefault(f"{signal}[{p.index}]", []).append(value(p.index))
+
+    def probe_samples(self, probe: Probe, consume: np.ndarray,
+                      produce: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The fast engine's timing of each signal: what a block computes when it takes a step
+        at its consume cycle, what the Btanh outputs at the produce cycle of the last L."""
+        assert isinstance(probe, ScProbe)
+        values = np.array(self.watched.get(f"{probe.signal}[{probe.index}]", []), np.int64)
+        if probe.signal in ("btanh.state", "btanh.out"):
+            return produce, values[len(values) - self.el.L:]
+        return consume, values
+
+    def _mux(self, s: int, token: np.ndarray) -> Any:
+        if self._probes:
+            self._record("mux.select", lambda i: int(self.el.weights.select[s]))
+        return self.pcl.mux(s, token)
+
     def _products(self, s: int, token: np.ndarray) -> np.ndarray:
         return self.pcl.products(s, token)
 
     def _count(self, s: int, prod: np.ndarray) -> np.ndarray:
-        return self.pcl.count(prod)
+        v = self.pcl.count(prod)
+        if self._probes:  # the counter's output (conv: pre-pool index f*Ho*Wo + y*Wo + x)
+            self._record("apc.count", lambda i: int(v.ravel()[i]))
+        return v
 
     def _pool(self, s: int, v: np.ndarray) -> np.ndarray:
+        if self._probes:  # the candidate the pooling unit forwards during this step
+            self._record("pool.select", lambda i: int(self.pcl.sel[i]))
         return self.pcl.pool(s, v)
 
     def _activate(self, s: int, v: np.ndarray) -> np.ndarray | None:
         bits = self.pcl.activate(v)
+        if self._probes:
+            state, r = self.pcl.state, self.pcl.r
+            self._record("btanh.state", lambda i: int(state[i]))
+            self._record("btanh.out", lambda i: int(2 * state[i] >= r))
         if s < self.emit_from:
             return None
         for fault, state in zip(self.el.fault_models, self.fault_state, strict=True):
