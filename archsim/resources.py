@@ -99,7 +99,8 @@ def builtin_path(name: str, file: str | None = None, key_path: str = "") -> Path
     path = configs_dir().joinpath(*rel.parts)
     if path.is_file():
         return path
-    folder = rel.parts[0] if len(rel.parts) > 1 and (configs_dir() / rel.parts[0]).is_dir() else None
+    top = rel.parts[0]
+    folder = top if len(rel.parts) > 1 and (configs_dir() / top).is_dir() else None
     known = shipped_configs(folder)
     raise ConfigError(where, key_path, text,
                       "a shipped file: one of " + ", ".join(BUILTIN + k for k in known))

@@ -152,7 +152,8 @@ def scaling_text(r: dict, machine: dict | None = None) -> str:
     text = (f"scaling {r['scaling']:.2f}x (back-to-back pairs: median "
             f"{r['scaling_pairs_median']:.2f}x, {min(pairs):.2f}-{max(pairs):.2f}x")
     if machine is not None:
-        text += f"; machine {machine['scaling']:.2f}x, median {machine['scaling_pairs_median']:.2f}x"
+        text += (f"; machine {machine['scaling']:.2f}x, "
+                 f"median {machine['scaling_pairs_median']:.2f}x")
     return text + ")"
 
 
@@ -240,10 +241,13 @@ def main(argv=None) -> int:
                "speedup_per_image": us / r["s_per_image"],
                "speedup_per_mac": [us / r["s_per_image"] * LENET_MACS / m for m in UNARYSIM_MACS]}
         res["unarysim"].append(row)
-        print(f"  {r['design_label']:14s} L={r['length']:5d}: UnarySim {us:5.1f} s/image (6/16-channel "
-              f"LeNet, no timing/energy) vs {1e3 * r['s_per_image']:6.1f} ms (20/50 channels, bit-exact "
+        print(f"  {r['design_label']:14s} L={r['length']:5d}: UnarySim {us:5.1f} s/image "
+              "(6/16-channel "
+              f"LeNet, no timing/energy) vs {1e3 * r['s_per_image']:6.1f} ms "
+              "(20/50 channels, bit-exact "
               f"with cycles and energy): {row['speedup_per_image']:5.0f}x per image, "
-              f"{row['speedup_per_mac'][1]:5.0f}-{row['speedup_per_mac'][0]:5.0f}x per MAC", flush=True)
+              f"{row['speedup_per_mac'][1]:5.0f}-{row['speedup_per_mac'][0]:5.0f}x per MAC",
+              flush=True)
 
     # two-core scaling once the pipeline fill and worker start-up are amortised
     long_images = max(3 * args.images, 300)

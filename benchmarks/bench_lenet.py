@@ -171,7 +171,8 @@ def simulate(config: str, length: int, images: int, jobs: int) -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--config", default=str(ROOT / "arch_configs/dwcnn/lenet5_dwm_sn128_fc-unshared.yaml"))
+    p.add_argument("--config",
+                   default=str(ROOT / "arch_configs/dwcnn/lenet5_dwm_sn128_fc-unshared.yaml"))
     p.add_argument("--length", type=int, default=1024)
     p.add_argument("--images", type=int, default=100)
     p.add_argument("--jobs", type=int, default=1)

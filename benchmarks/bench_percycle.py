@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for r in rows:
         before = RECORDED_BEFORE.get(r["design"]) if args.images == 4 else None
-        ratio = f", {r['per-cycle_ms'] / before:.2f}x the recorded {before:.1f} ms" if before else ""
+        ratio = (f", {r['per-cycle_ms'] / before:.2f}x the recorded {before:.1f} ms"
+                 if before else "")
         print(f"  {r['design']:24s} per-cycle {r['per-cycle_ms']:7.1f} ms ({r['per-cycle_events']}"
               f" events), fast {r['fast_ms']:6.1f} ms: {r['per-cycle_ms'] / r['fast_ms']:.1f}x "
               f"the fast engine{ratio}")

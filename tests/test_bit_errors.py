@@ -217,7 +217,8 @@ def test_lenet_tolerates_stream_flips_until_they_are_coin_flips():
     stream bit inverted with probability 0.2 the DW-CNN LeNet-5 still classifies; at 0.5 the
     streams carry no information and it guesses."""
     def accuracy(p):
-        over = ["dataset.images=20", *(f"layers.{n}.output_flip={p}" for n in ("conv1", "conv2", "fc1"))]
+        over = ["dataset.images=20",
+                *(f"layers.{n}.output_flip={p}" for n in ("conv1", "conv2", "fc1"))]
         res, _ = run_config(load_config(LENET, over))
         return np.mean([r.correct for r in res.accuracy])
 

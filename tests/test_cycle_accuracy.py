@@ -94,7 +94,8 @@ def _random_config(i: int, tmp_path: Path) -> Path:
         {"name": "fc2", "kind": "fc", "inputs": fc_out, "outputs": 3, "activation": "none",
          "counter": "apc", "weights": weights()},
     ]
-    doc = {"name": f"random{i}", "include": TECH, "clock": f"{int(rng.choice([100, 200, 400]))} MHz",
+    clock = f"{int(rng.choice([100, 200, 400]))} MHz"
+    doc = {"name": f"random{i}", "include": TECH, "clock": clock,
            "seed": i, "dataset": {"name": "random", "images": 2}, "model": {"weights": "random"},
            "stream": {"length": L, "rng": {"kind": str(rng.choice(["lfsr", "sobol"]))}},
            "memories": mems, "layers": layers}

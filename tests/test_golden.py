@@ -44,7 +44,8 @@ def test_the_comparison_catches_a_changed_cycle_count():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.environ.get("ARCHSIM_DATA"), reason="needs the full MNIST (ARCHSIM_DATA)")
+@pytest.mark.skipif(not os.environ.get("ARCHSIM_DATA"),
+                    reason="needs the full MNIST (ARCHSIM_DATA)")
 def test_quickstart_design_on_the_full_mnist_test_set():
     """The 10,000-image run of the quickstart design: 9914 correct, 163,965,378 cycles (the
     figures of every session since the model was trained)."""

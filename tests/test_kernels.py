@@ -892,7 +892,8 @@ def test_floor_popcount_kernels_count_every_xnor_product(words):
     ho = H - k + 1
     for f, y, xx in itertools.product(range(F), range(ho), range(ho)):
         prod = ~(inp[:, y:y + k, xx:xx + k] ^ wts[f])
-        want = np.unpackbits(prod.view(np.uint8)).sum() + np.unpackbits(bias[f].view(np.uint8)).sum()
+        want = (np.unpackbits(prod.view(np.uint8)).sum()
+                + np.unpackbits(bias[f].view(np.uint8)).sum())
         assert got[f, y, xx] == want
 
 
@@ -930,7 +931,8 @@ def test_floor_fc_popcount_rejects_inconsistent_operands():
 
 
 @needs_cython
-@pytest.mark.parametrize("length,period", [(1024, 4), (1024, 3), (1024, 2), (256, 1), (512, 8), (200, 2),
+@pytest.mark.parametrize("length,period", [(1024, 4), (1024, 3), (1024, 2), (256, 1), (512, 8),
+                                           (200, 2),
                                            (384, 4), (192, 2)])  # P not dividing W: 4 of 6, 2 of 3
 @pytest.mark.parametrize("approx", [False, True])
 def test_xnor_counts_with_periodic_streams(length, period, approx):

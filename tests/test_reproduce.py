@@ -137,7 +137,8 @@ def _table1_results(tech: str, dwm_sn_power_mw: float) -> dict:
         res[(f"fig11_{mem}_stochastic", tech)] = [
             _storage_point(f"fig11_{mem}_stochastic", tech, _lengths(n),
                            area * n / 128, power * (1 if mem == "dwm" else n / 128),
-                           (10e6 if mem == "dwm" else 15e6) + (0 if mem == "dwm" else area * n / 128),
+                           (10e6 if mem == "dwm" else 15e6)
+                           + (0 if mem == "dwm" else area * n / 128),
                            (3000.0 if mem == "dwm" else 3000 + power * n / 128))
             for n in (32, 128, 1024)]
     return res

@@ -45,7 +45,8 @@ def test_event_log_and_csv_reports_agree_with_the_summary(run_dir):
     with open(run_dir / "layers.csv") as f:
         rows = {r["name"] if "name" in r else r["layer"]: r for r in csv.DictReader(f)}
     for layer in s["layers"]:
-        assert float(rows[layer["name"]]["energy_pj"]) == pytest.approx(layer["energy_pj"], rel=1e-6)
+        assert float(rows[layer["name"]]["energy_pj"]) == pytest.approx(layer["energy_pj"],
+                                                                          rel=1e-6)
     with open(run_dir / "blocks.csv") as f:
         area = sum(float(r["area_um2"]) for r in csv.DictReader(f))
     assert area == pytest.approx(s["area_um2"], rel=1e-6)

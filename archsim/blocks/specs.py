@@ -1,6 +1,7 @@
 """Plain specifications the hardware blocks are built from (validated config, flattened).
 
-``archsim.fabrics.sc_stream.elaborate`` turns the validated YAML config into these; blocks never see YAML.
+``archsim.fabrics.sc_stream.elaborate`` turns the validated YAML config into these; blocks never
+see YAML.
 Quantities are in archsim's internal units: ns, MHz, pJ, mW, um^2.
 """
 

@@ -175,7 +175,8 @@ class LayerWeights:
     _conv_ops: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     periodic: np.ndarray | None = None  # unshared FC: the first words of periodic streams
 
-    def conv_operands(self, image: int, channels: int, kernel: int) -> tuple[np.ndarray, np.ndarray]:
+    def conv_operands(self, image: int, channels: int,
+                      kernel: int) -> tuple[np.ndarray, np.ndarray]:
         """Conv layer: the filters ``(F, C, k, k, W)`` and bias streams ``(F, W)`` the XNOR
         array reads for ``image``, contiguous; kept while the streams do not change."""
         wp = self.image_packed(image)  # (F, fan_in, W)

@@ -123,7 +123,8 @@ def _read_yaml(path: Path, display: str) -> dict[str, Any]:
         raise ConfigError(display, "", text[:40], f"valid YAML ({problem})") from None
     if data is None:
         raise ConfigError(display, "", None,
-                          "a non-empty YAML mapping of top-level keys (clock, memories, layers, ...)")
+                          "a non-empty YAML mapping of top-level keys "
+                          "(clock, memories, layers, ...)")
     if not isinstance(data, dict):
         raise ConfigError(display, "", data,
                           "a YAML mapping of top-level keys (clock, memories, layers, ...)")
@@ -206,7 +207,8 @@ def _prepare(raw: dict[str, Any], path: Path, display: str) -> None:
     model = raw.get("model")
     if isinstance(model, dict):
         weights = model.get("weights")
-        if isinstance(weights, str) and weights.endswith(".npz") and not Path(weights).is_absolute():
+        if (isinstance(weights, str) and weights.endswith(".npz")
+                and not Path(weights).is_absolute()):
             model["weights"] = str((path.parent / weights).resolve())
 
 
@@ -358,7 +360,8 @@ def apply_override(raw: dict[str, Any], text: str, origins: Origins | None = Non
                 if origins is not None:
                     origins[(*loc, token)] = label
         else:
-            raise ConfigError(label, format_key_path(loc), node, "a mapping or list to descend into")
+            raise ConfigError(label, format_key_path(loc), node,
+                              "a mapping or list to descend into")
         loc = (*loc, token)
         if last:
             old = node[token] if isinstance(node, list) or token in node else None
@@ -452,7 +455,8 @@ def _check_no_bare_tech(raw: dict[str, Any], origins: Origins) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def load_raw(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -> tuple[dict[str, Any], Origins]:
+def load_raw(path: str | os.PathLike[str],
+             overrides: Iterable[str] = ()) -> tuple[dict[str, Any], Origins]:
     """The merged, overridden raw document and the origin (file or override) of each node,
     before validation. ``path`` as :func:`archsim.resources.resolve` reads it (``builtin:<name>``
     names a shipped file)."""

@@ -22,7 +22,8 @@ BLOCK_KINDS = tuple(block_kinds())
 
 @dataclass(frozen=True)
 class Action:
-    """One kind of event a block can perform (e.g. ``read`` one bit, ``shift`` one track one domain)."""
+    """One kind of event a block can perform (e.g. ``read`` one bit, ``shift`` one track one
+    domain)."""
 
     name: str
     energy_pj: float

@@ -257,7 +257,8 @@ def render_stats(summary: dict[str, Any]) -> str:
     if s["accuracy"] is None:
         acc = "n/a (no labels)"
     else:
-        acc = f"{100 * s['accuracy']:.2f}% ({det.get('correct', '?')}/{det.get('images_labelled', '?')})"
+        n_ok, n_all = det.get("correct", "?"), det.get("images_labelled", "?")
+        acc = f"{100 * s['accuracy']:.2f}% ({n_ok}/{n_all})"
     lines += [
         "",
         "Summary Stats",

@@ -115,7 +115,8 @@ def table3_accuracy(results: Results, shared: bool = False) -> dict[int, tuple[f
 
 
 def study_models(results: Results, study: str) -> str:
-    """The model(s) a study's points ran (``builtin:`` prefix dropped), e.g. ``lenet5_mnist_apc``."""
+    """The model(s) a study's points ran (``builtin:`` prefix dropped), e.g.
+    ``lenet5_mnist_apc``."""
     names = sorted({str(((p.summary.get("metadata") or {}).get("model") or {})
                         .get("weights", "?")).removeprefix("builtin:")
                     for p in results.get((study, "generic45"), [])})

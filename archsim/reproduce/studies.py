@@ -9,8 +9,9 @@ simulator exactly as ``archsim sweep`` would produce it.
 Hardware studies (area, power, energy) simulate ``hw_images`` images per point (default 10):
 those quantities do not depend on the pixel values (LeNet-5 energy per image differs by
 < 0.01 % between 2 and 12 images); the only image-count effect is the one-time load of binary
-weights into their registers, amortised over the run (as it is over a deployment). Accuracy studies simulate
-``images`` images per point. Hardware studies also run with the calibrated technology
+weights into their registers, amortised over the run (as it is over a deployment). Accuracy
+studies simulate ``images`` images per point. Hardware studies also run with the calibrated
+technology
 (``arch_configs/tech/dwcnn_calibrated.yaml``) applied as ``--set`` overrides.
 """
 

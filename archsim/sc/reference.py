@@ -379,7 +379,8 @@ def _mux_fc_args(x, source, select, bit_index, G, L):
         raise ValueError(f"x must be uint64[n-1, W], got shape {x.shape}")
     source = np.asarray(source)
     if source.dtype != np.uint64 or source.ndim != 3:
-        raise ValueError(f"source must be uint64[outputs, n, Wsrc], got {source.dtype} {source.shape}")
+        raise ValueError(
+            f"source must be uint64[outputs, n, Wsrc], got {source.dtype} {source.shape}")
     n = source.shape[1]
     if n < 1 or x.shape[0] != n - 1:
         raise ValueError(f"x has {x.shape[0]} inputs but source has fan-in {n} (n-1 inputs + bias)")
@@ -460,7 +461,8 @@ def _mux_fc_table_args(x, tab, row, select, n, G, L, outputs):
     sel = np.asarray(select, dtype=np.int64).reshape(-1)
     row = np.ascontiguousarray(np.asarray(row, dtype=np.int64).reshape(-1))
     if tab.dtype != np.uint64 or tab.ndim != 3 or tab.shape[1:] != (G, nl):
-        raise ValueError(f"tab must be uint64[rows, G={G}, lanes={nl}], got {tab.dtype} {tab.shape}")
+        raise ValueError(
+            f"tab must be uint64[rows, G={G}, lanes={nl}], got {tab.dtype} {tab.shape}")
     if row.size != sel.size:
         raise ValueError(f"row has {row.size} entries but select {sel.size}")
     if row.size and (row.min() < 0 or row.max() >= tab.shape[0]):
@@ -498,7 +500,8 @@ def mux_fc_table(source, select, bit_index, G) -> tuple[np.ndarray, np.ndarray]:
     """
     source = np.asarray(source)
     if source.dtype != np.uint64 or source.ndim != 3:
-        raise ValueError(f"source must be uint64[outputs, n, Wsrc], got {source.dtype} {source.shape}")
+        raise ValueError(
+            f"source must be uint64[outputs, n, Wsrc], got {source.dtype} {source.shape}")
     G = int(G)
     if G < 1:
         raise ValueError(f"G={G} must be >= 1")
@@ -548,7 +551,8 @@ def _mux_fc_table_counts(x, tab, row, sel, n, G, L, approx, outputs) -> np.ndarr
 
 
 def mux_fc_btanh(x, tab, row, select, n, G, L, approx, n_btanh, r, s0, outputs) -> np.ndarray:
-    """MUX-shared FC fused with its Btanh: packed outputs ``uint64[outputs, W]`` of the last L steps.
+    """MUX-shared FC fused with its Btanh: packed outputs ``uint64[outputs, W]`` of the last L
+    steps.
 
     The counts are those of ``mux_fc_counts`` (read through the table ``tab``/``row`` of
     ``mux_fc_table``); the Btanh counter runs through all S steps from ``s0`` (see ``btanh``)
@@ -564,7 +568,8 @@ def mux_fc_btanh(x, tab, row, select, n, G, L, approx, n_btanh, r, s0, outputs) 
 
 
 def mux_fc_sums(x, tab, row, select, n, G, L, approx, outputs) -> np.ndarray:
-    """MUX-shared FC output counters: per-neuron sum over all steps of its counts, ``int64[outputs]``."""
+    """MUX-shared FC output counters: per-neuron sum over all steps of its counts,
+    ``int64[outputs]``."""
     x, tab, row, sel, n, G, L, outputs = _mux_fc_table_args(x, tab, row, select, n, G, L, outputs)
     if sel.size == 0:
         return np.zeros(outputs, dtype=np.int64)

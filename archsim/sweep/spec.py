@@ -3,7 +3,7 @@
 A sweep file is YAML::
 
     name: dwcnn_memory_format        # optional (default: the file name)
-    base: ../dwcnn/lenet5_dwm_sn128_fc-unshared.yaml   # relative to the sweep file, or builtin:<name>
+    base: ../dwcnn/lenet5_dwm_sn128_fc-unshared.yaml  # relative to the sweep file, or builtin:
     mode: product                    # product (every combination) or zip (i-th with i-th)
     images: 5                        # per point (optional; default dataset.images)
     seed: fixed                      # fixed (the base seed) | per-point | an integer

@@ -12,7 +12,8 @@ batchnorm, add). From it:
 * :func:`load_images` -> :class:`ImageSet` (MNIST, Fashion-MNIST, random, image folders,
   .npz);
 * :func:`reference_forward` -> every op's float64 output (bit-exact with
-  ``the SC fabric's former float_forward (kept as a record in tests/test_workload_forward.py)`` on the SC LeNet-5).
+  the float reference the SC fabric had before the workload split, kept as a record in
+  ``tests/test_workload_forward.py``, on the SC LeNet-5).
 
 Every problem in a file is a :class:`~archsim.config.errors.ConfigError` naming the file, the
 key path, the value and what was expected.

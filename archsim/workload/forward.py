@@ -4,7 +4,8 @@
 image ``(C, H, W)`` or a batch ``(N, C, H, W)``, and returns every op's output in op order.
 Every accelerator model compares against it.
 
-**Bit-exact with the SC fabric's former float_forward (kept as a record in tests/test_workload_forward.py).** For the SC conventions (bipolar input,
+**Bit-exact with the SC fabric's former ``float_forward``** (kept as a record in
+``tests/test_workload_forward.py``). For the SC conventions (bipolar input,
 valid convolutions with bias, max pooling of the pre-activations, ``tanh(z / s)``, weights
 clipped to [-1, 1]) the outputs are *equal* (``np.array_equal``), not merely close, to those
 of ``float_forward`` image by image, batched or not, because every floating-point operation
@@ -242,7 +243,8 @@ def reference_forward(workload: Workload, weights: WorkloadWeights, pixels: np.n
 def layer_outputs(workload: Workload, outputs: list[np.ndarray]) -> list[np.ndarray]:
     """From :func:`reference_forward`'s per-op outputs, the output of each stage (a weighted op
     and the ops after it up to the next weighted op, :meth:`Workload.stages`): for the SC
-    LeNet-5 the list ``the SC fabric's former float_forward (kept as a record in tests/test_workload_forward.py)`` returns (flatten's output is flat where
+    LeNet-5 the list the SC fabric's former ``float_forward`` returned (flatten's output is flat
+    where
     ``float_forward`` keeps ``(C, H, W)``; the values are the same)."""
     index = {op.name: i for i, op in enumerate(workload.ops)}
     return [outputs[index[stage.output]] for stage in workload.stages()]

@@ -2,7 +2,8 @@
 
 :func:`load_weights` reads the source named by ``model.weights``:
 
-* ``random``: seeded random weights, drawn exactly as ``archsim.fabrics.sc_stream.network.random_weights``
+* ``random``: seeded random weights, drawn exactly as
+  ``archsim.fabrics.sc_stream.network.random_weights``
   draws them (so designs with random weights keep their numbers): one generator seeded with
   ``derive_seed(seed, "random-weights")``; per weighted op in order, ``w ~ N(0, 2 /
   sqrt(counter_inputs))`` (``counter_inputs`` = fan_in + 1 with a bias) clipped to [-1, 1],
@@ -328,7 +329,8 @@ def _check_gain(label: str, key: str, a: np.ndarray, op: WeightedOp,
 
 
 def random_weights(workload: Workload, seed: int) -> dict[str, np.ndarray]:
-    """``{"<op>_w": w, "<op>_b": b}`` drawn as ``archsim.fabrics.sc_stream.network.random_weights`` draws them
+    """``{"<op>_w": w, "<op>_b": b}`` drawn as
+    ``archsim.fabrics.sc_stream.network.random_weights`` draws them
     (module docstring)."""
     rng = np.random.default_rng(derive_seed(seed, "random-weights"))
     out: dict[str, np.ndarray] = {}

@@ -35,7 +35,8 @@ InputMapping = Literal["bipolar", "unipolar", "raw"]
 class InputSpec:
     """The network input: ``shape`` ``(C, H, W)`` of one image and how a pixel p (0..255)
     becomes a number: ``bipolar`` ``x = 2p/255 - 1`` (computed as ``2.0 * p / 255.0 - 1.0``,
-    the order ``the SC fabric's former float_forward (kept as a record in tests/test_workload_forward.py)`` uses), ``unipolar`` ``x = p / 255``, ``raw``
+    the order the SC fabric's former ``float_forward`` used), ``unipolar`` ``x = p / 255``,
+    ``raw``
     ``x = p``."""
 
     shape: tuple[int, int, int]

@@ -159,7 +159,8 @@ def compute_layer(layer: LayerSpec, x: np.ndarray, wts: LayerWeights, L: int,
         else:
             ones = _full(L, 1)
             xin = np.concatenate([x, ones], axis=0)
-            if wts.periodic is not None and not wts.varies_per_image:  # same bits, 4x less memory read
+            # same bits, 4x less memory read
+            if wts.periodic is not None and not wts.varies_per_image:
                 vals = K.xnor_counts(wts.periodic, xin, L, approx,
                                      x_period=wts.periodic.shape[-1])
             else:

@@ -4,7 +4,7 @@ A probe names a signal of one layer, with a unit index where the layer has many 
 
 | probe | signal |
 |---|---|
-| ``<layer>.apc.count[i]`` | count of inner-product counter i (conv: pre-pool index f*Ho*Wo + y*Wo + x) |
+| ``<layer>.apc.count[i]`` | count of inner-product counter i (conv: pre-pool f*Ho*Wo + y*Wo + x) |
 | ``<layer>.pool.select[i]`` | input forwarded by pooling unit i (0..3) |
 | ``<layer>.btanh.state[i]`` | state of Btanh counter i |
 | ``<layer>.btanh.out[i]`` | output bit of Btanh i |
@@ -99,7 +99,8 @@ def _btanh_trace(values: np.ndarray, n: int, r: int, s0: int) -> np.ndarray:
 
 
 def sample(probe: ScProbe, lay: LayerSpec, r: int, counts: np.ndarray | None,
-           pool_select: np.ndarray | None, select_seq: np.ndarray | None, address: np.ndarray, steps: np.ndarray,
+           pool_select: np.ndarray | None, select_seq: np.ndarray | None, address: np.ndarray,
+           steps: np.ndarray,
            consume: np.ndarray, produce: np.ndarray, L: int) -> tuple[np.ndarray, np.ndarray]:
     """(cycles, values) of one probe for one image of one layer."""
     sig = probe.signal
