@@ -66,3 +66,12 @@ def test_misalignment_on_a_shared_fc_is_rejected_naming_the_key():
     with pytest.raises(ConfigError) as e:
         run_config(load_config(SMALL, ["memories.dwm0.misalignment.probability=0.01"]))
     assert "memories.dwm0.misalignment.probability" in str(e.value)
+
+
+def test_misalignment_on_an_unshared_conv_is_rejected_naming_the_key():
+    # a conv layer's input height and width once shadowed its weights here (AttributeError)
+    over = [*UNSHARED, "layers.conv1.sharing=none", "memories.dwm0.misalignment.probability=0.01"]
+    with pytest.raises(ConfigError) as e:
+        run_config(load_config(SMALL, over))
+    assert "memories.dwm0.misalignment.probability" in str(e.value)
+    assert "'conv1'" in str(e.value)

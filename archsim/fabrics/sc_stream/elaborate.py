@@ -65,9 +65,9 @@ def network_spec(cfg: ArchConfig) -> NetworkSpec:
             pipeline_depth=lay.pipeline_depth, output_flip=lay.output_flip,
         )
         if isinstance(lay, ConvLayer):
-            h, w = lay.in_hw
-            spec = LayerSpec(kind="conv", in_channels=lay.in_channels, in_size=h,
-                             in_width=0 if w == h else w, stride=lay.stride,
+            in_h, in_w = lay.in_hw
+            spec = LayerSpec(kind="conv", in_channels=lay.in_channels, in_size=in_h,
+                             in_width=0 if in_w == in_h else in_w, stride=lay.stride,
                              padding=lay.padding, pool_stride=lay.pool_stride or 0,
                              filters=lay.filters, kernel=lay.kernel, pool=lay.pool,
                              sharing=lay.sharing, pool_segment=lay.pool_segment,
