@@ -358,13 +358,13 @@ def apply_override(raw: dict[str, Any], text: str, origins: Origins | None = Non
                                       "a mapping or list to descend into")
                 node[token] = {}
                 if origins is not None:
-                    origins[(*loc, token)] = label
+                    origins[loc + (token,)] = label
         else:
             raise ConfigError(label, format_key_path(loc), node,
                               "a mapping or list to descend into")
         loc = (*loc, token)
         if last:
-            old = node[token] if isinstance(node, list) or token in node else None
+            old = node.get(token) if isinstance(node, dict) else node[token]
             if _is_tech_leaf(loc) and _without_source(value):
                 if old is not None and not isinstance(old, _BareTech):
                     value = {"value": _bare_value(value), "source": label}

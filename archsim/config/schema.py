@@ -171,26 +171,36 @@ def _quantity_parser(dimension: str, positive: bool) -> Callable[[object], float
     return parse
 
 
-def _quantity(dimension: str, positive: bool) -> Any:
-    return Annotated[
-        float,
-        BeforeValidator(_quantity_parser(dimension, positive)),
-        PlainSerializer(
-            lambda v: format_quantity(v, dimension), return_type=str, when_used="json"
-        ),
-    ]
+def _quantity_serializer(dimension: str) -> PlainSerializer:
+    return PlainSerializer(
+        lambda v: format_quantity(v, dimension), return_type=str, when_used="json"
+    )
 
 
+# Each quantity type is written out as an ``Annotated`` alias (not built by a function) so
+# that type checkers see a float.
 #: A time in ns, > 0 (written e.g. ``"2.14 ns"``).
-Time = _quantity("time", positive=True)
+Time = Annotated[
+    float, BeforeValidator(_quantity_parser("time", True)), _quantity_serializer("time")
+]
 #: A frequency in MHz, > 0 (written e.g. ``"200 MHz"``).
-Frequency = _quantity("frequency", positive=True)
+Frequency = Annotated[
+    float,
+    BeforeValidator(_quantity_parser("frequency", True)),
+    _quantity_serializer("frequency"),
+]
 #: An energy in pJ, >= 0.
-Energy = _quantity("energy", positive=False)
+Energy = Annotated[
+    float, BeforeValidator(_quantity_parser("energy", False)), _quantity_serializer("energy")
+]
 #: A power in mW, >= 0.
-Power = _quantity("power", positive=False)
+Power = Annotated[
+    float, BeforeValidator(_quantity_parser("power", False)), _quantity_serializer("power")
+]
 #: An area in um^2, >= 0.
-Area = _quantity("area", positive=False)
+Area = Annotated[
+    float, BeforeValidator(_quantity_parser("area", False)), _quantity_serializer("area")
+]
 
 
 class TechValue(BaseModel):
@@ -243,22 +253,27 @@ def _tech_parser(dimension: str, positive: bool) -> Callable[[object], TechValue
     return parse
 
 
-def _tech(dimension: str, positive: bool) -> Any:
-    return Annotated[
-        TechValue,
-        BeforeValidator(_tech_parser(dimension, positive)),
-        PlainSerializer(
-            lambda v: {"value": format_quantity(v.value, dimension), "source": v.source},
-            return_type=dict,
-            when_used="json",
-        ),
-    ]
+def _tech_serializer(dimension: str) -> PlainSerializer:
+    return PlainSerializer(
+        lambda v: {"value": format_quantity(v.value, dimension), "source": v.source},
+        return_type=dict,
+        when_used="json",
+    )
 
 
-TechTime = _tech("time", positive=True)
-TechEnergy = _tech("energy", positive=False)
-TechPower = _tech("power", positive=False)
-TechArea = _tech("area", positive=False)
+# written out as ``Annotated`` aliases, as the quantity types above
+TechTime = Annotated[
+    TechValue, BeforeValidator(_tech_parser("time", True)), _tech_serializer("time")
+]
+TechEnergy = Annotated[
+    TechValue, BeforeValidator(_tech_parser("energy", False)), _tech_serializer("energy")
+]
+TechPower = Annotated[
+    TechValue, BeforeValidator(_tech_parser("power", False)), _tech_serializer("power")
+]
+TechArea = Annotated[
+    TechValue, BeforeValidator(_tech_parser("area", False)), _tech_serializer("area")
+]
 
 
 # --------------------------------------------------------------------------------------------

@@ -153,7 +153,7 @@ def expand_design(raw: dict[str, Any], origins: dict[tuple[Any, ...], str]) -> N
         # shapes from the workload
         for k, v in old.items():
             if k[1] == i:
-                origins[("layers", j, *k[2:])] = v
+                origins[("layers", j) + k[2:]] = v
         for key in shape:
             origins[("layers", j, key)] = label
     raw["layers"] = layers
