@@ -8,6 +8,8 @@ schedules a few per layer per image, the per-cycle reference one per block per c
 from __future__ import annotations
 
 import simpy
+from simpy.core import SimTime
+from simpy.events import NORMAL, EventPriority
 
 
 class CycleEnvironment(simpy.Environment):
@@ -17,7 +19,9 @@ class CycleEnvironment(simpy.Environment):
         super().__init__(initial_time=0)
         self.events_scheduled = 0
 
-    def schedule(self, event, priority=1, delay=0):  # type: ignore[override]
+    def schedule(
+        self, event: simpy.Event, priority: EventPriority = NORMAL, delay: SimTime = 0
+    ) -> None:
         if delay != int(delay) or delay < 0:
             raise ValueError(f"delay(={delay}) must be a non-negative whole number of cycles")
         self.events_scheduled += 1

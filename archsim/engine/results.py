@@ -148,4 +148,4 @@ class RunResult:
         labelled = [r for r in self.accuracy if r.label is not None]
         if not labelled:
             return None
-        return sum(r.correct for r in labelled) / len(labelled)
+        return sum(bool(r.correct) for r in labelled) / len(labelled)
