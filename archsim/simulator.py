@@ -53,7 +53,8 @@ class Image:
 class SimTrace:
     """Bit- and cycle-level detail kept for verification (small runs only)."""
 
-    layer_bits: dict[str, list[np.ndarray]] = field(default_factory=dict)  # packed per image
+    # packed per image (None where the fabric keeps no trace bits)
+    layer_bits: dict[str, list[np.ndarray | None]] = field(default_factory=dict)
     produce: dict[str, list[np.ndarray]] = field(default_factory=dict)  # cycle per token
     counts_sum: list[np.ndarray] = field(default_factory=list)  # class scores per image
 
@@ -260,6 +261,7 @@ def _fast_layer(env, run: _Run, i: int, lay: LayerModel, inbox: simpy.Store,
             run.record_input(k, last_consume)
         if produce[0] > env.now:
             yield env.timeout(int(produce[0]) - env.now)
+        assert out.value is not None, f"{lay.name}: a layer's output has a value"
         values = [*values, out.value]
         if run.trace is not None:
             run.trace.layer_bits.setdefault(lay.name, []).append(out.trace_bits)
@@ -351,6 +353,7 @@ def _worker_image(pixels: np.ndarray, index: int) -> _ImageBits:
     out, values = [], []
     for lay in net.layers:
         o = lay.compute(x, index)
+        assert o.value is not None, f"{lay.name}: a layer's output has a value"
         values.append(o.value)
         out.append(o.summary())
         x = o.data

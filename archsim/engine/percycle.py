@@ -232,6 +232,7 @@ class PerCycleEngine:
         if run.trace is not None:
             run.trace.layer_bits.setdefault(lay.name, []).append(result.trace_bits)
             run.trace.produce.setdefault(lay.name, []).append(job.times)
+        assert result.value is not None, f"{lay.name}: a layer's output has a value"
         self.values.setdefault(k, []).append(result.value)
         self.ports[i].jobs.pop(k - 2, None)
         if i == len(run.net.layers) - 1:
