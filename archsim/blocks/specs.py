@@ -188,10 +188,15 @@ class LayerSpec:
         return self.kind == "fc" and self.mux_groups is not None
 
     @property
+    def groups(self) -> int:
+        """G: the MUX groups of a shared FC (``mux_groups``, which a shared FC always has)."""
+        assert self.mux_groups is not None, f"layer {self.name!r} is not a MUX-shared FC"
+        return self.mux_groups
+
+    @property
     def mux_phases(self) -> int:
         """M: MUX selections needed to cover the fan-in with G groups (shared FC)."""
-        assert self.mux_groups is not None
-        return -(-self.fan_in // self.mux_groups)
+        return -(-self.fan_in // self.groups)
 
     @property
     def passes(self) -> int:
@@ -205,7 +210,7 @@ class LayerSpec:
     @property
     def counter_inputs(self) -> int:
         """Inputs of the APC/PC of one inner-product block."""
-        return self.mux_groups if self.shared_fc else self.fan_in  # type: ignore[return-value]
+        return self.groups if self.shared_fc else self.fan_in
 
     @property
     def btanh_n(self) -> int:

@@ -192,7 +192,7 @@ class LayerWeights:
         the first ``steps`` steps (built once, reused by every image)."""
         if self._mux_table is None or self._mux_table[1].shape[0] != steps:
             self._mux_table = K.mux_fc_table(self.source, self.select[:steps],
-                                             self.bit_index[:steps], self.layer.mux_groups)
+                                             self.bit_index[:steps], self.layer.groups)
         return self._mux_table
 
     # ------------------------------------------------------- misalignment, read errors

@@ -62,7 +62,7 @@ class WeightStore:
         if self.stochastic:
             self.stored_bits = self.weights * lay.weight_length
             if lay.shared_fc:
-                self.nanowires = lay.outputs * lay.mux_groups  # type: ignore[operator]
+                self.nanowires = lay.outputs * lay.groups
                 self.period = lay.mux_phases * lay.weight_length
             else:
                 self.nanowires = self.weights

@@ -102,7 +102,7 @@ def shared_fc_counts(layer: LayerSpec, x: np.ndarray, wts: LayerWeights, L: int,
     ``mux_fc_counts`` does the work.
     """
     S = layer.steps(L)
-    return K.mux_fc_counts(x, wts.source, wts.select[:S], wts.bit_index[:S], layer.mux_groups,
+    return K.mux_fc_counts(x, wts.source, wts.select[:S], wts.bit_index[:S], layer.groups,
                            L, approx)
 
 
@@ -113,7 +113,7 @@ def _shared_fc_fused(layer: LayerSpec, x: np.ndarray, wts: LayerWeights, L: int,
     S = layer.steps(L)
     tab, row = wts.mux_table(S)
     sel = wts.select[:S]
-    n, G, outs = layer.fan_in, layer.mux_groups, layer.out_count
+    n, G, outs = layer.fan_in, layer.groups, layer.out_count
     if layer.activation == "none":
         sums = K.mux_fc_sums(x, tab, row, sel, n, G, L, approx, outs)
         return LayerOutput(streams=np.zeros((outs, (L + 63) // 64), np.uint64), counts_sum=sums)

@@ -54,7 +54,7 @@ class LayerHardware:
         if lay.weight_format == "binary":
             w = lay.weight_bits
             if lay.shared_fc:
-                self.sngs = lay.outputs * lay.mux_groups  # type: ignore[operator]
+                self.sngs = lay.outputs * lay.groups
             else:
                 self.sngs = store.weights
             blocks.append(_block("weight_reg", name, "register", store.weights * w,
@@ -72,7 +72,7 @@ class LayerHardware:
             self.xnors = lay.neurons * (lay.fan_in - 1)
             self.counters = lay.neurons
         elif lay.shared_fc:
-            self.xnors = lay.outputs * lay.mux_groups  # type: ignore[operator]
+            self.xnors = lay.outputs * lay.groups
             self.counters = lay.outputs
         else:
             self.xnors = lay.outputs * (lay.fan_in - 1)
@@ -93,7 +93,7 @@ class LayerHardware:
                 f"buffer of the {lay.inputs} input streams for {lay.passes} passes "
                 f"({mem.kind} per-bit costs, shifts not modelled)"))
         if lay.shared_fc:
-            self.muxes = lay.outputs * lay.mux_groups  # type: ignore[operator]
+            self.muxes = lay.outputs * lay.groups
             blocks.append(_block("mux", name, "mux", self.muxes,
                                  lg["mux_input"].scaled(lay.mux_phases), "select",
                                  f"{lay.mux_phases}:1 input MUXes (G={lay.mux_groups})"))
@@ -164,7 +164,7 @@ class LayerHardware:
             if s < st.L:
                 a["input_buf"] = {"write": self.layer.inputs}
             else:
-                a["input_buf"] = {"read": self.layer.mux_groups}  # type: ignore[dict-item]
+                a["input_buf"] = {"read": self.layer.groups}
         return a
 
     def image_actions(self, bits: int, total_steps: int) -> dict[str, dict[str, int]]:
@@ -175,7 +175,7 @@ class LayerHardware:
         if self.buffer_bits:
             L = self.store.L
             out["input_buf"] = {"write": self.layer.inputs * L,
-                                "read": self.layer.mux_groups * (bits - L)}  # type: ignore[operator]
+                                "read": self.layer.groups * (bits - L)}
         if self.store.stochastic and total_steps:
             out["weight_mem"]["shift"] = total_steps * self.store.shifting_tracks
         return out

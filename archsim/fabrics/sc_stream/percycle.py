@@ -80,8 +80,7 @@ class PerCycleLayer:
         """The shared FC's input MUXes: group k selects input k + G*m(t) (bias last, the
         constant-1 stream); returns (selected input indices, which are real, their bits)."""
         lay = self.layer
-        G, n = lay.mux_groups, lay.fan_in
-        assert G is not None
+        G, n = lay.groups, lay.fan_in
         xin = np.append(x_t, np.uint8(1))
         idx = np.arange(G) + G * int(self.wts.select[t])
         idx_c = np.minimum(idx, n - 1)
