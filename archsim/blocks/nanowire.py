@@ -115,12 +115,22 @@ class NanowireChain:
     has its own heads.  Reading a long stochastic stream walks the chain track by track.
     """
 
-    def __init__(self, length: int, domains: int, **heads_kwargs) -> None:
+    def __init__(
+        self,
+        length: int,
+        domains: int,
+        ports: int = 1,
+        port_select: str = "static",
+        port_update: str = "lazy",
+        rw_ports: Sequence[int] | None = None,
+    ) -> None:
+        """``length`` logical domains; every track's heads as ``NanowireHeads(domains, ports,
+        port_select, port_update, rw_ports)``."""
         if length < 1:
             raise ValueError(f"length(={length}) must be >= 1")
         self.length = length
         self.domains = domains
-        self.tracks = [NanowireHeads(domains, **heads_kwargs)
+        self.tracks = [NanowireHeads(domains, ports, port_select, port_update, rw_ports)
                        for _ in range(-(-length // domains))]
 
     def state(self) -> tuple[int, ...]:

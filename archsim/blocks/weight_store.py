@@ -27,6 +27,9 @@ import numpy as np
 from archsim.blocks.nanowire import NanowireChain, NanowireHeads
 from archsim.blocks.specs import LayerSpec, MemorySpec
 
+#: The heads' state: a port offset (one group of tracks) or one per track (a chain).
+HeadState = int | tuple[int, ...]
+
 
 def _ceil_cycles(ns: float, cycle_ns: float) -> int:
     return int(math.ceil(ns / cycle_ns - 1e-9))
@@ -78,7 +81,7 @@ class WeightStore:
             self.address = np.zeros(0, dtype=np.int64)
         self._build_geometry()
         self.hidden_steps = self._hidden_steps()
-        self._cache: dict[object, tuple[np.ndarray, object]] = {}
+        self._cache: dict[HeadState, tuple[np.ndarray, HeadState]] = {}
         self._no_steps: np.ndarray | None = None  # SRAM/MRAM/binary: no shifts (shared)
 
     # ------------------------------------------------------------- geometry
@@ -90,13 +93,9 @@ class WeightStore:
         self.shift_latency_ns = mem.shift_latency_ns
         if not mem.is_dwm:
             return
-        kw = dict(
-            ports=mem.ports,
-            port_select=mem.port_select,
-            port_update=mem.port_update,
-            rw_ports=mem.rw_ports,
-        )
+        ports = (mem.ports, mem.port_select, mem.port_update, mem.rw_ports)
         zone = mem.domains // mem.ports
+        self.heads: NanowireHeads | NanowireChain
         if self.stochastic:
             if self.period <= zone:
                 self.zone_mode = True
@@ -106,7 +105,7 @@ class WeightStore:
             else:
                 self.chain_tracks = -(-self.period // mem.domains)
                 self.tracks = self.nanowires * self.chain_tracks
-                self.heads = NanowireChain(self.period, mem.domains, **kw)
+                self.heads = NanowireChain(self.period, mem.domains, *ports)
                 self.shifting_tracks = self.nanowires
         else:
             # binary words: a w-bit word on w tracks that shift together (interleaved layout),
@@ -123,7 +122,7 @@ class WeightStore:
                 self.tracks = -(-self.weights // per_track)
                 self.shifting_tracks = self.tracks
                 self.load_words = min(self.weights, per_track)
-            self.heads = NanowireHeads(mem.domains, **kw)
+            self.heads = NanowireHeads(mem.domains, *ports)
 
     def _hidden_steps(self) -> np.ndarray:
         """Shift steps per access that a pre-shift can hide (chain tracks only).
@@ -176,9 +175,9 @@ class WeightStore:
                 self._nominal = np.zeros(self.S, dtype=np.int64)
             else:
                 state = self.heads.state()
-                self.heads.set_state(0 if self.zone_mode else (0,) * self.chain_tracks)
+                self._set_heads(0 if self.zone_mode else (0,) * self.chain_tracks)
                 self._nominal = self.heads.access_many(self.address)
-                self.heads.set_state(state)
+                self._set_heads(state)
         return self._nominal
 
     def track_of_stream(self, stream: np.ndarray) -> np.ndarray:
@@ -203,8 +202,17 @@ class WeightStore:
             hit = (steps, self.heads.state())
             self._cache[key] = hit
         else:
-            self.heads.set_state(hit[1])
+            self._set_heads(hit[1])
         return hit[0]
+
+    def _set_heads(self, state: HeadState) -> None:
+        """Put the heads in ``state`` (a tuple for a chain, an offset otherwise)."""
+        if isinstance(self.heads, NanowireChain):
+            assert isinstance(state, tuple)
+            self.heads.set_state(state)
+        else:
+            assert isinstance(state, int)
+            self.heads.set_state(state)
 
     def step_access(self, t: int) -> int:
         """Shift steps of the access for stream bit ``t`` (per-cycle mode, stepping the heads)."""
