@@ -135,14 +135,15 @@ def compute_layer(layer: LayerSpec, x: np.ndarray, wts: LayerWeights, L: int,
             # fast path: pooling reads the counts out of the counter's bit-planes (no
             # per-cycle counts of every neuron are materialised); same bits as below
             r, s0 = btanh_states(layer)
-            y, sel = K.conv_pool_btanh(np.ascontiguousarray(x), filt, bias, L, approx,
-                                       layer.pool_segment, pool_first, layer.btanh_n, r, s0)
-            return LayerOutput(streams=y, pool_select=sel)
+            y, forwarded = K.conv_pool_btanh(np.ascontiguousarray(x), filt, bias, L, approx,
+                                             layer.pool_segment, pool_first, layer.btanh_n,
+                                             r, s0)
+            return LayerOutput(streams=y, pool_select=forwarded)
         counts = K.conv_counts(np.ascontiguousarray(x), filt, bias, L, approx)
         if layer.stride > 1:  # the strided outputs of the stride-1 windows (same bits)
             s = layer.stride
             counts = np.ascontiguousarray(counts[:, ::s, ::s])
-        sel = None
+        sel: np.ndarray | None = None
         kept = counts if keep_counts else None
         if layer.pooled:
             vals, sel = K.segment_maxpool(

@@ -43,9 +43,11 @@ def decode_layer(layer: LayerSpec, streams: np.ndarray | None, counts_sum: np.nd
                  L: int) -> np.ndarray:
     """Bipolar value of a layer's output (last layer: the decoded inner-product sums)."""
     if layer.activation == "none":
+        assert counts_sum is not None
         scale = layer.mux_phases if layer.shared_fc else 1
         S = layer.steps(L)
         return scale * (2.0 * counts_sum - layer.counter_inputs * S) / S
+    assert streams is not None
     return K.decode_bipolar(streams, L)
 
 
@@ -152,6 +154,7 @@ class ElaboratedLayer(LayerModel):
                      consume: np.ndarray | None,
                      produce: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         assert isinstance(probe, ScProbe)
+        assert consume is not None  # the fast engine forms every step's cycle when probing
         o = out.detail
         select = getattr(self.weights, "select", None)
         return sample(probe, self.spec, self.r, o.counts, o.pool_select, select,

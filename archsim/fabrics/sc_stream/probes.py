@@ -110,11 +110,13 @@ def sample(probe: ScProbe, lay: LayerSpec, r: int, counts: np.ndarray | None,
     if sig == "weights.shift":
         return consume, steps[:S]
     if sig == "mux.select":
+        assert select_seq is not None  # parse_probes: shared FC layers only
         return consume, select_seq[:S]
     assert counts is not None
     if sig == "apc.count":
         return consume, counts.reshape(-1, counts.shape[-1])[probe.index]
     if lay.pooled:
+        assert pool_select is not None
         win = pool_windows(counts, lay.pool, lay.pool_step)[:, probe.index]  # (pool^2, L)
         per_bit = np.repeat(pool_select[probe.index].astype(np.int64), lay.pool_segment)[:L]
         if sig == "pool.select":
