@@ -843,7 +843,8 @@ class ConvLayer(_LayerBase):
     def out_hw(self) -> tuple[int, int]:
         """(H, W) of the layer output (after pooling)."""
         ps = self.pool_stride or self.pool
-        return tuple((c - self.pool) // ps + 1 for c in self.conv_hw)  # type: ignore[return-value]
+        h, w = self.conv_hw
+        return (h - self.pool) // ps + 1, (w - self.pool) // ps + 1
 
     @property
     def conv_size(self) -> int:
@@ -982,6 +983,7 @@ class DesignConfig(Strict):
             return NotImplemented
         return type(self) is type(other) and self.__dict__ == other.__dict__
 
+    # unhashable, as __eq__ is value equality (typeshed types object.__hash__ as a method)
     __hash__ = None  # type: ignore[assignment]
 
 

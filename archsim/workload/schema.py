@@ -13,7 +13,7 @@ Values are strict: ``5`` is an integer, ``"5"`` and ``5.0`` are not; a pair such
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeGuard
 
 from pydantic import BeforeValidator, ConfigDict, Field, model_validator
 
@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 
-def _is_int(v: object) -> bool:
+def _is_int(v: object) -> TypeGuard[int]:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
@@ -50,8 +50,8 @@ def _pair(minimum: int) -> Callable[[object], tuple[int, int]]:
     what = "a positive integer" if minimum == 1 else "a non-negative integer"
 
     def parse(v: object) -> tuple[int, int]:
-        if _is_int(v) and v >= minimum:  # type: ignore[operator]
-            return (v, v)  # type: ignore[return-value]
+        if _is_int(v) and v >= minimum:
+            return (v, v)
         if (isinstance(v, (list, tuple)) and len(v) == 2
                 and all(_is_int(x) and x >= minimum for x in v)):
             return (int(v[0]), int(v[1]))

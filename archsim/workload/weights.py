@@ -446,6 +446,8 @@ def save_weights(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray],
     if metadata is not None:
         payload["metadata"] = np.array(json.dumps(dict(metadata), sort_keys=True, default=str))
     with path.open("wb") as fh:
+        # numpy's stub types **kwds as arrays but also has the keyword allow_pickle: bool,
+        # which a dict of arrays could name
         np.savez_compressed(fh, **payload)  # type: ignore[arg-type]
     return path
 
