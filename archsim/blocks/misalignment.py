@@ -15,6 +15,7 @@ Every nanowire of a track shares its faults (all zones of a track shift together
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +30,10 @@ class FaultTable:
     tracks: np.ndarray  # faulted track indices
     offsets: np.ndarray  # (len(tracks), S) signed offset in effect at each access
     per_step: np.ndarray  # (S,) fault events per access (all tracks)
+
+
+#: A layer's fault model: image -> (its fault table, track -> the weight streams it holds).
+FaultDraw = Callable[[int], tuple[FaultTable, Callable[[int], np.ndarray]]]
 
 
 def draw_faults(steps: np.ndarray, tracks: int, p: float, seed: int, layer: str,

@@ -13,12 +13,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from archsim.blocks import bit_errors
 from archsim.blocks.specs import LayerSpec, RngSpec
 from archsim.sc import kernels as K
 from archsim.seeds import derive_seed
+
+if TYPE_CHECKING:
+    from archsim.blocks.misalignment import FaultDraw
 
 
 def rng_sequence(spec: RngSpec, length: int, dim: int = 0) -> np.ndarray:
@@ -196,10 +201,16 @@ class LayerWeights:
         return self._mux_table
 
     # ------------------------------------------------------- misalignment, read errors
-    faults = None  # a callable image -> FaultTable, set by the network when p > 0
+    faults: FaultDraw | None = None  # image -> faults, set by the network when p > 0
     read_error = 0.0  # per-read inversion probability of stochastic weight bits (MRAM)
     load_read_errors = 0  # binary weights: bits inverted when loaded at power-up
     _cached: tuple[int, np.ndarray] | None = None
+
+    def _packed(self) -> np.ndarray:
+        """``packed``, which every layer but a stochastic MUX-shared FC has (the only layers
+        whose bits can vary per image)."""
+        assert self.packed is not None, f"layer {self.layer.name!r} keeps no packed streams"
+        return self.packed
 
     @property
     def varies_per_image(self) -> bool:
@@ -208,7 +219,7 @@ class LayerWeights:
 
     def read_error_mask(self, image: int) -> np.ndarray:
         """``uint64[units, fan_in, W]``: the reads of ``image`` that come out inverted."""
-        shape = self.packed.shape
+        shape = self._packed().shape
         rows = int(np.prod(shape[:-1]))
         return bit_errors.read_error_mask(rows, self.L, self.read_error, self._seed,
                                           self.layer.name, image).reshape(shape)
@@ -217,10 +228,10 @@ class LayerWeights:
         """The streams the XNOR array reads for ``image``: misaligned tracks read shifted bits,
         and with read errors some reads come out inverted."""
         if not self.varies_per_image:
-            return self.packed
+            return self._packed()
         if self._cached is not None and self._cached[0] == image:
             return self._cached[1]
-        packed = self._misaligned(image) if self.faults is not None else self.packed
+        packed = self._misaligned(image) if self.faults is not None else self._packed()
         if self.read_error > 0:
             mask = self.read_error_mask(image)
             packed = packed ^ mask
@@ -243,8 +254,9 @@ class LayerWeights:
         """The streams of ``image`` as read from tracks left misaligned by its faults."""
         from archsim.blocks.misalignment import misread_addresses
 
+        assert self.faults is not None
         table, streams_of = self.faults(image)
-        packed = self.packed
+        packed = self._packed()
         if len(table.tracks):
             flat = packed.reshape(-1, packed.shape[-1]).copy()
             rng = np.random.default_rng(derive_seed(0, "misread", self.layer.name, image))

@@ -23,7 +23,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import (
     BaseModel,
@@ -655,8 +655,11 @@ MEMORY_KINDS: dict[str, MemoryKind] = {k.name: k for k in (
                "spin-transfer-torque MRAM arrays (1T-1MTJ)"),
 )}
 
-Memory = Annotated[Union[tuple(k.memory for k in MEMORY_KINDS.values())],  # noqa: UP007
-                   Field(discriminator="kind")]
+if TYPE_CHECKING:  # the union is built from the registry; to a type checker it is the base
+    Memory = _MemoryBase
+else:
+    Memory = Annotated[Union[tuple(k.memory for k in MEMORY_KINDS.values())],  # noqa: UP007
+                       Field(discriminator="kind")]
 
 #: Technology numbers: the logic units and one optional section per memory kind.
 Technology = create_model(

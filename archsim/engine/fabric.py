@@ -213,7 +213,7 @@ class FabricNetwork(ABC):
     name: str
     seed: int
     clock_mhz: float
-    layers: list[LayerModel]
+    layers: Sequence[LayerModel]
     input_blocks: dict[str, Block]
     input_tokens: int  # tokens of an image's input, all available at the image's start
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -55,7 +56,7 @@ def network_spec(cfg: ArchConfig) -> NetworkSpec:
         w = lay.weights
         here = f"layers[{i}]"
         mem = _memory(cfg, w.memory)
-        common = dict(
+        common: dict[str, Any] = dict(
             name=lay.name, memory=mem, weight_format=w.format,
             weight_length=int(w.length or 0), weight_bits=int(w.bits or 0),
             weight_rounding=w.rounding,

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from archsim.blocks.misalignment import FaultTable
+from archsim.blocks.misalignment import FaultDraw
 from archsim.blocks.specs import LayerSpec
 from archsim.blocks.streams import LayerWeights
 from archsim.blocks.weight_store import WeightStore
@@ -83,7 +83,7 @@ class ElaboratedLayer(LayerModel):
     pool_first: int
     L: int = 0  # input stream length
     seed: int = 1  # run seed (stream-flip masks)
-    faults: Callable[[int], tuple[FaultTable, Callable[[int], np.ndarray]]] | None = None
+    faults: FaultDraw | None = None  # the misalignment fault table of an image, when on
     fault_models: list[FaultModel] = field(default_factory=list)  # active on this layer
 
     def __post_init__(self) -> None:

@@ -6,12 +6,12 @@ per-cycle engines, so both simulate exactly the same hardware.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from archsim.blocks.misalignment import draw_faults
+from archsim.blocks.misalignment import FaultDraw, FaultTable, draw_faults
 from archsim.blocks.specs import NetworkSpec
 from archsim.blocks.streams import LayerWeights, input_streams
 from archsim.blocks.weight_store import WeightStore
@@ -37,7 +37,7 @@ class Network(FabricNetwork):
         self.float_reference = FloatReference(spec, float_weights)
         self.name, self.seed, self.clock_mhz = spec.name, spec.seed, spec.clock_mhz
         L = self.input_tokens = spec.stream_length
-        self.layers: list[ElaboratedLayer] = []  # type: ignore[assignment]
+        self.layers: list[ElaboratedLayer] = []
         for i, lay in enumerate(spec.layers):
             store = WeightStore(lay, L, spec.cycle_ns)
             w, b = float_weights[lay.name]
@@ -101,19 +101,19 @@ class Network(FabricNetwork):
         raise KeyError(f"{layer}.{name}")
 
 
-def _fault_model(el: ElaboratedLayer, seed: int):
+def _fault_model(el: ElaboratedLayer, seed: int) -> FaultDraw:
     """image -> (fault table, track -> weight streams) for a layer's misaligning tracks."""
     store, mem = el.store, el.spec.memory
     streams = store.nanowires
     tracks = int(store.track_of_stream(np.array([streams - 1]))[0]) + 1
-    cache: dict[int, tuple] = {}
+    cache: dict[int, tuple[FaultTable, Callable[[int], np.ndarray]]] = {}
 
     def streams_of(track: int) -> np.ndarray:
         if store.zone_mode:
             return np.arange(track * mem.ports, min((track + 1) * mem.ports, streams))
         return np.array([track])
 
-    def faults(image: int):
+    def faults(image: int) -> tuple[FaultTable, Callable[[int], np.ndarray]]:
         if image not in cache:
             if len(cache) > 4:
                 cache.clear()
