@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,8 @@ from archsim.config.schema import (
 )
 from archsim.resources import BUILTIN, builtin_path, resolve
 
-__all__ = ["apply_override", "load_config", "load_raw"]
+__all__ = ["apply_override", "display_path", "expected_from_message", "load_config", "load_raw",
+           "origin_of"]
 
 Loc = tuple[str | int, ...]
 #: Which file (or override) set each node of the merged document.
@@ -68,6 +69,10 @@ def _display_path(path: Path) -> str:
     except ValueError:  # pragma: no cover - another drive on Windows
         return str(path)
     return rel if not rel.startswith("..") else str(path)
+
+
+#: public names of the helpers other validators (workload files, sweeps) share
+display_path = _display_path
 
 
 # --------------------------------------------------------------------------------------------
@@ -385,7 +390,7 @@ def apply_override(raw: dict[str, Any], text: str, origins: Origins | None = Non
 # --------------------------------------------------------------------------------------------
 
 
-def _origin(origins: Origins, loc: Loc, fallback: str) -> str:
+def _origin(origins: Mapping[Loc, str], loc: Loc, fallback: str) -> str:
     for n in range(len(loc), -1, -1):
         if loc[:n] in origins:
             return origins[loc[:n]]
@@ -399,6 +404,10 @@ def _expected_from_msg(msg: str) -> str:
     if msg.startswith(("greater", "less")):
         msg = "a number " + msg
     return msg
+
+
+origin_of = _origin
+expected_from_message = _expected_from_msg
 
 
 _TAGS = {"layers": "'conv', 'fc'", "memories": ", ".join(map(repr, sorted(MEMORY_KINDS)))}

@@ -31,6 +31,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from archsim.config.errors import ConfigError, format_key_path, parse_key_path
+from archsim.config.loader import display_path as _display
 from archsim.resources import BUILTIN, builtin_path, resolve
 
 __all__ = ["Sweep", "SweepSpec", "load_sweep", "override_text"]
@@ -77,14 +78,6 @@ class Sweep:
     name: str
     combos: list[dict[str, Any]] = field(default_factory=list)
     """The points as ``{axis key: value}``, in sweep order."""
-
-
-def _display(path: Path) -> str:
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:  # pragma: no cover - another drive on Windows
-        return str(path)
-    return rel if not rel.startswith("..") else str(path)
 
 
 def _check_axis_value(label: str, base: Path, overrides: list[str], key: str,

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from archsim.config.errors import ConfigError
+from archsim.config.loader import display_path as _display
 from archsim.seeds import derive_seed
 from archsim.workload.workload import Workload
 
@@ -58,14 +59,6 @@ class ImageSet:
 
     def __len__(self) -> int:
         return len(self.images)
-
-
-def _display(path: Path) -> str:
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:  # pragma: no cover
-        return str(path)
-    return rel if not rel.startswith("..") else str(path)
 
 
 class _Where:

@@ -28,7 +28,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from archsim.config.errors import MISSING, ConfigError, format_key_path
+from archsim.config.loader import expected_from_message as _expected_from_msg
 from archsim.config.loader import load_raw
+from archsim.config.loader import origin_of as _origin
 from archsim.config.schema import FieldProblem
 from archsim.workload import ops as O
 from archsim.workload.models import BUILTIN_MODELS
@@ -56,22 +58,6 @@ __all__ = ["load_workload", "workload_from_dict"]
 
 Loc = tuple[str | int, ...]
 Origins = Mapping[Loc, str]
-
-
-def _origin(origins: Origins, loc: Loc, fallback: str) -> str:
-    for n in range(len(loc), -1, -1):
-        if loc[:n] in origins:
-            return origins[loc[:n]]
-    return fallback
-
-
-def _expected_from_msg(msg: str) -> str:
-    for prefix in ("Input should be ", "Value error, "):
-        if msg.startswith(prefix):
-            msg = msg[len(prefix):]
-    if msg.startswith(("greater", "less")):
-        msg = "a number " + msg
-    return msg
 
 
 def _convert(err: Any, prefix: Loc) -> tuple[Loc, object, str]:

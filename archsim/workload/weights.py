@@ -59,6 +59,7 @@ from typing import Any
 import numpy as np
 
 from archsim.config.errors import MISSING, ConfigError
+from archsim.config.loader import display_path as _display
 from archsim.seeds import derive_seed
 from archsim.workload.batchnorm import BatchNormParams
 from archsim.workload.models import builtin_model_path
@@ -126,14 +127,6 @@ class WorkloadWeights:
         the SC fabric (``archsim.fabrics.sc_stream.network``) takes."""
         return {name: (p.w, p.b if p.b is not None else np.zeros(p.w.shape[0]))
                 for name, p in self.layers.items()}
-
-
-def _display(path: Path) -> str:
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:  # pragma: no cover - another drive on Windows
-        return str(path)
-    return rel if not rel.startswith("..") else str(path)
 
 
 def _describe(op: Op, workload: Workload) -> str:
