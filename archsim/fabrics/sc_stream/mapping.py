@@ -165,21 +165,12 @@ def expand_design(raw: dict[str, Any], origins: dict[tuple[Any, ...], str]) -> N
         base["path"] = str(ds.path)
     if ds.images is not None:
         base["images"] = ds.images
-    given = raw.get("dataset")
-    if given is None:
-        origins[("dataset",)] = label
-    raw["dataset"] = {**base, **(given if isinstance(given, dict) else {})} \
-        if given is None or isinstance(given, dict) else given
-    model = raw.get("model")
-    if model is None:
-        origins[("model",)] = label
-    raw["model"] = {"weights": _weights_ref(wl), **(model if isinstance(model, dict) else {})} \
-        if model is None or isinstance(model, dict) else model
-
-
-def _weights_ref(wl: Workload) -> str:
-    w = wl.model.weights
-    return str(w) if not isinstance(w, Path) else str(w)
+    for key, default in (("dataset", base), ("model", {"weights": str(wl.model.weights)})):
+        given = raw.get(key)
+        if given is None:
+            origins[(key,)] = label
+        if given is None or isinstance(given, dict):  # anything else: the schema's error
+            raw[key] = {**default, **(given or {})}
 
 
 def workload_of(spec: NetworkSpec) -> Workload:
