@@ -38,7 +38,8 @@ from pydantic import (
 )
 
 from archsim.config.errors import MISSING, ConfigError, format_key_path
-from archsim.units import UnitError, format_quantity, parse_quantity
+from archsim.config.guard import SAFE_NAME_EXPECTED, is_safe_name
+from archsim.units import INTERNAL_UNITS, UnitError, format_quantity, parse_quantity
 
 __all__ = [
     "ArchConfig",
@@ -149,11 +150,35 @@ _WHAT = {
 # --------------------------------------------------------------------------------------------
 
 
+#: The range every quantity of a dimension must lie in (internal units).  Beyond it the
+#: simulator's arithmetic is no longer exact (a shift latency of 1e30 ns is more cycles than
+#: an int64 holds) or the number is a typo: times up to 1 s, clocks from 1 kHz to 1 THz
+#: (a time of 1 s at 1 THz is 1e12 cycles, far inside int64), energies up to 1 J per event,
+#: powers up to 1 kW, areas up to 1 m^2 (docs/config.md, "Limits").
+QUANTITY_RANGES: dict[str, tuple[float, float]] = {
+    "time": (0.0, 1e9),  # ns
+    "frequency": (1e-3, 1e6),  # MHz
+    "energy": (0.0, 1e12),  # pJ
+    "power": (0.0, 1e6),  # mW
+    "area": (0.0, 1e12),  # um^2
+}
+
+
+#: Most images one run or sweep point may ask for (the MNIST test set has 10,000).
+MAX_IMAGES = 1_000_000
+
+
 def _check_sign(value: float, raw: object, dimension: str, positive: bool) -> float:
+    low, high = QUANTITY_RANGES[dimension]
+    unit = INTERNAL_UNITS[dimension]
+    if not math.isfinite(value):
+        raise UnitError(raw, f"a finite {dimension}")
     if positive and not value > 0:
         raise UnitError(raw, f"a positive {dimension}")
     if not positive and value < 0:
         raise UnitError(raw, f"a non-negative {dimension}")
+    if value > high or (positive and value < low):
+        raise UnitError(raw, f"a {dimension} in {low:g}..{high:g} {unit}")
     return value
 
 
@@ -444,9 +469,9 @@ class Dataset(Strict):
     path: str | None = None
     """``custom``: a folder of images in class subfolders, or an ``.npz`` with ``images``
     (N, C, H, W) or (N, H, W) uint8 and optional ``labels`` (docs/workloads.md)."""
-    start: int = Field(0, ge=0)
+    start: int = Field(0, ge=0, le=MAX_IMAGES)
     """Index of the first image."""
-    images: int = Field(10, ge=1)
+    images: int = Field(10, ge=1, le=MAX_IMAGES)
     """Number of images."""
 
     @model_validator(mode="after")
@@ -954,13 +979,20 @@ class DesignConfig(Strict):
     """The family of datapaths (``archsim.fabrics``): ``sc_stream`` is the DW-CNN SC datapath."""
     clock: Frequency
     """Clock of the datapath, MHz."""
-    seed: int = Field(1, ge=0)
+    seed: int = Field(1, ge=0, le=2**63 - 1)
     """Run seed; every RNG seed is derived from it."""
     technology: Technology
     dataset: Dataset = Field(default_factory=Dataset)
     model: ModelSpec = Field(default_factory=ModelSpec)
     probes: list[str] = Field(default_factory=list)
     """Waveform probes (signal names the fabric declares)."""
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str) -> str:
+        if not is_safe_name(v):
+            raise FieldProblem(v, SAFE_NAME_EXPECTED)
+        return v
 
     _source_file: Path | None = PrivateAttr(default=None)
 
