@@ -259,7 +259,7 @@ def _load_tree(path: Path, stack: tuple[Path, ...]) -> tuple[dict[str, Any], Ori
                               f"a file that does not include itself (cycle: {chain})")
         if not target.is_file():
             raise ConfigError(display, key_path, text,
-                              f"an existing file (looked for {_display_path(target)})")
+                              f"an existing regular file (looked for {_display_path(target)})")
         sub, sub_origins = _load_tree(target, (*stack, path))
         sub_origins.pop((), None)
         _merge(merged, sub, origins, sub_origins)
@@ -477,6 +477,16 @@ def load_config(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> 
     if isinstance(overrides, str):
         overrides = [overrides]
     path = resolve(path)
+    try:
+        real = path.resolve()
+    except (RuntimeError, OSError):
+        raise ConfigError(_display_path(path), "", str(path),
+                          "a file path without a symlink loop") from None
+    with include_roots(real):  # a workload the design names is confined as its includes
+        return _load_config(path, overrides)
+
+
+def _load_config(path: Path, overrides: Sequence[str]) -> Any:
     raw, origins = load_raw(path, overrides)
     top = origins[()]
     model = config_model_of(raw, origins)

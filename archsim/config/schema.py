@@ -108,7 +108,8 @@ class UnknownKeyError(FieldProblem):
 class Strict(BaseModel):
     """Base of every configuration mapping: unknown keys are errors, with a suggestion."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True,
+                              allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod
@@ -236,7 +237,7 @@ class TechValue(BaseModel):
     ``"override in <file>"`` for a value replaced by a design file).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     value: float
     source: str
@@ -417,7 +418,7 @@ class Rng(Strict):
     binary weights: ``bits``, at least 3)."""
     taps: list[int] | None = None
     """LFSR tap positions (1..width); default the maximal-length table of the kernels."""
-    seed: int | None = Field(None, ge=0)
+    seed: int | None = Field(None, ge=0, le=2**63 - 1)
     """Seed; default derived from the run seed."""
     share: int | None = Field(None, ge=1)
     """How many SNGs share one RNG; None = all."""
@@ -439,6 +440,13 @@ class Rng(Strict):
             if not 1 <= tap <= top:
                 raise FieldProblem(tap, f"a tap position in 1..{top} (width {top})",
                                    (*prefix, "taps", i))
+        if self.taps is not None and self.width is not None:
+            if self.width not in self.taps:
+                raise FieldProblem(self.taps, f"taps that include the width {self.width} (the "
+                                   "register's last stage feeds back in every LFSR)",
+                                   (*prefix, "taps"))
+            if len(set(self.taps)) != len(self.taps):
+                raise FieldProblem(self.taps, "distinct tap positions", (*prefix, "taps"))
 
 
 def _default_width(length: int) -> int:
@@ -545,7 +553,7 @@ class SramMemory(_MemoryBase):
     """An SRAM weight memory (volatile: weights are reloaded at every power-up)."""
 
     kind: Literal["sram"]
-    power_cycles: int = Field(1, ge=0)
+    power_cycles: int = Field(1, ge=0, le=1_000_000)
     """Power-ups during the run; each reloads all weights (write)."""
     read_energy_per_bit: TechEnergy | None = None
     write_energy_per_bit: TechEnergy | None = None
@@ -714,7 +722,7 @@ class Btanh(Strict):
 
     s: float = Field(1.0, gt=0.0)
     """Gain: output ~ tanh(t / s)."""
-    r: int | None = Field(None, ge=2)
+    r: int | None = Field(None, ge=2, le=1 << 20)
     """Number of states (even); None = Kim r(n, s), computed by the simulator from the
     counter's input count n."""
     s0: Literal["half", "half_minus_one"] = "half"
@@ -775,7 +783,7 @@ class _LayerBase(Strict):
     btanh: Btanh = Field(default_factory=Btanh)
     activation: Literal["btanh", "none"] = "btanh"
     """``none`` only on the last layer: its per-cycle counts are accumulated and decoded."""
-    pipeline_depth: int | None = Field(None, ge=1)
+    pipeline_depth: int | None = Field(None, ge=1, le=65536)
     """Pipeline registers of the layer; None = the simulator's default."""
     output_flip: float = Field(0.0, ge=0.0, le=1.0)
     """Probability that a bit of the layer's output streams arrives inverted at the next layer

@@ -50,7 +50,7 @@ __all__ = ["Sweep", "SweepSpec", "load_sweep", "override_text"]
 class SweepSpec(BaseModel):
     """The schema of a sweep file (unknown keys are errors)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str | None = None
     base: str

@@ -15,6 +15,8 @@ import numpy as np
 from archsim.blocks.specs import LayerSpec, LogicCost, MemorySpec, NetworkSpec, RngSpec
 from archsim.config.errors import ConfigError
 from archsim.config.schema import MEMORY_KINDS, ArchConfig, ConvLayer, LogicTech, Rng
+from archsim.fabrics.sc_stream.budget import check_memory
+from archsim.fabrics.sc_stream.datapath import btanh_states
 from archsim.fabrics.sc_stream.faults import FAULTS
 from archsim.fabrics.sc_stream.network import random_weights
 from archsim.seeds import derive_seed
@@ -82,6 +84,8 @@ def network_spec(cfg: ArchConfig) -> NetworkSpec:
             if period > mem.domains * 4096:
                 raise ConfigError(cfg.source_file, f"{here}.weights.length", spec.weight_length,
                                   "a stream that fits in 4096 tracks of the memory's domains")
+        if spec.activation == "btanh":
+            _check_btanh(cfg, spec, here)
         for fault in FAULTS:  # each fault model says where it is simulated
             if fault.rate(spec) > 0 and not fault.supported(spec):
                 raise ConfigError(cfg.source_file, fault.key_path(i, w.memory), fault.rate(spec),
@@ -96,11 +100,33 @@ def network_spec(cfg: ArchConfig) -> NetworkSpec:
     for unit in LOGIC_UNITS:
         u = getattr(cfg.technology.logic, unit)
         logic[unit] = LogicCost(u.energy.value, u.area.value, u.leakage.value)
-    return NetworkSpec(
+    net = NetworkSpec(
         name=cfg.name, clock_mhz=cfg.clock, stream_length=cfg.stream.length,
         input_shape=shape, input_rng=_rng(cfg.stream.rng, cfg.seed, "input"),
         comparator=cfg.stream.comparator, layers=tuple(layers), logic=logic, seed=cfg.seed,
     )
+    check_memory(net, cfg.source_file)
+    return net
+
+
+#: Most Btanh counter states simulated (a 20-bit up/down counter).
+MAX_BTANH_STATES = 1 << 20
+
+
+def _check_btanh(cfg: ArchConfig, spec: LayerSpec, here: str) -> None:
+    """The layer's Btanh state count r (given, or Kim's r(n, s)) must be a counter archsim
+    can build: 2..MAX_BTANH_STATES states."""
+    try:
+        r, _ = btanh_states(spec)
+    except ValueError:
+        r = None
+    if r is None or not 2 <= r <= MAX_BTANH_STATES:
+        key = f"{here}.btanh.r" if spec.btanh_r is not None else f"{here}.btanh.s"
+        value = spec.btanh_r if spec.btanh_r is not None else spec.btanh_s
+        raise ConfigError(cfg.source_file, key, value,
+                          f"a Btanh gain whose state count r(n={spec.btanh_n}, s) lies in "
+                          f"2..{MAX_BTANH_STATES} (Kim's r = 2 round(n + (1/s - 1)(n - 1)/"
+                          f"(1 - q)) gives {r})")
 
 
 def model_weights(cfg: ArchConfig, spec: NetworkSpec) -> tuple[dict, dict]:
