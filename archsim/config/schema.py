@@ -516,6 +516,12 @@ class ModelSpec(Strict):
             return v
         raise FieldProblem(v, "'random', 'builtin:<name>' or a path to an .npz file")
 
+    clip: bool = False
+    """``false``: a model weight or bias outside [-1, 1] (the range of a bipolar stochastic
+    number) is an error naming the file, array and index; ``true``: such values are clipped
+    to [-1, 1] at load and their count recorded in the run's ``model_metadata``
+    (``clipped_on_load``)."""
+
 
 # --------------------------------------------------------------------------------------------
 # memories

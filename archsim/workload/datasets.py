@@ -32,6 +32,7 @@ import numpy as np
 from archsim.config.errors import ConfigError
 from archsim.config.loader import display_path as _display
 from archsim.seeds import derive_seed
+from archsim.workload.npz import read_npz
 from archsim.workload.workload import Workload
 
 __all__ = ["IMAGE_SUFFIXES", "ImageSet", "load_images", "read_image_file", "read_image_folder",
@@ -177,25 +178,16 @@ def read_image_npz(path: Path, workload: Workload | _Where, start: int = 0,
     """The images of an .npz (module docstring), images ``[start, start+count)``."""
     where = workload if isinstance(workload, _Where) else _Where(workload)
     label = _display(path)
-    try:
-        npz = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise where.error(label, f"a readable .npz file ({exc})") from None
-    if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise where.error(label, "an .npz archive with an 'images' array")
-    with npz:
-        extra = sorted(set(npz.files) - {"images", "labels", "classes", "metadata"})
-        if extra:
-            raise ConfigError(label, extra[0], "an unknown array",
-                              "only images, labels, classes and metadata in an image .npz")
-        if "images" not in npz.files:
-            raise ConfigError(label, "images", "nothing (the key is missing)",
-                              "an array images (N, C, H, W) or (N, H, W) uint8")
-        try:
-            arrays = {k: np.asarray(npz[k]) for k in npz.files}
-        except ValueError:
-            raise ConfigError(label, "", "an object array",
-                              "numeric arrays (object arrays are not read)") from None
+    if not path.is_file():
+        raise where.error(label, "a readable .npz file")
+    arrays = read_npz(path, label, where.file, "dataset.path")
+    extra = sorted(set(arrays) - {"images", "labels", "classes", "metadata"})
+    if extra:
+        raise ConfigError(label, extra[0], "an unknown array",
+                          "only images, labels, classes and metadata in an image .npz")
+    if "images" not in arrays:
+        raise ConfigError(label, "images", "nothing (the key is missing)",
+                          "an array images (N, C, H, W) or (N, H, W) uint8")
     images = arrays["images"]
     if images.dtype != np.uint8:
         raise ConfigError(label, "images", f"dtype {images.dtype}", "uint8 pixels (0..255)")
