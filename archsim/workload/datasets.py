@@ -96,13 +96,24 @@ def _slice(n: int, start: int, count: int | None, what: str, where: _Where) -> s
 # --------------------------------------------------------------------------------------------
 
 
+#: Largest image file decoded (4096 x 4096 pixels; MNIST images are 28 x 28).
+MAX_IMAGE_PIXELS = 4096 * 4096
+
+
 def read_image_file(path: Path) -> np.ndarray:
     """One 8-bit image as uint8 ``(C, H, W)``; ``ValueError`` for what is not an 8-bit
     grey, grey+alpha, RGB or RGBA image."""
     from PIL import Image, UnidentifiedImageError  # Pillow: a dependency of matplotlib
 
+    if not path.is_file():
+        raise ValueError("a regular image file")
     try:
         with Image.open(path) as opened:
+            width, height = opened.size  # from the header, before any pixel is decoded
+            if width * height > MAX_IMAGE_PIXELS:
+                raise ValueError(f"an image of at most {MAX_IMAGE_PIXELS} pixels "
+                                 f"({width} x {height} is a decompression bomb or not a "
+                                 "network input)")
             opened.load()
             im: Image.Image = opened
             if im.mode == "1":
@@ -112,8 +123,8 @@ def read_image_file(path: Path) -> np.ndarray:
             if im.mode not in ("L", "LA", "RGB", "RGBA"):
                 raise ValueError(f"an 8-bit grey or colour image (mode {im.mode!r} is not)")
             a = np.asarray(im, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ValueError(f"a readable image ({exc})") from None
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+        raise ValueError(f"a readable image ({type(exc).__name__})") from None
     return a[None] if a.ndim == 2 else np.ascontiguousarray(a.transpose(2, 0, 1))
 
 
