@@ -602,16 +602,16 @@ class DwmMemory(_MemoryBase):
     ``ports`` access ports (RTSim organisation)."""
 
     kind: Literal["dwm"]
-    domains: int = Field(64, ge=1)
+    domains: int = Field(64, ge=1, le=1 << 20)
     """Domains per nanowire (track)."""
-    ports: int = Field(1, ge=1)
+    ports: int = Field(1, ge=1, le=1024)
     """Access ports per track; ``domains % ports == 0``."""
     rw_ports: list[int] = Field(default_factory=lambda: [0])
     """Ports that can write (``all`` in YAML is expanded to every port)."""
     port_select: Literal["static", "nearest"] = "static"
     port_update: Literal["lazy", "eager"] = "lazy"
     layout: Literal["interleaved", "serial"] = "interleaved"
-    word_tracks: int = Field(32, ge=1)
+    word_tracks: int = Field(32, ge=1, le=4096)
     """Tracks per nanowire group (DBC word width)."""
     shift_overlaps_read: bool = False
     reread: Literal["rewind", "pingpong"] = "rewind"
