@@ -230,7 +230,13 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    from archsim.cli_numbers import check_numbers
+
+    problem = check_numbers(args)
+    if problem is not None:
+        parser.error(problem)  # exits 2
     handlers = {"run": cmd_run, "validate": cmd_validate, "plot": cmd_plot, "data": cmd_data,
                 "sweep": cmd_sweep, "reproduce": cmd_reproduce}
     try:

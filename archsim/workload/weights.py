@@ -54,7 +54,6 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,12 +67,13 @@ from archsim.config.loader import display_path as _display
 from archsim.seeds import derive_seed
 from archsim.workload.batchnorm import BatchNormParams
 from archsim.workload.models import builtin_model_path
+from archsim.workload.npz import read_npz
 from archsim.workload.ops import BatchNorm, Btanh, Op, WeightedOp
 from archsim.workload.quantize import dequantize_weights, quantize_weights
 from archsim.workload.workload import Workload
 
-__all__ = ["LayerParams", "WorkloadWeights", "load_weights", "pack_sign_bits", "random_weights",
-           "save_weights", "unpack_sign_bits"]
+__all__ = ["LayerParams", "WorkloadWeights", "load_weights", "numeric_array", "pack_sign_bits",
+           "random_weights", "read_metadata", "save_weights", "unpack_sign_bits"]
 
 _BN_KEYS = ("gamma", "beta", "mean", "var")
 
@@ -146,31 +146,11 @@ def _describe(op: Op, workload: Workload) -> str:
 
 
 def _read_npz(path: Path, label: str, key_path: str, owner: str) -> dict[str, np.ndarray]:
-    """Every array of an .npz, refusing object arrays; errors name ``label``."""
-    try:
-        npz = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise ConfigError(owner, key_path, str(path),
-                          f"a readable .npz file written by numpy.savez ({exc})") from None
-    if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise ConfigError(owner, key_path, str(path), "an .npz archive (got a single .npy "
-                          "array)")
-    with npz:
-        return {key: _read_array(npz, key, label) for key in npz.files}
+    """Every array of an .npz, each checked before it is read (:mod:`archsim.workload.npz`)."""
+    return read_npz(path, label, owner, key_path)
 
 
-def _read_array(npz: np.lib.npyio.NpzFile, key: str, label: str) -> np.ndarray:
-    try:
-        return np.asarray(npz[key])
-    except ValueError:
-        raise ConfigError(label, key, "an object array",
-                          "a numeric array (object arrays are not read: "
-                          "allow_pickle=False)") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise ConfigError(label, key, "unreadable data", f"an intact array ({exc})") from None
-
-
-def _numeric(label: str, key: str, a: np.ndarray, allow_bool: bool = False) -> np.ndarray:
+def numeric_array(label: str, key: str, a: np.ndarray, allow_bool: bool = False) -> np.ndarray:
     kinds = "fiub" if allow_bool else "fiu"
     if a.dtype.kind not in kinds:
         raise ConfigError(label, key, f"an array of dtype {a.dtype}",
@@ -190,7 +170,7 @@ def _shaped(label: str, key: str, a: np.ndarray, shape: tuple[int, ...], what: s
         raise ConfigError(label, key, tuple(a.shape), f"shape {tuple(shape)}, {what}")
 
 
-def _metadata(label: str, a: np.ndarray) -> dict[str, Any]:
+def read_metadata(label: str, a: np.ndarray) -> dict[str, Any]:
     if a.ndim != 0 or a.dtype.kind not in "US":
         raise ConfigError(label, "metadata", f"an array of dtype {a.dtype} and shape {a.shape}",
                           "a scalar string holding a JSON object")
@@ -225,7 +205,7 @@ def _from_file(workload: Workload, path: Path, source: str) -> tuple[
     label = _display(path)
     owner = workload.origin("model", "weights")
     arrays = _read_npz(path, label, "model.weights", owner)
-    meta = _metadata(label, arrays.pop("metadata")) if "metadata" in arrays else {}
+    meta = read_metadata(label, arrays.pop("metadata")) if "metadata" in arrays else {}
     expected = _expected_keys(workload)
     for key, a in arrays.items():
         if key not in expected:
@@ -257,7 +237,7 @@ def _from_file(workload: Workload, path: Path, source: str) -> tuple[
                     raise ConfigError(label, key, MISSING,
                                       f"an array of shape {shape}, {what} (the file has: "
                                       f"{names})")
-                a = _numeric(label, key, arrays[key])
+                a = numeric_array(label, key, arrays[key])
                 _shaped(label, key, a, shape, what)
                 weights[key] = a
             key = f"{op.name}_mask"
@@ -275,7 +255,7 @@ def _from_file(workload: Workload, path: Path, source: str) -> tuple[
                     raise ConfigError(label, key, MISSING,
                                       f"an array of shape ({op.channels},), {what} (the file "
                                       f"has: {names})")
-                a = _numeric(label, key, arrays[key])
+                a = numeric_array(label, key, arrays[key])
                 _shaped(label, key, a, (op.channels,), what)
                 parts[k] = a
             if (parts["var"] < 0).any():
@@ -324,7 +304,7 @@ def unpack_sign_bits(bits: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 def _mask(label: str, key: str, a: np.ndarray, op: WeightedOp, workload: Workload,
           named_by: str = "") -> np.ndarray:
     what = f"the weight shape of {_describe(op, workload)}{named_by}"
-    m = _numeric(label, key, a, allow_bool=True)
+    m = numeric_array(label, key, a, allow_bool=True)
     _shaped(label, key, m, op.weight_shape, what)
     if not np.isin(m, (0.0, 1.0)).all():
         bad = m[~np.isin(m, (0.0, 1.0))][0]
@@ -344,7 +324,7 @@ def _stage_btanh(op: WeightedOp, workload: Workload) -> Btanh | None:
 
 def _check_gain(label: str, key: str, a: np.ndarray, op: WeightedOp,
                 workload: Workload) -> None:
-    g = _numeric(label, key, a)
+    g = numeric_array(label, key, a)
     if g.ndim != 0 or not g > 0:
         raise ConfigError(label, key, g.tolist(), "a positive scalar (a tanh gain s)")
     gain = float(g)
