@@ -37,6 +37,7 @@ __all__ = [
     "get_dataset",
     "load_dataset",
     "resolve_data_dir",
+    "source_files",
 ]
 
 
@@ -209,6 +210,17 @@ def _load_embedded(name: str, split: str, start: int, count: int | None):
         f"{meta.get('source_images', '?')}), images [{start}, {stop})"
     )
     return images[start:stop].copy(), labels[start:stop].copy(), source
+
+
+def source_files(name: str, split: str = "test",
+                 data_dir: str | os.PathLike[str] | None = None) -> list[Path]:
+    """The files :func:`load_dataset` reads for ``name``/``split`` (the data directory's
+    images and labels files, or the embedded subset); they need not exist."""
+    spec = get_dataset(name)
+    root = resolve_data_dir(data_dir)
+    if root is None:
+        return [embedded_subset_path(name)]
+    return [root / name / f.name for f in spec.split_files(split)]
 
 
 def load_dataset(
