@@ -8,7 +8,9 @@ the process that holds it) instead of racing the first one for the same point fo
 
 :func:`point_state` is the truth the results table is built from: a point is ``ok`` when its
 folder is a complete run folder, ``failed`` when it holds ``error.txt``, ``incomplete`` when
-a run into it was cut short (a leftover ``INCOMPLETE`` or temporary folder), else ``not run``.
+it holds a partial result (an ``INCOMPLETE`` marker) or a run into it is under way or was cut
+short (its temporary folder is there: the sweep removes those of the points it stopped before
+it writes the table, so they read ``not run``), else ``not run``.
 Ctrl-C, a killed worker or a killed sweep therefore never leave a table that disagrees with
 the folders.
 """

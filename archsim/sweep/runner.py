@@ -384,6 +384,7 @@ def _run_locked(sweep: Sweep, out: Path, points: list[Point], *, overrides: list
         raise
     finally:
         bar.close()
+        remove_stale_temporaries(out / "points")  # of the points stopped above
         # the table says what the folders hold, whatever happened above
         report.rows = [_row(pt, out / "points" / pt.key, status.get(pt.key),
                             pt.key in cached) for pt in points]
@@ -399,7 +400,6 @@ def _run_locked(sweep: Sweep, out: Path, points: list[Point], *, overrides: list
                 raise
             print(f"archsim: warning: results.csv not rewritten ({_reason(e)}); the point "
                   "folders are the record", file=sys.stderr)
-        remove_stale_temporaries(out / "points")
     return report
 
 
