@@ -32,7 +32,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -151,7 +151,7 @@ def _death(code: int | None) -> str:
 
 
 def run_isolated(fn: Callable[[Any], Any], tasks: list[Any], jobs: int
-                 ) -> Iterator[tuple[int, str, Any]]:
+                 ) -> Generator[tuple[int, str, Any], None, None]:
     """Run ``fn(task)`` for each task in a forked child, at most ``jobs`` at once; yield
     ``(index, status, value)`` as they finish: ``("ok", fn's result)``, ``("raised",
     traceback text)`` or ``("died", reason)``.

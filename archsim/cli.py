@@ -6,7 +6,8 @@
     archsim plot RUN_DIR|SWEEP_DIR [...] [--format png|svg|pdf]
     archsim sweep SWEEP.yaml [--jobs N] [--backend local|dask|ray] [--scheduler ADDRESS]
                              [--out DIR] [--images N] [--seed S] [--set ...] [--data-dir DIR]
-    archsim data fetch mnist|fashion-mnist [--dir DIR] [--base-url URL]
+    archsim data fetch mnist|fashion-mnist|cifar10 [--dir DIR] [--base-url URL] [--allow-http]
+                       [--deadline SECONDS]
     archsim reproduce dwcnn [--images N] [--hw-images N] [--out DIR] [--jobs N]
                             [--only table1|table2|table3|fig8|fig11 ...] [--data-dir DIR]
     archsim --version
@@ -140,9 +141,14 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser("data", help="data sets")
     dsub = d.add_subparsers(dest="data_command", required=True)
     f = dsub.add_parser("fetch", help="download and verify an official data set")
-    f.add_argument("name", choices=("mnist", "fashion-mnist"))
-    f.add_argument("--dir", default=None, help="destination (default $ARCHSIM_DATA or ./data)")
-    f.add_argument("--base-url", default=None, help="mirror to download from")
+    f.add_argument("name", choices=("mnist", "fashion-mnist", "cifar10"))
+    f.add_argument("--dir", default=None, help="data directory to fill (<DIR>/<name>/; default "
+                   "$ARCHSIM_DATA; with neither, nothing is fetched)")
+    f.add_argument("--base-url", default=None, help="mirror to download from (https://)")
+    f.add_argument("--allow-http", action="store_true",
+                   help="accept a plain http:// mirror (the files are still SHA-256 checked)")
+    f.add_argument("--deadline", type=float, default=None, metavar="SECONDS",
+                   help="stop the whole fetch after this long (default 3600)")
     return p
 
 
@@ -277,9 +283,13 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from archsim.nn.fetch import fetch_main
+    from archsim.nn.fetch import DEFAULT_DEADLINE_S, fetch_main
 
-    return fetch_main(args.name, args.dir, args.base_url)
+    deadline = DEFAULT_DEADLINE_S if args.deadline is None else args.deadline
+    if not 0 < deadline < float("inf"):
+        return _error(f"--deadline {args.deadline}: expected a positive number of seconds")
+    return fetch_main(args.name, args.dir, args.base_url, allow_http=args.allow_http,
+                      deadline_s=deadline)
 
 
 def main(argv: list[str] | None = None) -> int:

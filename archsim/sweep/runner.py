@@ -31,7 +31,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -209,7 +209,7 @@ def _reason(e: BaseException) -> str:
 
 
 def _local(tasks: list[dict[str, Any]], jobs: int, scheduler: str | None,
-           dashboard: bool = False) -> Iterator[dict]:
+           dashboard: bool = False) -> Generator[dict, None, None]:
     if jobs <= 1 or len(tasks) <= 1:
         for t in tasks:
             yield run_point(t)
@@ -240,7 +240,7 @@ def dask_cluster(jobs: int, dashboard: bool = False):
 
 
 def _dask(tasks: list[dict[str, Any]], jobs: int, scheduler: str | None,
-          dashboard: bool = False) -> Iterator[dict]:
+          dashboard: bool = False) -> Generator[dict, None, None]:
     try:
         from dask.distributed import Client, as_completed
     except ImportError:
@@ -279,7 +279,7 @@ def ray_init_kwargs(jobs: int, scheduler: str | None, dashboard: bool = False
 
 
 def _ray(tasks: list[dict[str, Any]], jobs: int, scheduler: str | None,
-         dashboard: bool = False) -> Iterator[dict]:
+         dashboard: bool = False) -> Generator[dict, None, None]:
     try:
         import ray
     except ImportError:
