@@ -473,7 +473,7 @@ class Stream(Strict):
 class Dataset(Strict):
     """The images fed to the network."""
 
-    name: Literal["mnist", "fashion-mnist", "random", "custom"] = "mnist"
+    name: Literal["mnist", "fashion-mnist", "cifar10", "random", "custom"] = "mnist"
     path: str | None = None
     """``custom``: a folder of images in class subfolders, or an ``.npz`` with ``images``
     (N, C, H, W) or (N, H, W) uint8 and optional ``labels`` (docs/workloads.md)."""
