@@ -17,6 +17,7 @@ Terms, for a layer with stream length L, S = passes x L datapath steps:
 * weight streams: ``(weights + biases) x stored length`` bits, packed (stochastic weights are
   stored at their own length, binary weights become L-bit streams);
 * neuron outputs: ``neurons x S`` bytes (a count or a bit per neuron and cycle, unpacked);
+* float weights: ``(weights + biases) x 24`` bytes (the model's float64 array and two copies);
 * misalignment faults (p > 0): ``tracks x S`` int64 offsets, every track hit (worst case);
 * DWM heads: ``ports x tracks of a chain`` int64 positions.
 """
@@ -86,6 +87,8 @@ def _layer_terms(lay: LayerSpec, i: int, L: int) -> list[MemoryTerm]:
                    else "stream.length",
                    lay.weight_length if lay.weight_format == "stochastic" else L),
         MemoryTerm(lay.neurons * S, "per-cycle neuron outputs", size_key, size_value),
+        MemoryTerm(weight_count * 8 * 3, "float weights (model, clipped and quantized copies)",
+                   size_key, size_value),
     ]
     mem = lay.memory
     if mem.is_dwm:
