@@ -66,11 +66,19 @@ def worker():
     yield w
     w.close()
     print("\nfuzz outcomes:", dict(OUTCOMES))
+    log = os.environ.get("ARCHSIM_FUZZ_LOG")
+    if log:
+        with open(log, "a", encoding="utf-8") as f:
+            f.write("final " + json.dumps(dict(OUTCOMES)) + "\n")
 
 
 def _check(worker: Worker, task: dict, names: list[str], label: str) -> None:
     reply = worker.run(task)
     OUTCOMES[f"{label}: exit {reply['exit']}"] += 1
+    log = os.environ.get("ARCHSIM_FUZZ_LOG")
+    if log and sum(OUTCOMES.values()) % 200 == 0:  # progress of a long run
+        with open(log, "a", encoding="utf-8") as f:
+            f.write(json.dumps(dict(OUTCOMES)) + "\n")
     bad = problem(reply, names)
     assert bad is None, f"{label}: {bad}\n task: {json.dumps(task)[:3000]}"
 
