@@ -1,7 +1,7 @@
 """The ``archsim`` command line.
 
     archsim run CONFIG [--images N] [--start K] [--seed S] [--out DIR] [--set key.path=value ...]
-                       [--mode fast|per-cycle] [--data-dir DIR] [--quiet]
+                       [--mode fast|per-cycle] [--data-dir DIR] [--quiet] [--report]
     archsim validate CONFIG [--set ...]
     archsim plot RUN_DIR|SWEEP_DIR [...] [--format png|svg|pdf] [--style default|paper]
     archsim report RUN_DIR|SWEEP_DIR|REPRODUCTION_DIR
@@ -60,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="image-parallel worker processes (default: all cores); results do not "
                    "depend on it")
     r.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    r.add_argument("--report", action="store_true",
+                   help="also draw the figures and write report.html into the run folder")
 
     v = sub.add_parser("validate", help="check a design description: every check 'run' does "
                        "(mapping, model, data set, probes), without simulating")
@@ -190,6 +192,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"archsim: interrupted while writing {out} (marked INCOMPLETE)", file=sys.stderr)
         return EXIT_INTERRUPTED
+    if args.report:
+        from archsim.report import write_report
+
+        write_report(out)
     if not args.quiet:
         print(summary_text(result, out))
     return EXIT_OK
