@@ -23,8 +23,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from archsim.outputs.atomic import write_text
 from archsim.outputs import summary as _units
+from archsim.outputs.atomic import write_text
 from archsim.report.page import Page
 
 __all__ = ["REPORT_HTML", "folder_kind", "report_main", "write_report"]
@@ -272,11 +272,11 @@ def write_report(folder: str | os.PathLike[str]) -> Path:
 
 def report_main(dirs: list[str]) -> int:
     """``archsim report``: 0, or 2 naming a folder that is none of the three."""
-    rc = 0
+    bad = [d for d in dirs if folder_kind(Path(d)) is None]
+    for d in bad:
+        print(f"archsim report: {d}: not a run, sweep or reproduction folder", file=sys.stderr)
+    if bad:
+        return 2
     for d in dirs:
-        try:
-            print(write_report(d))
-        except ValueError as e:
-            print(f"archsim report: {e}", file=sys.stderr)
-            rc = 2
-    return rc
+        print(write_report(d))
+    return 0
