@@ -193,10 +193,9 @@ def declutter(fig: Figure, max_moves: int = 12) -> int:
     tick label; return how many moves it took."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    if not isinstance(fig.canvas, FigureCanvasAgg):
-        FigureCanvasAgg(fig)
+    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
     fig.draw_without_rendering()
-    renderer = fig.canvas.get_renderer()
+    renderer = canvas.get_renderer()
     moves = 0
     for ax in fig.axes:
         anns = [t for t in ax.texts if isinstance(t, Annotation)

@@ -116,12 +116,11 @@ def _short(value: str, width: int = 14) -> str:
 
 def _scatter(rows: list[dict[str, Any]], xk: str, yk: str,
              maximize_y: bool, title: str, path: Path, fmt: str) -> Path | None:
-    pts = [(r, _num(r.get(xk)), _num(r.get(yk))) for r in rows]
-    pts = [(r, x, y) for r, x, y in pts if x is not None and y is not None]
-    if not pts:
+    raw = [(r, _num(r.get(xk)), _num(r.get(yk))) for r in rows]
+    if not any(x is not None and y is not None for _, x, y in raw):
         return None
     (xs, xu), (ys, yu) = _scale(rows, xk), _scale(rows, yk)
-    pts = [(r, x / xs, y / ys) for r, x, y in pts]
+    pts = [(r, x / xs, y / ys) for r, x, y in raw if x is not None and y is not None]
     fig = new_figure(8.0, 5.5)
     ax = fig.subplots()
     xy = [(x, y) for _, x, y in pts]
@@ -203,7 +202,7 @@ def plot_sweep(folder: str | Path, fmt: str = "png") -> list[Path]:
             for gi, (glabel, grows) in enumerate(groups.items()):
                 with_v = sorted((r for r in grows if _num(r.get(key)) is not None),
                                 key=lambda r: xpos[r[axis]] or 0.0)
-                pts = [(xpos[r[axis]], (_num(r.get(key)) or 0.0) / scale, r["_label"])
+                pts = [(xpos[r[axis]] or 0.0, (_num(r.get(key)) or 0.0) / scale, r["_label"])
                        for r in with_v]
                 if not pts:
                     continue
