@@ -59,8 +59,8 @@ def test_a_reproduction_report_prints_the_caveat_beside_the_fitted_table(tmp_pat
 
     tables = tmp_path / "tables"
     for stem, caveat in (("table2", None), ("table2_calibrated", "fitted to this table")):
-        t = Table(f"Table II ({stem})", ["structure"], ["power mW"], caveat=caveat)
-        t.add(["shared"], {"power mW": (100.0, 123456.0)})
+        t = Table(f"Table II ({stem})", ["structure"], ["power_mw"], caveat=caveat)
+        t.add(["shared"], {"power_mw": (100.0, 123456.0)})
         t.write(tables, stem)
     (tmp_path / "trends.csv").write_text("where,technology,claim,evidence,holds\n"
                                          "table2,generic45,shared < unshared,1 < 2,True\n")
@@ -69,7 +69,7 @@ def test_a_reproduction_report_prints_the_caveat_beside_the_fitted_table(tmp_pat
     caveat_at = page.index("Caveat:")
     assert page.index("Table II (table2_calibrated)") < caveat_at  # beside that table
     assert page.index("Table II (table2)") < page.index("Table II (table2_calibrated)")
-    assert "power mW ratio (ours / paper)" in page
+    assert "power: ours / paper" in page and "power (mW), paper" in page
     assert "123,456" in page and "1,235" in page  # ours, and the ratio 1234.56
     assert "shared &lt; unshared" in page  # the trends checked
 

@@ -1,6 +1,6 @@
 """Racetrack misalignment faults: over- and under-shifts that leave a track misaligned.
 
-NetDrift's model (tech_parameters.md section 2.3): every one-domain shift step of a track
+NetDrift's model (code: LeonardDavid/NetDrift, its racetrack-misalignment fault kernel): every one-domain shift step of a track
 fails with probability p, moving the track one domain too far or one too few (equally
 likely).  The error persists as a signed offset, so the port then reads ``stored[a - offset]``
 instead of ``stored[a]``: a shifted copy of the stream, not independent bit flips.  Edges:

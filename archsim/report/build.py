@@ -226,12 +226,34 @@ def _sweep_page(folder: Path) -> Page:
 
 
 # ----------------------------------------------------------------------- reproduction
-def _ratio_header(h: str) -> str:
-    return h[: -len(" ratio")] + " ratio (ours / paper)" if h.endswith(" ratio") else h
+# a column's unit suffix -> the unit written after its name
+_SUFFIX_UNITS = {"_mw": "mW", "_w": "W", "_nj": "nJ", "_pj": "pJ", "_uj": "µJ", "_um2": "µm²",
+                 "_mm2": "mm²", "_ns": "ns", "_us": "µs", "_pct": "%", "_cycles": "cycles"}
+
+
+def _column_name(h: str) -> str:
+    """``power_mw ratio`` -> ``power ratio (ours / paper)``, ``area_um2 ours`` ->
+    ``area (µm²), ours``: a table's raw column names as a reader wants them."""
+    quantity, _, role = h.partition(" ")
+    unit = ""
+    for suffix, u in _SUFFIX_UNITS.items():
+        if quantity.endswith(suffix):
+            quantity, unit = quantity[: -len(suffix)], u
+            break
+    name = quantity.replace("_", " ")
+    if role == "ratio":
+        return f"{name}: ours / paper"
+    if role in ("paper", "ours"):
+        return f"{name} ({unit}), {role}" if unit else f"{name}, {role}"
+    return f"{name} ({unit})" if unit else h.replace("_", " ")
 
 
 def _reproduction_page(folder: Path) -> Page:
-    page = Page(f"{folder.name}: archsim reproduction report")
+    heading = folder.name
+    if (folder / "report.md").is_file():  # "# DW-CNN reproduced by archsim"
+        first = (folder / "report.md").read_text(encoding="utf-8").splitlines()[:1]
+        heading = first[0].lstrip("# ").strip() if first else heading
+    page = Page(f"{heading}: report")
     page.paragraph("Every quantity: the paper's value, ours, and the ratio ours / paper "
                    "(1.00 = equal). Reproductions compare; they do not assert.")
     tables = sorted((folder / "tables").glob("*.csv"))
@@ -242,8 +264,8 @@ def _reproduction_page(folder: Path) -> Page:
         page.heading(meta.get("title") or path.stem.replace("_", " "))
         if meta.get("caveat"):
             page.caveat(meta["caveat"])
-        page.table([_ratio_header(h) for h in header], [[r.get(h) for h in header]
-                                                         for r in rows])
+        page.table([_column_name(h) for h in header], [[r.get(h) for h in header]
+                                                        for r in rows])
         for note in meta.get("notes", []):
             page.paragraph(note)
     page.heading("Figures")

@@ -55,6 +55,18 @@ def fmt_number(v: Any, digits: int = 4) -> str:
     return f"{v:,.{decimals}f}"
 
 
+def _is_number(v: Any) -> bool:
+    if isinstance(v, bool) or v is None:
+        return False
+    if isinstance(v, (int, float)):
+        return True
+    try:
+        float(str(v).replace(",", ""))
+    except ValueError:
+        return False
+    return True
+
+
 class Page:
     """An HTML page built section by section; :meth:`html` gives the whole document."""
 
@@ -83,8 +95,7 @@ class Page:
             cells = []
             for v in row:
                 text = fmt_number(v)
-                numeric = not isinstance(v, str) or text != v
-                cls = ' class="num"' if numeric and v not in (None, "") else ""
+                cls = ' class="num"' if _is_number(v) else ""
                 cells.append(f"<td{cls}>{html.escape(text)}</td>")
             out.append("<tr>" + "".join(cells) + "</tr>")
         out.append("</table>")

@@ -124,6 +124,10 @@ def write_outputs(results: dict, out: Path, tech_file: Path, wall_s: float | Non
             written += t.write(tdir, f"table2{sfx}")
             md.append(t.to_markdown())
             c = collect.claims_table(results, tech)
+            if tech == CALIBRATED:
+                c.caveat = ("computed from the Table II design points with the calibrated "
+                            "technology, which was fitted to Table II: not an independent "
+                            "check of the claims.")
             written += c.write(tdir, f"claims{sfx}")
             md.append(c.to_markdown())
     if set(OUTPUTS["table2"]) <= has:
