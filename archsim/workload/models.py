@@ -2,8 +2,10 @@
 
 ``builtin:<name>`` in a workload's ``model.weights`` names an entry of :data:`BUILTIN_MODELS`;
 :func:`builtin_model_path` finds its file inside the installed package. Every shipped model is
-the SC LeNet-5 of ``arch_configs/workloads/lenet5.yaml`` (1x28x28 -> 10), trained by
-``training/train_lenet5.py`` (docs/data-and-model.md says how each one was made).
+either the SC LeNet-5 of ``arch_configs/workloads/lenet5.yaml`` (1x28x28 -> 10), trained by
+``training/train_lenet5.py`` (docs/data-and-model.md says how each one was made), or a DoReFa
+low bit-width CNN for the SOT-MRAM bit-plane fabric, trained by ``training/train_dorefa.py``
+(its workload file ``arch_configs/workloads/<name>.yaml``; docs/pim-bitplane.md).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["BUILTIN_MODELS", "BuiltinModel", "builtin_model_path", "models_dir"]
+__all__ = ["BUILTIN_MODELS", "DOREFA_WIDTHS", "BuiltinModel", "builtin_model_path", "models_dir"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,9 @@ class BuiltinModel:
 
 
 _LENET = "arch_configs/workloads/lenet5.yaml"
+
+#: The (weight bits, activation bits) of the shipped DoReFa models.
+DOREFA_WIDTHS = ((1, 2), (2, 2), (4, 4))
 
 #: Built-in model name -> entry. The test suite holds this table to the folder's files.
 BUILTIN_MODELS: dict[str, BuiltinModel] = {
@@ -45,6 +50,11 @@ BUILTIN_MODELS: dict[str, BuiltinModel] = {
         BuiltinModel("lenet5_mnist_apc_sc", "lenet5_mnist_apc_sc.npz", "mnist", _LENET,
                      "lenet5_mnist_apc fine-tuned through the hardware model (APC, MUX-shared "
                      "FC)"),
+        *(BuiltinModel(f"dorefa_{tag}_w{m}a{k}", f"dorefa_{tag}_w{m}a{k}.npz", ds,
+                       f"arch_configs/workloads/dorefa_{tag}_w{m}a{k}.yaml",
+                       f"DoReFa CNN, {m}-bit weights, {k}-bit activations (QAT)")
+          for tag, ds in (("mnist", "mnist"), ("fashion", "fashion-mnist"))
+          for m, k in DOREFA_WIDTHS),
     )
 }
 
