@@ -27,7 +27,7 @@ from types import ModuleType
 import numpy as np
 
 __all__ = ["BACKEND", "accumulate_bitplanes", "accumulate_gemm", "accumulate_python",
-           "affine", "im2col", "pack_planes", "unsigned_codes"]
+           "affine", "gemm_dtype", "im2col", "pack_planes", "unsigned_codes"]
 
 
 def _compiled() -> ModuleType | None:
@@ -154,12 +154,17 @@ def accumulate_python(u_rows: list[list[int]], keep_rows: list[list[bool]] | Non
     return out
 
 
+def gemm_dtype(n: int, code_max: int, act_max: int) -> type:
+    """float32 if ``n code_max act_max < 2^24`` (every partial sum of a length-n dot product
+    of such integers is then an exact float32 integer, in any summation order), else float64
+    (exact below 2^53, which 8-bit codes cannot reach)."""
+    return np.float32 if n * code_max * act_max < (1 << 24) else np.float64
+
+
 def accumulate_gemm(codes: np.ndarray, cols: np.ndarray, code_max: int,
                     act_max: int) -> np.ndarray:
-    """acc = codes (F, N) @ cols (N, P) of integers, exactly (int64 result): float32 BLAS if
-    ``N code_max act_max < 2^24`` (every partial sum is then an exact float32 integer), else
-    float64 (exact below 2^53, which 8-bit codes cannot reach)."""
-    n = codes.shape[1]
-    dtype = np.float32 if n * code_max * act_max < (1 << 24) else np.float64
+    """acc = codes (F, N) @ cols (N, P) of integers, exactly (int64 result), as one BLAS GEMM
+    in :func:`gemm_dtype`."""
+    dtype = gemm_dtype(codes.shape[1], code_max, act_max)
     prod = np.matmul(codes.astype(dtype, copy=False), cols.astype(dtype, copy=False))
     return prod.astype(np.int64)

@@ -132,6 +132,10 @@ class PimConfig(DesignConfig):
     periphery: Periphery
     rram: RramReference | None = None
     faults: SenseFaults = Field(default_factory=SenseFaults)
+    reference_check: bool = True
+    """Compare every image's layer outputs with the workload's fixed-point reference
+    (``reference_forward(fixed_point=True)``); off for long runs of large networks, whose
+    datapath the test suite holds to the reference on small ones."""
 
     def memory_tech(self, name: str) -> SotMramTech:
         """Technology numbers of memory ``name``: the ``sot_mram`` section with the memory's

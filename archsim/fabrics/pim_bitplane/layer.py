@@ -38,7 +38,7 @@ from archsim.engine.fabric import (
 )
 from archsim.engine.kinds import register_block_kind
 from archsim.engine.ledger import Action, Block
-from archsim.fabrics.pim_bitplane.bitplane import accumulate_gemm, im2col
+from archsim.fabrics.pim_bitplane.bitplane import gemm_dtype, im2col
 from archsim.fabrics.pim_bitplane.faults import Flips, draw_flips, flip_delta
 from archsim.fabrics.pim_bitplane.mapping import LayerMapping
 from archsim.workload import BatchNorm, Conv2d, Flatten, MaxPool, Quantize, Relu
@@ -83,24 +83,35 @@ class DigitalOps:
         in float64 as the workload reference computes them; codes after a quantize."""
         x = z[None]
         codes: np.ndarray | None = None
+        levels = 1.0
         for op in self.ops:
             if isinstance(op, BatchNorm):
                 x = batchnorm(x, self.batchnorm[op.name], image_ndim=len(op.in_shape))
                 codes = None
             elif isinstance(op, Relu):
-                x = np.maximum(x, 0.0)
-                codes = None if codes is None else np.maximum(codes, 0)
+                if codes is None:
+                    x = np.maximum(x, 0.0)
+                else:
+                    codes = np.maximum(codes, 0)
             elif isinstance(op, Quantize):
-                codes = quantize_activation_codes(x, op.bits)
-                x = codes / float(op.levels)
+                codes, levels = quantize_activation_codes(x, op.bits), float(op.levels)
             elif isinstance(op, MaxPool):
-                x = pool(op, x)
-                codes = None if codes is None else pool(op, codes)
+                # on codes, the values follow: max(a / L, b / L) == max(a, b) / L exactly
+                if codes is None:
+                    x = pool(op, x)
+                else:
+                    codes = pool(op, codes)
             elif isinstance(op, Flatten):
-                x = x.reshape(1, -1)
-                codes = None if codes is None else codes.reshape(1, -1)
+                if codes is None:
+                    x = x.reshape(1, -1)
+                else:
+                    codes = codes.reshape(1, -1)
             # Identity: nothing
-        return x[0], (codes[0] if codes is not None else None)
+            if codes is not None and not isinstance(op, (Quantize, MaxPool, Flatten, Relu)):
+                raise AssertionError(f"op {op.name} does not keep codes")  # pragma: no cover
+        if codes is not None:
+            return codes[0] / levels, codes[0]
+        return x[0], None
 
 
 class PimLayerModel(LayerModel):
@@ -130,9 +141,17 @@ class PimLayerModel(LayerModel):
         self.keep2 = None if keep is None else keep.reshape(f, -1)
         self.u2 = u.reshape(f, -1)
         self.code_max = int(np.abs(codes).max()) if codes.size else 0
-        # the GEMM operands of each group: the kept filters' codes over the kept columns
-        self.group_codes = [np.ascontiguousarray(self.codes2[kf][:, kc])
-                            for kf, kc in zip(mp.kept_filters, mp.kept_cols, strict=True)]
+        # the GEMM operands of each group (the kept filters' codes over the kept columns), in
+        # the one float type that keeps every partial sum exact (bitplane.gemm_dtype)
+        self.gemm_dtype = gemm_dtype(max(mp.n_g, default=0), self.code_max, act_max)
+        per = f // mp.groups
+        self._all_cols = [len(kc) == self.codes2.shape[1] for kc in mp.kept_cols]
+        self.group_codes = []
+        for g, (kf, kc) in enumerate(zip(mp.kept_filters, mp.kept_cols, strict=True)):
+            rows = (self.codes2[g * per:(g + 1) * per] if len(kf) == per
+                    else self.codes2[kf])
+            block = rows if self._all_cols[g] else rows[:, kc]
+            self.group_codes.append(np.ascontiguousarray(block, dtype=self.gemm_dtype))
         n = mp.step_windows()
         interval = mp.interval(n, f, first=True)
         self._sched = Schedule(interval=interval, cum_interval=np.cumsum(interval),
@@ -161,21 +180,36 @@ class PimLayerModel(LayerModel):
         return draw_flips(self.mp, self.fault_rate, self.seed, image)
 
     def columns(self, data: np.ndarray) -> list[np.ndarray]:
-        """Per group, the kept im2col columns (N_g, P) of the input codes."""
+        """Per group, the kept im2col columns (N_g, P) of the input codes, as exact integers
+        in the GEMM's float type."""
+        x = np.asarray(data).astype(self.gemm_dtype)  # integer codes, exact in this type
         if isinstance(self.op, Conv2d):
-            cols = im2col(np.asarray(data).reshape(self.op.in_shape), self.op.kernel,
-                          self.op.stride, self.op.padding, self.op.groups)
+            cols = im2col(x.reshape(self.op.in_shape), self.op.kernel, self.op.stride,
+                          self.op.padding, self.op.groups)
         else:
-            cols = np.asarray(data).reshape(1, -1, 1)
-        return [cols[g][kc] for g, kc in enumerate(self.mp.kept_cols)]
+            cols = x.reshape(1, -1, 1)
+        return [cols[g] if self._all_cols[g] else cols[g][kc]
+                for g, kc in enumerate(self.mp.kept_cols)]
 
     def accumulate(self, act: list[np.ndarray]) -> np.ndarray:
-        """acc (F, P) int64: the kept filters' integer dot products (unmapped filters 0)."""
+        """acc (F, P): the kept filters' integer dot products (unmapped filters 0), one exact
+        GEMM of the codes per group (:func:`~.bitplane.gemm_dtype`: integer values held
+        exactly in the GEMM's float type)."""
         f = self.op.weight_shape[0]
-        acc = np.zeros((f, self.mp.positions), dtype=np.int64)
-        for kf, wc, a in zip(self.mp.kept_filters, self.group_codes, act, strict=True):
+        per = f // self.mp.groups
+        if self.mp.groups == 1 and len(self.mp.kept_filters[0]) == f:
+            if not self.group_codes[0].shape[1]:
+                return np.zeros((f, self.mp.positions), dtype=self.gemm_dtype)
+            out: np.ndarray = np.matmul(self.group_codes[0], act[0])
+            return out
+        acc = np.zeros((f, self.mp.positions), dtype=self.gemm_dtype)
+        for g, (kf, wc, a) in enumerate(zip(self.mp.kept_filters, self.group_codes, act,
+                                            strict=True)):
             if len(kf) and wc.shape[1]:
-                acc[kf] = accumulate_gemm(wc, a, self.code_max, self.act_max)
+                if len(kf) == per:
+                    np.matmul(wc, a, out=acc[g * per:(g + 1) * per])
+                else:
+                    acc[kf] = np.matmul(wc, a)
         return acc
 
     def fault(self, acc: np.ndarray, act: list[np.ndarray], flips: Flips,
@@ -204,7 +238,9 @@ class PimLayerModel(LayerModel):
         act = self.columns(data)
         acc = self.accumulate(act)
         flips = self.flips(image)
-        self.fault(acc, act, flips)
+        if len(flips):
+            acc = acc.astype(np.int64)
+            self.fault(acc, [a.astype(np.int64) for a in act], flips)
         out = self.finish_output(acc)
         if len(flips):
             out.events = {"compute": {"sense_error": len(flips)}}

@@ -243,6 +243,8 @@ class PimNetwork(FabricNetwork):
 
     def reference(self, pixels: np.ndarray,
                   values: Sequence[np.ndarray]) -> tuple[dict[str, float], int]:
+        if not self.cfg.reference_check:  # the datapath's own prediction, no per-layer error
+            return {}, int(np.argmax(values[-1]))
         outs = reference_forward(self.workload, self.weights, np.asarray(pixels)[None],
                                  fixed_point=True)
         refs = layer_outputs(self.workload, outs)
