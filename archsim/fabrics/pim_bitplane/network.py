@@ -166,7 +166,8 @@ class PimNetwork(FabricNetwork):
                     cfg.double_buffer, wcyc, acyc, rcyc, cfg.digital_lanes)
             except ValueError as exc:
                 key = (f"{where}.filters_per_subarray" if entry is not None
-                       and entry.filters_per_subarray is not None else "subarray.rows")
+                       and entry.filters_per_subarray is not None
+                       and "cannot hold" not in str(exc) else "subarray.rows")
                 value = (entry.filters_per_subarray if entry is not None
                          and key.endswith("filters_per_subarray") else cfg.subarray.rows)
                 raise ConfigError(file, key, value,
