@@ -144,7 +144,8 @@ def _assert_same(fast, tf, slow, ts):
     assert [r.latency_cycles for r in fast.accuracy] == [r.latency_cycles for r in slow.accuracy]
 
 
-@pytest.mark.parametrize("overrides", [(), ("faults.and_error=0.02",), ("double_buffer=true", "subarray.rows=64"),
+@pytest.mark.parametrize("overrides", [(), ("faults.and_error=0.02",),
+                                       ("double_buffer=true", "subarray.rows=64"),
                                        ("clock=3 GHz", "dataset.images=4")], ids=str)
 def test_fast_equals_per_cycle_on_the_small_design(overrides):
     cfg = load_config(SMALL, list(overrides))

@@ -146,7 +146,7 @@ class PimLayerModel(LayerModel):
         self.gemm_dtype = gemm_dtype(max(mp.n_g, default=0), self.code_max, act_max)
         per = f // mp.groups
         self._all_cols = [len(kc) == self.codes2.shape[1] for kc in mp.kept_cols]
-        self.group_codes = []
+        self.group_codes: list[np.ndarray] = []
         for g, (kf, kc) in enumerate(zip(mp.kept_filters, mp.kept_cols, strict=True)):
             rows = (self.codes2[g * per:(g + 1) * per] if len(kf) == per
                     else self.codes2[kf])
@@ -182,7 +182,7 @@ class PimLayerModel(LayerModel):
     def columns(self, data: np.ndarray) -> list[np.ndarray]:
         """Per group, the kept im2col columns (N_g, P) of the input codes, as exact integers
         in the GEMM's float type."""
-        x = np.asarray(data).astype(self.gemm_dtype)  # integer codes, exact in this type
+        x: np.ndarray = np.asarray(data).astype(self.gemm_dtype)  # exact integer codes
         if isinstance(self.op, Conv2d):
             cols = im2col(x.reshape(self.op.in_shape), self.op.kernel, self.op.stride,
                           self.op.padding, self.op.groups)

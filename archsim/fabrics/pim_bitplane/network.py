@@ -103,7 +103,7 @@ class PimNetwork(FabricNetwork):
             if cfg.memories[mem].kind != "sot_mram":
                 raise ConfigError(file, f"memories.{mem}.kind", cfg.memories[mem].kind,
                                   "sot_mram")
-        if cfg.technology.sot_mram is None:
+        if getattr(cfg.technology, "sot_mram", None) is None:
             raise ConfigError(file, "technology.sot_mram", "<missing>",
                               "the SOT-MRAM technology section (arch_configs/tech/)")
         wl = self.workload = design_workload(cfg)
