@@ -191,11 +191,10 @@ def write_report(points: dict[tuple[int, int], dict[str, Any]], out: Path,
     md += [f"## Per layer, W:A {hw[0]}:{hw[1]}", ""]
     lrow = [["layer", "energy (uJ/img)", "area (mm2)", "sub-arrays", "steps/img",
              "RRAM energy (uJ/img)"]]
-    for name in LAYERS:
-        lrow.append([name, _f(head["energy_by_layer_uj"].get(name, 0.0), 3),
-                     _f(head["area_by_layer_mm2"].get(name, 0.0), 3),
-                     head["layers"][name]["subarrays"], head["layers"][name]["steps"],
-                     _f(head["rram_energy_by_layer_uj"].get(name, 0.0), 3)])
+    lrow.extend([name, _f(head["energy_by_layer_uj"].get(name, 0.0), 3),
+                 _f(head["area_by_layer_mm2"].get(name, 0.0), 3),
+                 head["layers"][name]["subarrays"], head["layers"][name]["steps"],
+                 _f(head["rram_energy_by_layer_uj"].get(name, 0.0), 3)] for name in LAYERS)
     md += _md(lrow)
     written.append(write_text(tdir / "layers.csv", _csv(lrow)))
     for (m, k), p in points.items():
