@@ -362,3 +362,20 @@ def test_validate_rejects_broken_pim_designs(name, key, capsys, tmp_path, monkey
 def test_the_shipped_designs_validate(capsys):
     for path in sorted((ROOT / "arch_configs" / "pim").glob("*.yaml")):
         assert validate_main(str(path)) == 0, path
+
+
+def test_run_folder_plots_and_resolved_config(tmp_path):
+    from archsim.outputs.run_folder import write_run_folder
+    from archsim.plots import load_run, plot_run
+
+    cfg = load_config(SMALL)
+    res, _ = run_config(cfg)
+    out = tmp_path / "run"
+    names = {p.name for p in write_run_folder(res, out, config_name=cfg.name)}
+    assert {"summary.json", "blocks.csv", "action_counts.yaml", "config.resolved.yaml"} <= names
+    assert plot_run(load_run(out), out / "plots")
+    again = load_config(out / "config.resolved.yaml")
+    assert again.fabric == "pim_bitplane" and again.workload == cfg.workload
+    res2, _ = run_config(again)
+    assert res2.cycles == res.cycles and res2.energy_pj() == res.energy_pj()
+    assert res.metadata["rram_reference"]["energy_pj"] > 0

@@ -54,7 +54,7 @@ class PimBitplaneFabric(Fabric):
         path = Path(ref) if Path(ref).is_absolute() else base / ref
         if not path.is_file():
             raise ConfigError(file, "workload", ref, f"an existing workload file ({path})")
-        raw["workload"] = str(path)
+        raw["workload"] = str(path.resolve())  # absolute: the resolved config loads again
         sets = raw.get("workload_set", [])
         wl = load_workload(path, sets if isinstance(sets, list) else [])
         ds = wl.dataset
