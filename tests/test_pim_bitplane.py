@@ -194,6 +194,10 @@ def random_design(seed: int, tmp: Path) -> Path:
         if r.random() < 0.5:
             ops.append({"name": f"relu{i}", "op": "relu"})
         ops.append({"name": f"q{i}", "op": "quantize", "bits": r.randint(1, 8)})
+        if r.random() < 0.25:  # a re-quantization of batch-normalised codes, a no-op
+            ops += [{"name": f"bnq{i}", "op": "batchnorm"},
+                    {"name": f"qq{i}", "op": "quantize", "bits": r.randint(1, 8)},
+                    {"name": f"none{i}", "op": "none"}]
         if r.random() < 0.4 and ho >= 2 and wo >= 2:
             ops.append({"name": f"pool{i}", "op": "maxpool", "kernel": 2})
             shape = (f, ho // 2, wo // 2)

@@ -85,9 +85,10 @@ class DigitalOps:
         codes: np.ndarray | None = None
         levels = 1.0
         for op in self.ops:
+            if isinstance(op, (BatchNorm, Quantize)) and codes is not None:
+                x, codes = codes / levels, None  # the values of the codes, as the reference
             if isinstance(op, BatchNorm):
                 x = batchnorm(x, self.batchnorm[op.name], image_ndim=len(op.in_shape))
-                codes = None
             elif isinstance(op, Relu):
                 if codes is None:
                     x = np.maximum(x, 0.0)
@@ -106,9 +107,7 @@ class DigitalOps:
                     x = x.reshape(1, -1)
                 else:
                     codes = codes.reshape(1, -1)
-            # Identity: nothing
-            if codes is not None and not isinstance(op, (Quantize, MaxPool, Flatten, Relu)):
-                raise AssertionError(f"op {op.name} does not keep codes")  # pragma: no cover
+            # Identity ("none"): nothing
         if codes is not None:
             return codes[0] / levels, codes[0]
         return x[0], None
