@@ -143,7 +143,7 @@ def write_report(points: dict[tuple[int, int], dict[str, Any]], out: Path,
           f"Wall time: {wall_s / 60:.1f} min.", "", "## Against the paper", ""]
     close = min(points.values(),
                 key=lambda p: abs(p["energy_uj_per_image"] / PAPER["energy_uj_per_image"] - 1))
-    cmp_rows = [["quantity", "paper", "ours", "ours / paper", "note"],
+    cmp_rows: list[list[Any]] = [["quantity", "paper", "ours", "ours / paper", "note"],
                 [f"AlexNet energy per image (uJ), W:A {hw[0]}:{hw[1]}",
                  PAPER["energy_uj_per_image"], _f(head["energy_uj_per_image"]),
                  _f(head["energy_uj_per_image"] / PAPER["energy_uj_per_image"]),
@@ -211,11 +211,13 @@ def reproduce_imce(args: Any) -> int:
     if images < 1:
         print("archsim: error: --hw-images must be at least 1", file=sys.stderr)
         return 2
-    widths = WIDTHS
+    widths: list[tuple[int, int]] = list(WIDTHS)
     if args.only:
         try:
-            widths = tuple(tuple(int(v) for v in w.lower().replace("w", "").split("a"))
-                           for w in args.only)  # type: ignore[misc]
+            widths = []
+            for w in args.only:
+                m, k = (int(v) for v in w.lower().replace("w", "").split("a"))
+                widths.append((m, k))
         except ValueError:
             print(f"archsim: error: --only {args.only}: expected widths like w1a4",
                   file=sys.stderr)

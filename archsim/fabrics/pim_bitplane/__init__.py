@@ -50,8 +50,8 @@ class PimBitplaneFabric(Fabric):
         if not isinstance(ref, str) or not ref:
             raise ConfigError(file, "workload", ref, "the path of a workload file")
         # relative to the file that names it (an override on the command line: the cwd)
-        base = Path(file).parent if Path(file).is_file() else Path.cwd()
-        path = Path(ref) if Path(ref).is_absolute() else base / ref
+        here = Path(file).parent if Path(file).is_file() else Path.cwd()
+        path = Path(ref) if Path(ref).is_absolute() else here / ref
         if not path.is_file():
             raise ConfigError(file, "workload", ref, f"an existing workload file ({path})")
         raw["workload"] = str(path.resolve())  # absolute: the resolved config loads again
