@@ -383,3 +383,18 @@ def test_run_folder_plots_and_resolved_config(tmp_path):
     res2, _ = run_config(again)
     assert res2.cycles == res.cycles and res2.energy_pj() == res.energy_pj()
     assert res.metadata["rram_reference"]["energy_pj"] > 0
+
+
+def test_sot_mram_is_a_memory_kind_for_any_fabric(tmp_path):
+    """The SC fabric's weight store takes a sot_mram memory (a random-access array)."""
+    design = tmp_path / "sc_sot.yaml"
+    design.write_text(yaml.safe_dump({"include": [
+        str(ROOT / "arch_configs/dwcnn/lenet5_sttmram_sn128_fc-unshared.yaml"),
+        str(ROOT / "arch_configs/tech/sot_mram45.yaml")],
+        "memories": {"weights": {"kind": "sot_mram"}}, "dataset": {"images": 1}}))
+    cfg = load_config(design)
+    res, _ = run_config(cfg)
+    blocks = [b for b in res.ledger.blocks.values() if b.kind == "memory"]
+    tech = cfg.memory_tech("weights")
+    assert tech.write_latency.value > tech.read_latency.value  # SOT writes are slower
+    assert blocks and all(b.leakage_mw == 0.0 for b in blocks)
