@@ -129,18 +129,21 @@ def _parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser("reproduce", help="re-run a paper's design points and write its tables "
                         "and figures beside the paper's numbers (docs/reproducing-dwcnn.md)")
-    rp.add_argument("paper", choices=("dwcnn",), help="the paper: dwcnn (DW-CNN, seed 001)")
+    rp.add_argument("paper", choices=("dwcnn", "imce"),
+                    help="the paper: dwcnn (DW-CNN, docs/reproducing-dwcnn.md) or imce (IMCE "
+                    "on SOT-MRAM, AlexNet, beside an RRAM crossbar design, "
+                    "docs/reproducing-imce.md)")
     rp.add_argument("--images", type=_COUNT, default=200,
                     help="MNIST test images per accuracy point (default 200)")
     rp.add_argument("--hw-images", type=_COUNT, default=10,
                     help="images per area/power point (default 10: costs per image do not "
                     "depend on the images; binary weights' one-time load is amortised over them)")
-    rp.add_argument("--out", help="output folder (default traces/reproduce/dwcnn)")
+    rp.add_argument("--out", help="output folder (default traces/reproduce/<paper>)")
     rp.add_argument("--jobs", type=_COUNT, default=os.cpu_count() or 1,
                     help="parallel design points (default: all cores)")
     rp.add_argument("--only", action="append", metavar="OUTPUT",
-                    help="only this table/figure (table1, table2, table3, fig8, fig11); "
-                    "repeatable")
+                    help="dwcnn: only this table/figure (table1, table2, table3, fig8, "
+                    "fig11); imce: only this W:A width (w1a4, ...); repeatable")
     rp.add_argument("--tech", help="calibrated technology file (default the shipped "
                     "builtin:tech/dwcnn_calibrated.yaml)")
     rp.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
