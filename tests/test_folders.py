@@ -203,10 +203,11 @@ def test_no_writer_follows_a_planted_symlink(tmp_path, monkeypatch):
         (out / n).unlink()
         (out / n).symlink_to(victim)
     (out / "INCOMPLETE").symlink_to(victim)
-    # and the temporary names a writer would pick
+    # and the temporary names a writer would pick (random ones made predictable here)
     monkeypatch.setattr(atomic.secrets, "token_hex", lambda n: "ab" * n)
     for n in names:
         (out / f"{n}.tmp-{os.getpid()}-abababab").symlink_to(victim)
+        (out / f"{n}.tmp-{os.getpid()}").symlink_to(victim)
     assert main(["run", str(SMALL), "--images", "1", "--out", str(out), "--quiet"]) == 0
     assert victim.read_text() == "precious"
     assert is_complete_run_folder(out)
