@@ -304,7 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with terminate_raises((signal.SIGTERM, *hup)):
             return handlers[args.command](args)
-    except KeyboardInterrupt as e:
+    except KeyboardInterrupt as e:  # before or after a command's own handling
+        print(f"archsim: {_why(e)}", file=sys.stderr)
         return _interrupted(e)
 
 
