@@ -34,6 +34,7 @@ import numpy as np
 from archsim.config.errors import ConfigError
 from archsim.config.loader import display_path as _display
 from archsim.seeds import derive_seed
+from archsim.workload.npz import read_npz
 from archsim.workload.workload import Workload
 
 __all__ = ["IMAGE_SUFFIXES", "ImageSet", "load_images", "read_image_file", "read_image_folder",
@@ -97,13 +98,24 @@ def _slice(n: int, start: int, count: int | None, what: str, where: _Where) -> s
 # --------------------------------------------------------------------------------------------
 
 
+#: Largest image file decoded (4096 x 4096 pixels; MNIST images are 28 x 28).
+MAX_IMAGE_PIXELS = 4096 * 4096
+
+
 def read_image_file(path: Path) -> np.ndarray:
     """One 8-bit image as uint8 ``(C, H, W)``; ``ValueError`` for what is not an 8-bit
     grey, grey+alpha, RGB or RGBA image."""
     from PIL import Image, UnidentifiedImageError  # Pillow: a dependency of matplotlib
 
+    if not path.is_file():
+        raise ValueError("a regular image file")
     try:
         with Image.open(path) as opened:
+            width, height = opened.size  # from the header, before any pixel is decoded
+            if width * height > MAX_IMAGE_PIXELS:
+                raise ValueError(f"an image of at most {MAX_IMAGE_PIXELS} pixels "
+                                 f"({width} x {height} is a decompression bomb or not a "
+                                 "network input)")
             opened.load()
             im: Image.Image = opened
             if im.mode == "1":
@@ -113,8 +125,8 @@ def read_image_file(path: Path) -> np.ndarray:
             if im.mode not in ("L", "LA", "RGB", "RGBA"):
                 raise ValueError(f"an 8-bit grey or colour image (mode {im.mode!r} is not)")
             a = np.asarray(im, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ValueError(f"a readable image ({exc})") from None
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+        raise ValueError(f"a readable image ({type(exc).__name__})") from None
     return a[None] if a.ndim == 2 else np.ascontiguousarray(a.transpose(2, 0, 1))
 
 
@@ -179,25 +191,16 @@ def read_image_npz(path: Path, workload: Workload | _Where, start: int = 0,
     """The images of an .npz (module docstring), images ``[start, start+count)``."""
     where = workload if isinstance(workload, _Where) else _Where(workload)
     label = _display(path)
-    try:
-        npz = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise where.error(label, f"a readable .npz file ({exc})") from None
-    if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise where.error(label, "an .npz archive with an 'images' array")
-    with npz:
-        extra = sorted(set(npz.files) - {"images", "labels", "classes", "metadata"})
-        if extra:
-            raise ConfigError(label, extra[0], "an unknown array",
-                              "only images, labels, classes and metadata in an image .npz")
-        if "images" not in npz.files:
-            raise ConfigError(label, "images", "nothing (the key is missing)",
-                              "an array images (N, C, H, W) or (N, H, W) uint8")
-        try:
-            arrays = {k: np.asarray(npz[k]) for k in npz.files}
-        except ValueError:
-            raise ConfigError(label, "", "an object array",
-                              "numeric arrays (object arrays are not read)") from None
+    if not path.is_file():
+        raise where.error(label, "a readable .npz file")
+    arrays = read_npz(path, label, where.file, "dataset.path")
+    extra = sorted(set(arrays) - {"images", "labels", "classes", "metadata"})
+    if extra:
+        raise ConfigError(label, extra[0], "an unknown array",
+                          "only images, labels, classes and metadata in an image .npz")
+    if "images" not in arrays:
+        raise ConfigError(label, "images", "nothing (the key is missing)",
+                          "an array images (N, C, H, W) or (N, H, W) uint8")
     images = arrays["images"]
     if images.dtype != np.uint8:
         raise ConfigError(label, "images", f"dtype {images.dtype}", "uint8 pixels (0..255)")
