@@ -173,9 +173,12 @@ def write_outputs(results: dict, out: Path, tech_file: Path, wall_s: float | Non
 
 def reproduce_main(args: Any) -> int:
     """``archsim reproduce dwcnn`` (``args`` from the CLI parser)."""
+    from archsim.children import Terminated
     from archsim.config.errors import ConfigError
     from archsim.nn.datasets import load_dataset
     from archsim.nn.errors import DatasetError
+    from archsim.outputs.run_folder import OutputFolderError
+    from archsim.sweep.folder import SweepLocked
 
     if args.paper == "imce":
         from archsim.reproduce.imce import reproduce_imce
@@ -212,15 +215,15 @@ def reproduce_main(args: Any) -> int:
         results = run_studies(names, out, images=args.images, hw_images=args.hw_images,
                               jobs=args.jobs, data_dir=args.data_dir, overrides=list(args.set),
                               tech_file=tech_file, quiet=args.quiet)
-    except ConfigError as e:
+    except (ConfigError, SweepLocked, OutputFolderError) as e:
         return _error(str(e))
-    except RuntimeError as e:
+    except (RuntimeError, OSError) as e:
         print(f"archsim: {e}", file=sys.stderr)
         return EXIT_FAILED
-    except KeyboardInterrupt:
-        print(f"archsim: interrupted; finished points stay in {out}/runs and are reused",
-              file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as e:
+        print(f"archsim: {e or 'interrupted'}; finished points stay in {out}/runs and are "
+              "reused", file=sys.stderr)
+        return 128 + e.signum if isinstance(e, Terminated) else EXIT_INTERRUPTED
     wall = time.perf_counter() - t0
     written = write_outputs(results, out, tech_file, wall)
     if not args.quiet:
