@@ -1,9 +1,10 @@
 """Racetrack misalignment faults: over- and under-shifts that leave a track misaligned.
 
-NetDrift's model (tech_parameters.md section 2.3): every one-domain shift step of a track
-fails with probability p, moving the track one domain too far or one too few (equally
-likely).  The error persists as a signed offset, so the port then reads ``stored[a - offset]``
-instead of ``stored[a]``: a shifted copy of the stream, not independent bit flips.  Edges:
+NetDrift's model (code: LeonardDavid/NetDrift, its racetrack-misalignment fault kernel):
+every one-domain shift step of a track fails with probability p, moving the track one domain
+too far or one too few (equally likely).  The error persists as a signed offset, so the port
+then reads ``stored[a - offset]`` instead of ``stored[a]``: a shifted copy of the stream, not
+independent bit flips.  Edges:
 ``saturate`` reads the nearest real cell, ``random`` reads a random bit past the end.
 
 archsim draws the faults of an image from the run seed, the layer and the image index, over

@@ -5,6 +5,8 @@ names, a one-line source) for the workload's ``dataset`` section:
 
 * ``mnist``, ``fashion-mnist``: :func:`archsim.nn.datasets.load_dataset` (a data directory or
   the embedded 500-image test subsets), as ``(N, 1, 28, 28)``;
+* ``cifar10``: the same from a data directory filled by ``archsim data fetch cifar10``
+  (:mod:`archsim.nn.cifar10`), as ``(N, 3, 32, 32)``;
 * ``random``: image i is ``default_rng(derive_seed(seed, "image", i)).integers(0, 256,
   (C, H, W), uint8)``, as ``archsim.run`` draws them; no labels;
 * ``custom`` with a **folder**: one subfolder per class (label = the index of its name in
@@ -284,5 +286,9 @@ def load_images(workload: Workload, start: int | None = None, count: int | None 
                                           start=start, count=count)
     images = np.ascontiguousarray(images.reshape(len(images), *workload.input.shape))
     images.setflags(write=False)
-    classes = _FASHION_CLASSES if ds.name == "fashion-mnist" else tuple(map(str, range(10)))
+    classes: tuple[str, ...]
+    if ds.name == "cifar10":
+        from archsim.nn.cifar10 import CLASSES as classes
+    else:
+        classes = _FASHION_CLASSES if ds.name == "fashion-mnist" else tuple(map(str, range(10)))
     return ImageSet(images, labels.astype(np.int64), classes, source, start)

@@ -20,6 +20,8 @@ array               shape                                       for
 ``<op>_w``          ``op.weight_shape``: conv2d ``(F, C/groups,  every conv2d / dense op
                     kh, kw)``, dense ``(outputs, inputs)``
 ``<op>_b``          ``(F,)`` / ``(outputs,)``                   ops with ``bias: true``
+``<op>_wbits``      uint8 ``(ceil(n / 8),)``, n = the weight     instead of ``<op>_w``: +-1
+                    count                                       weights as packed sign bits
 ``<op>_mask``       ``op.weight_shape``, bool or 0/1            optional pruning mask
 ``<op>_gamma``,     ``(C,)``, C = channels of the op's input    every batchnorm op
 ``<op>_beta``,
@@ -34,7 +36,10 @@ array               shape                                       for
 
 Arrays are real numbers (float or integer; masks may be bool), finite; object and string
 arrays are refused (files are read with ``allow_pickle=False``); an array the workload does
-not use is an error, and so is a missing or misshapen one. Every problem is a
+not use is an error, and so is a missing or misshapen one. ``<op>_wbits`` stores a binarized
+layer in one bit per weight (:func:`pack_sign_bits`; ``numpy.packbits`` of the C-order weights,
+bit 1 = +1, 0 = -1, the last byte padded with zero bits) and loads as the float +-1 weights;
+giving it and ``<op>_w`` is an error. Every problem is a
 :class:`~archsim.config.errors.ConfigError` whose file is the ``.npz`` and whose key path is
 the array's key (``conv1_w: got (20, 1, 3, 3); expected (20, 1, 5, 5), ...``).
 
@@ -67,8 +72,8 @@ from archsim.workload.ops import BatchNorm, Btanh, Op, WeightedOp
 from archsim.workload.quantize import dequantize_weights, quantize_weights
 from archsim.workload.workload import Workload
 
-__all__ = ["LayerParams", "WorkloadWeights", "load_weights", "numeric_array", "random_weights",
-           "read_metadata", "save_weights"]
+__all__ = ["LayerParams", "WorkloadWeights", "load_weights", "numeric_array", "pack_sign_bits",
+           "random_weights", "read_metadata", "save_weights", "unpack_sign_bits"]
 
 _BN_KEYS = ("gamma", "beta", "mean", "var")
 
@@ -183,6 +188,7 @@ def _expected_keys(workload: Workload) -> dict[str, tuple[Op, str]]:
     for op in workload.ops:
         if isinstance(op, WeightedOp):
             out[f"{op.name}_w"] = (op, "w")
+            out[f"{op.name}_wbits"] = (op, "wbits")
             out[f"{op.name}_mask"] = (op, "mask")
             out[f"{op.name}_b"] = (op, "b")
             out[f"s_{op.name}"] = (op, "s")
@@ -224,6 +230,9 @@ def _from_file(workload: Workload, path: Path, source: str) -> tuple[
                 key = f"{op.name}_{kind}"
                 what = ("the weight shape" if kind == "w" else "the bias shape") + \
                     f" of {_describe(op, workload)}"
+                if kind == "w" and f"{op.name}_wbits" in arrays:
+                    weights[key] = _sign_bits(label, op, workload, arrays, key)
+                    continue
                 if key not in arrays:
                     raise ConfigError(label, key, MISSING,
                                       f"an array of shape {shape}, {what} (the file has: "
@@ -258,6 +267,40 @@ def _from_file(workload: Workload, path: Path, source: str) -> tuple[
     return weights, masks, bn, meta
 
 
+def _sign_bits(label: str, op: WeightedOp, workload: Workload, arrays: dict[str, np.ndarray],
+               w_key: str) -> np.ndarray:
+    """The +-1 weights of ``op`` from its packed sign bits ``<op>_wbits``, checked."""
+    key = f"{op.name}_wbits"
+    if w_key in arrays:
+        raise ConfigError(label, key, "an array beside " + w_key,
+                          f"either {w_key} or {key}, not both")
+    a = arrays[key]
+    n = int(np.prod(op.weight_shape))
+    want = (n + 7) // 8
+    if a.dtype != np.uint8:
+        raise ConfigError(label, key, f"an array of dtype {a.dtype}",
+                          "uint8 packed sign bits (numpy.packbits)")
+    _shaped(label, key, a, (want,), f"{n} sign bits packed 8 per byte, the weight shape "
+            f"{op.weight_shape} of {_describe(op, workload)}")
+    if n % 8 and int(a[-1]) & ((1 << (8 - n % 8)) - 1):
+        raise ConfigError(label, key, f"last byte {int(a[-1]):#04x}",
+                          f"zero padding bits after the {n} sign bits")
+    return unpack_sign_bits(a, op.weight_shape)
+
+
+def pack_sign_bits(w: np.ndarray) -> np.ndarray:
+    """The signs of ``w`` (+1 for ``w >= 0``) packed 8 per byte in C order (``numpy.packbits``,
+    big bit order), 1 = +1: the ``<op>_wbits`` array of a binarized layer."""
+    return np.packbits((np.asarray(w) >= 0).ravel())
+
+
+def unpack_sign_bits(bits: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """The float64 +-1 weights of ``shape`` from :func:`pack_sign_bits`' bytes."""
+    n = int(np.prod(shape))
+    b = np.unpackbits(np.asarray(bits, dtype=np.uint8), count=n)
+    return np.where(b == 1, 1.0, -1.0).reshape(shape)
+
+
 def _mask(label: str, key: str, a: np.ndarray, op: WeightedOp, workload: Workload,
           named_by: str = "") -> np.ndarray:
     what = f"the weight shape of {_describe(op, workload)}{named_by}"
@@ -267,6 +310,10 @@ def _mask(label: str, key: str, a: np.ndarray, op: WeightedOp, workload: Workloa
         bad = m[~np.isin(m, (0.0, 1.0))][0]
         raise ConfigError(label, key, float(bad), "a mask of 0/1 (or bool) values: 1 keeps "
                           "a weight, 0 prunes it")
+    if not m.any():
+        raise ConfigError(label, key, f"a mask pruning all {m.size} weights",
+                          f"a mask keeping at least one weight of {what} (a pruning must not "
+                          "leave a layer empty)")
     return m.astype(bool)
 
 
