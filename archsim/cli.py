@@ -302,8 +302,13 @@ def main(argv: list[str] | None = None) -> int:
     import signal
 
     from archsim.children import terminate_raises
+    from archsim.cli_numbers import check_numbers
 
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    problem = check_numbers(args)
+    if problem is not None:
+        parser.error(problem)  # exits 2, before anything is read or written
     handlers = {"run": cmd_run, "validate": cmd_validate, "plot": cmd_plot, "report": cmd_report,
                 "data": cmd_data, "sweep": cmd_sweep, "reproduce": cmd_reproduce}
     hup = (signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()
