@@ -333,6 +333,10 @@ def main(argv: list[str] | None = None) -> int:
         with terminate_raises((signal.SIGTERM, *hup)):
             return handlers[args.command](args)
     except KeyboardInterrupt as e:
+        # interrupted before a command's own handler (loading, elaboration): run, validate and
+        # plot have written nothing yet; sweep and reproduce say what they kept themselves
+        quiet = " no output written" if args.command in ("run", "validate", "plot") else ""
+        print(f"archsim: {_why(e)};{quiet}".rstrip(";"), file=sys.stderr)
         return _interrupted(e)
 
 
