@@ -132,7 +132,7 @@ def plot_metrics(runs: list[RunData], path: Path, fmt: str) -> Path:
             for text in ax.texts:  # the values beside their error bars, not on them
                 if isinstance(text, Annotation):
                     text.xyann = (4, 2)
-                    text.set_ha("left")
+                    text.set_horizontalalignment("left")
     for ax in axes[len(panels) :]:
         ax.set_visible(False)
     handles, labels = axes[0].get_legend_handles_labels()
