@@ -57,7 +57,7 @@ def test_every_cell_has_paper_ours_and_ratio_equal_to_ours_over_paper(tmp_path: 
     t.add(["a"], {"area_mm2": (2.0, 3.0), "power_w": (0.5, 0.25)})
     t.add(["b"], {"area_mm2": (4.0, 1.0), "power_w": (1.0, 8.0)})
     files = t.write(tmp_path, "t")
-    assert [f.name for f in files] == ["t.csv", "t.md"]
+    assert [f.name for f in files] == ["t.csv", "t.md", "t.json"]
     rows = list(csv.DictReader(open(tmp_path / "t.csv", encoding="utf-8")))
     assert list(rows[0]) == ["design", "area_mm2 paper", "area_mm2 ours", "area_mm2 ratio",
                              "power_w paper", "power_w ours", "power_w ratio"]
