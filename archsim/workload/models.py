@@ -67,7 +67,7 @@ BUILTIN_MODELS: dict[str, BuiltinModel] = {
                        f"--init /tmp/bnn/fmnist_conv.pt --epochs {4 if n <= 8 else 2} --lr 2e-3"
                        # N = 1, 2 were trained when the SNG drew 0..255 (docs/training.md)
                        + (" --sng-levels 256" if n <= 2 else ""))
-          for n in (1, 2, 4, 8)),
+          for n in BNN_PRESENTATIONS),
     )
 }
 
