@@ -36,6 +36,11 @@ _TRAIN_BNN = "python training/train_bnn.py"
 #: Presentation counts N of the shipped stochastic-input (adapted) BNN models.
 BNN_PRESENTATIONS = (1, 2, 4, 8, 16, 32)
 
+#: The compressed CNNs of the SOT-MRAM PIM engine (training/train_admm.py, docs/training.md):
+#: (name, data set, description, command); each fits arch_configs/workloads/pim_admm/<name>.yaml.
+_PIMC: tuple[tuple[str, str, str, str], ...] = (
+)
+
 #: Built-in model name -> entry. The test suite holds this table to the folder's files.
 BUILTIN_MODELS: dict[str, BuiltinModel] = {
     m.name: m
@@ -68,6 +73,9 @@ BUILTIN_MODELS: dict[str, BuiltinModel] = {
                        # N = 1, 2 were trained when the SNG drew 0..255 (docs/training.md)
                        + (" --sng-levels 256" if n <= 2 else ""))
           for n in BNN_PRESENTATIONS),
+        *(BuiltinModel(name, f"{name}.npz", dataset, f"arch_configs/workloads/pim_admm/{name}.yaml",
+                       description, command)
+          for name, dataset, description, command in _PIMC),
     )
 }
 
