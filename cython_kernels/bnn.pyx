@@ -43,17 +43,25 @@ def bnn_xnor_popcount_threshold(x, w, valid, scale, threshold, negate):
     cdef uint8_t[:, ::1] bv = bits
     cdef Py_ssize_t r, j, q, k
     cdef int64_t n_valid, pc, acc
+    cdef const uint64_t* xr
+    cdef const uint64_t* wr
+    cdef const uint64_t* mr
+    if R == 0 or M == 0:
+        return bits, sums
     with nogil:
         for r in range(R):
+            mr = &mv[r, 0]
             n_valid = 0
             for k in range(W):
-                n_valid += __builtin_popcountll(mv[r, k])
+                n_valid += __builtin_popcountll(mr[k])
             for j in range(M):
+                wr = &wv[j, 0]
                 acc = 0
                 for q in range(Q):
+                    xr = &xv[q, r, 0]
                     pc = 0
                     for k in range(W):
-                        pc += __builtin_popcountll(~(xv[q, r, k] ^ wv[j, k]) & mv[r, k])
+                        pc += __builtin_popcountll(~(xr[k] ^ wr[k]) & mr[k])
                     acc += sv[q] * (2 * pc - n_valid)
                 ov[r, j] = acc
                 if nv[j]:

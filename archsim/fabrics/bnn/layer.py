@@ -137,6 +137,16 @@ class LayerPlan:
                         ints >= self.threshold).astype(np.uint8)
 
 
+def pack_rows(bits: np.ndarray) -> np.ndarray:
+    """0/1 ``uint8[..., K]`` -> ``uint64[..., ceil(K/64)]``, bit k in bit k % 64 of word k // 64
+    (the layout of ``archsim.sc.rng.pack_bits``, without its conversions)."""
+    k = bits.shape[-1]
+    pad = -k % 64
+    if pad:
+        bits = np.concatenate([bits, np.zeros(bits.shape[:-1] + (pad,), np.uint8)], axis=-1)
+    return np.packbits(bits, axis=-1, bitorder="little").view("<u8")
+
+
 def pool_or(bits: np.ndarray, shape: LayerShape) -> np.ndarray:
     """``(B, R, M)`` thresholded bits -> ``(B, n_out)`` in (C, H, W) order, OR-pooled."""
     b = bits.shape[0]
@@ -272,7 +282,7 @@ class BnnLayerModel(LayerModel):
             return ints, None, len(flips)
         rows = self.input_rows(data, image)  # (B, R, K)
         b = rows.shape[0]
-        packed = pack_bits(rows)  # (B, R, W)
+        packed = pack_rows(rows)  # (B, R, W)
         if p.accumulate:
             x, valid = packed, p.valid
         else:

@@ -160,7 +160,8 @@ def expand_design(raw: dict[str, Any], origins: dict[tuple[Any, ...], str]) -> N
     ref = raw.pop("workload")
     if not isinstance(ref, str) or not ref:
         raise ConfigError(file, "workload", ref, "the path of a workload file (docs/workloads.md)")
-    path = (Path(file).parent / ref) if not Path(ref).is_absolute() else Path(ref)
+    base = Path(file).parent if Path(file).is_file() else Path.cwd()  # an override: the cwd
+    path = (base / ref) if not Path(ref).is_absolute() else Path(ref)
     if not path.is_file():
         raise ConfigError(file, "workload", ref, f"an existing workload file ({path})")
     wl = load_workload(path)

@@ -30,11 +30,10 @@ from archsim.engine.kinds import register_block_kind
 from archsim.engine.ledger import Action, Block
 from archsim.fabrics.bnn.config import BnnConfig
 from archsim.fabrics.bnn.faults import FAULTS, WRITE
-from archsim.fabrics.bnn.layer import BnnLayerModel, LayerPlan, pool_or
+from archsim.fabrics.bnn.layer import BnnLayerModel, LayerPlan, pack_rows, pool_or
 from archsim.fabrics.bnn.mapping import LayerShape, design_workload, layer_shapes
 from archsim.fabrics.bnn.sng import lane_phases
 from archsim.sc import kernels
-from archsim.sc.rng import pack_bits
 from archsim.seeds import derive_seed
 from archsim.workload import BatchNormParams, Workload, WorkloadWeights, load_weights
 from archsim.workload.batchnorm import sign_thresholds
@@ -318,7 +317,7 @@ class BnnNetwork(FabricNetwork):
                 padded = np.concatenate([flat, np.zeros((flat.shape[0], 1), flat.dtype)], 1)
                 rows = padded[:, p.src]
             bits, sums = kernels.bnn_xnor_popcount_threshold(
-                pack_bits(rows), p.w_packed, p.valid, p.scale, p.s_threshold,
+                pack_rows(rows), p.w_packed, p.valid, p.scale, p.s_threshold,
                 p.negate.astype(np.uint8))
             if sh.is_last:
                 out.append(p.scores(p.integers(sums)[None, 0, :])[0])

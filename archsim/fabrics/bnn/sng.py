@@ -19,6 +19,8 @@ lanes one presentation at a time in plain Python integers (per-cycle engine).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from archsim.sc.rng import LFSR_TAPS, lfsr_sequence, sobol_sequence
@@ -42,6 +44,16 @@ def _ideal(seed: int, image: int, presentations: int, lanes: int) -> np.ndarray:
     return rng.integers(0, 255, size=(presentations, lanes)).astype(np.int64)
 
 
+@functools.lru_cache(maxsize=4)
+def _sequence(kind: str) -> np.ndarray:
+    """One period of the lanes' sequence (LFSR state - 1, or Sobol dimension 0)."""
+    period = _PERIOD[kind]
+    seq = (lfsr_sequence(8, period, seed=1).astype(np.int64) - 1 if kind == "lfsr"
+           else sobol_sequence(8, period).astype(np.int64))
+    seq.setflags(write=False)
+    return seq
+
+
 def random_numbers(kind: str, phases: np.ndarray, seed: int, image: int,
                    presentations: int) -> np.ndarray:
     """``int64[presentations, lanes]``: every lane's number for each presentation of image
@@ -50,8 +62,7 @@ def random_numbers(kind: str, phases: np.ndarray, seed: int, image: int,
     if kind == "ideal":
         return _ideal(seed, image, presentations, lanes)
     period = _PERIOD[kind]
-    seq = (lfsr_sequence(8, period, seed=1).astype(np.int64) - 1 if kind == "lfsr"
-           else sobol_sequence(8, period).astype(np.int64))
+    seq = _sequence(kind)
     step = image * presentations + np.arange(presentations, dtype=np.int64)
     return seq[(phases[None, :] + step[:, None]) % period]
 
