@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,7 @@ from archsim.engine.ledger import Action, Block
 from archsim.fabrics.bnn.config import BnnConfig
 from archsim.fabrics.bnn.faults import FAULTS, WRITE
 from archsim.fabrics.bnn.layer import BnnLayerModel, LayerPlan, pack_rows, pool_or
-from archsim.fabrics.bnn.mapping import LayerShape, design_workload, layer_shapes
+from archsim.fabrics.bnn.mapping import LayerShape, _label, design_workload, layer_shapes
 from archsim.fabrics.bnn.sng import lane_phases
 from archsim.sc import kernels
 from archsim.seeds import derive_seed
@@ -66,7 +67,7 @@ class BnnNetwork(FabricNetwork):
         self.name, self.seed, self.clock_mhz = cfg.name, cfg.seed, cfg.clock
         src = cfg.source_file
         self.workload: Workload = design_workload(cfg.workload_file, cfg.model.weights)
-        label = cfg.workload_file
+        label = _label(Path(cfg.workload_file))
         shapes = layer_shapes(self.workload, label)
         wl = self.workload
         if wl.input.mapping != "unipolar":
