@@ -71,6 +71,9 @@ class LayerPlan:
     w_packed: np.ndarray = field(init=False)
     valid: np.ndarray = field(init=False)  # uint64[R, W]
     s_threshold: np.ndarray = field(init=False)  # int64[M]: on the kernel's sums
+    count_planes: int = field(init=False)
+    count_scale: np.ndarray = field(init=False)
+    count_s_threshold: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         sh = self.shape
@@ -83,6 +86,13 @@ class LayerPlan:
         t = np.clip(self.threshold, -(1 << 60), 1 << 60)
         # unipolar input x in {0, 1}: integer = (S + C w_sum) / 2 with S the XNOR sums
         self.s_threshold = 2 * t - self.c_total * self.w_sum if self.unipolar else t.copy()
+        # the fast engine's shortcut for accumulated 0/1 passes of scale 1 (SC first layer):
+        # sum_n w . b_n = w . c with c the per-input count of ones, fed to the same lanes as
+        # its B = bit_length(N) bit planes (scales 2^b): B passes instead of N, same integers
+        self.count_planes = int(self.passes).bit_length()
+        c_planes = (1 << self.count_planes) - 1
+        self.count_scale = (1 << np.arange(self.count_planes)).astype(np.int64)
+        self.count_s_threshold = 2 * t - c_planes * self.w_sum
 
     @property
     def unipolar(self) -> bool:
@@ -282,6 +292,16 @@ class BnnLayerModel(LayerModel):
             return ints, None, len(flips)
         rows = self.input_rows(data, image)  # (B, R, K)
         b = rows.shape[0]
+        neg = p.negate.astype(np.uint8)
+        if p.mode == "sc" and p.accumulate and not len(flips):  # count planes (see LayerPlan)
+            counts = rows.sum(axis=0, dtype=np.int64)
+            planes = ((counts[None] >> np.arange(p.count_planes)[:, None, None]) & 1)
+            kbits, sums = kernels.bnn_xnor_popcount_threshold(
+                pack_rows(planes.astype(np.uint8)), p.w_packed, p.valid, p.count_scale,
+                p.count_s_threshold, neg)
+            c_planes = (1 << p.count_planes) - 1
+            ints = ((sums + c_planes * p.w_sum) // 2).reshape(-1, sh.positions, sh.outputs)
+            return ints, kbits.reshape(-1, sh.positions, sh.outputs), 0
         packed = pack_rows(rows)  # (B, R, W)
         if p.accumulate:
             x, valid = packed, p.valid
@@ -290,8 +310,7 @@ class BnnLayerModel(LayerModel):
             valid = np.tile(p.valid, (b, 1))
         scale = p.scale if p.accumulate else np.ones(1, np.int64)
         thr = p.s_threshold
-        kbits, sums = kernels.bnn_xnor_popcount_threshold(x, p.w_packed, valid, scale, thr,
-                                                          p.negate.astype(np.uint8))
+        kbits, sums = kernels.bnn_xnor_popcount_threshold(x, p.w_packed, valid, scale, thr, neg)
         bits: np.ndarray | None = kbits
         if len(flips):
             bits = None
