@@ -8,7 +8,7 @@
                              [--out DIR] [--images N] [--seed S] [--set ...] [--data-dir DIR]
     archsim data fetch mnist|fashion-mnist|cifar10 [--dir DIR] [--base-url URL] [--allow-http]
                        [--deadline SECONDS]
-    archsim reproduce dwcnn [--images N] [--hw-images N] [--out DIR] [--jobs N]
+    archsim reproduce dwcnn|scbnn [--images N] [--hw-images N] [--out DIR] [--jobs N]
                             [--only table1|table2|table3|fig8|fig11 ...] [--data-dir DIR]
     archsim --version
 
@@ -119,7 +119,8 @@ def _parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser("reproduce", help="re-run a paper's design points and write its tables "
                         "and figures beside the paper's numbers (docs/reproducing-dwcnn.md)")
-    rp.add_argument("paper", choices=("dwcnn",), help="the paper: dwcnn (DW-CNN, seed 001)")
+    rp.add_argument("paper", choices=("dwcnn", "scbnn"),
+                    help="the paper: dwcnn (DW-CNN, seed 001) or scbnn (SC-BNN, seed 004)")
     rp.add_argument("--images", type=_COUNT, default=200,
                     help="MNIST test images per accuracy point (default 200)")
     rp.add_argument("--hw-images", type=_COUNT, default=10,
