@@ -20,7 +20,7 @@ from archsim.fabrics.bnn.sng import LaneSources, lane_phases, random_numbers
 from archsim.run import RunOptions, load_images, run_config
 from archsim.sc import kernels
 from archsim.sc.rng import pack_bits
-from archsim.workload import Conv2d, Dense, MaxPool, batchnorm
+from archsim.workload import Conv2d, MaxPool, batchnorm
 from archsim.workload import forward as F
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,9 +124,10 @@ def _contract(net: BnnNetwork, pixels: np.ndarray, image: int) -> np.ndarray:
     ("small_sc.yaml", ("input.combine=output_vote", "input.presentations=5")),
     ("small_fixed.yaml", ()),
     ("small_fixed.yaml", ("input.datapath=adder",)),
-    ("small_sc.yaml", (f"workload={ROOT}/arch_configs/workloads/bnn_fmnist_mlp.yaml", "layers=[{name: fc1, memory: "
-                       "weights, arrays: 8}, {name: fc2, memory: weights, arrays: 8}, {name: "
-                       "fc3, memory: weights, arrays: 2}]", "dataset.name=random",
+    ("small_sc.yaml", (f"workload={ROOT}/arch_configs/workloads/bnn_fmnist_mlp.yaml",
+                       "layers=[{name: fc1, memory: weights, arrays: 8}, {name: fc2, memory: "
+                       "weights, arrays: 8}, {name: fc3, memory: weights, arrays: 2}]",
+                       "dataset.name=random",
                        "array.columns=64", "array.rows=1024")),
 ], ids=str)
 def test_outputs_are_the_contract_arithmetic(design, overrides):
@@ -201,7 +202,7 @@ def _random_design(i: int) -> list[str]:
           f"array.rows={int(rng.choice([4, 16, 64]))}",
           f"array.columns={int(rng.choice([3, 8, 16, 64, 100]))}",
           f"clock={int(rng.choice([100, 200, 900]))} MHz"]
-    for j, name in enumerate(["conv1", "conv2", "fc1", "fc2"]):
+    for j, _name in enumerate(["conv1", "conv2", "fc1", "fc2"]):
         ov.append(f"layers[{j}].arrays={int(rng.integers(1, 6))}")
     if enc == "fixed":
         ov += ["input.encoding=fixed", "input.presentations=1",

@@ -18,7 +18,8 @@ ratio:
 ``docs/reproducing-scbnn.md`` explains each gap and which default drives it. Energy per image is
 the inference's (dynamic + leakage; the one-time programming of the weights at power-up is
 reported apart). Energy and area are independent of the data (no data-dependent action), so
-they come from ``--hw-images`` images; accuracy from ``--images`` Fashion-MNIST test images (10,000 for the README table).
+they come from ``--hw-images`` images; accuracy from ``--images`` Fashion-MNIST test images
+(10,000 for the README table).
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ class BnnLogicTech(Strict):
     """An ideal (true) random source of 8-bit numbers, per number."""
 
 
-class BnnTechnology(Technology):  # type: ignore[misc, valid-type]
+class BnnTechnology(Technology):
     """The shared technology (logic units, memory kinds) plus the BNN datapath's units."""
 
     bnn: BnnLogicTech

@@ -288,7 +288,7 @@ class BnnLayerModel(LayerModel):
                 ok = k < sh.fan_in
                 r, j, k = r[ok], j[ok], k[ok]
                 xs = x.reshape(sh.positions, sh.fan_in)[r, k]
-                np.add.at(ints, (0, r, j), -2 * p.w_pm[j, k] * xs)
+                np.add.at(ints, (np.zeros_like(r), r, j), -2 * p.w_pm[j, k] * xs)
             return ints, None, len(flips)
         rows = self.input_rows(data, image)  # (B, R, K)
         b = rows.shape[0]
@@ -337,7 +337,6 @@ class BnnLayerModel(LayerModel):
         return ints, bits, len(flips)
 
     def compute(self, data: Any, image: int, detail: bool = False) -> LayerOutput:
-        p = self.plan
         ints, bits, n_flips = self.lane_integers(data, image)
         events: Actions = {"weights": {"read_error": n_flips}} if n_flips else {}
         return self.output(ints, bits, events)

@@ -126,6 +126,7 @@ def layer_shapes(wl: Workload, label: str) -> list[LayerShape]:
             rest.pop(0)
             if rest and isinstance(rest[0], MaxPool) and isinstance(op, Conv2d):
                 p = rest.pop(0)
+                assert isinstance(p, MaxPool)
                 if p.kernel[0] != p.kernel[1] or p.stride[0] != p.stride[1]:
                     raise ConfigError(label, f"ops[{p.index}]", p.name,
                                       "a square max pooling with equal strides")
@@ -160,8 +161,8 @@ def expand_design(raw: dict[str, Any], origins: dict[tuple[Any, ...], str]) -> N
     ref = raw.pop("workload")
     if not isinstance(ref, str) or not ref:
         raise ConfigError(file, "workload", ref, "the path of a workload file (docs/workloads.md)")
-    base = Path(file).parent if Path(file).is_file() else Path.cwd()  # an override: the cwd
-    path = (base / ref) if not Path(ref).is_absolute() else Path(ref)
+    anchor = Path(file).parent if Path(file).is_file() else Path.cwd()  # an override: the cwd
+    path = (anchor / ref) if not Path(ref).is_absolute() else Path(ref)
     if not path.is_file():
         raise ConfigError(file, "workload", ref, f"an existing workload file ({path})")
     wl = load_workload(path)

@@ -97,18 +97,19 @@ class BnnNetwork(FabricNetwork):
             if getattr(tech, mem.kind) is None:
                 raise ConfigError(src, f"technology.{mem.kind}", None,
                                   f"a technology.{mem.kind} section (memory {mname!r})")
-            if getattr(mem, "read_error", 0.0):
-                raise ConfigError(src, f"memories.{mname}.read_error", mem.read_error,
+            read_error = getattr(mem, "read_error", 0.0)
+            if read_error:
+                raise ConfigError(src, f"memories.{mname}.read_error", read_error,
                                   "0: the BNN fabric's weight errors are weight_faults.read_ber "
                                   "and weight_faults.write_ber")
         arr = cfg.array
         for fault in FAULTS:
             rate = fault.rate(cfg.weight_faults)
-            for lname, (i, lay) in by_name.items():
+            for lname, (_, lay) in by_name.items():
                 kind = cfg.memories[lay.memory].kind
                 if rate > 0 and not fault.supported(kind):
                     raise ConfigError(src, fault.key_path, rate, fault.expected(lname, kind))
-        for lname, (i, lay) in by_name.items():
+        for lname, (_, lay) in by_name.items():
             kind = cfg.memories[lay.memory].kind
             if arr.xnor == "sense_amp" and (kind != "stt_mram" or arr.cell != "2t2mtj"):
                 raise ConfigError(src, "array.xnor", "sense_amp",
@@ -141,7 +142,7 @@ class BnnNetwork(FabricNetwork):
             bn = self.weights.batchnorm[sh.bn]
             first = li == 0
             if first:
-                mode = {"stochastic": "sc", "fixed": inp.datapath}[inp.encoding]
+                mode = "sc" if inp.encoding == "stochastic" else str(inp.datapath)
             else:
                 mode = "bipolar"
             if mode == "sc":
@@ -304,7 +305,7 @@ class BnnNetwork(FabricNetwork):
         +-1 activations (pooled) and, last, the class scores."""
         x: Any = self.encode(pixels)
         out = []
-        for lay, plan in zip(self.layers, self.ref_plans, strict=True):
+        for _lay, plan in zip(self.layers, self.ref_plans, strict=True):
             p = plan
             sh = p.shape
             if p.mode == "bit_serial":

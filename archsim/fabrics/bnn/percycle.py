@@ -82,7 +82,7 @@ class BnnPerCycle(PerCycleModel):
         p = self.p
         self.image = image
         self.rows: list[list[list[int]]] | None = None  # input segments [q][r][c]
-        self.values: list[list[list[int]]] | None = None  # adder: [r][k] pixel values
+        self.values: list[list[int]] | None = None  # adder: [r][k] pixel values
         self.acc: dict[tuple[int, ...], int] = {}
         self.ints = [[[0] * self.M for _ in range(self.R)] for _ in range(p.out_batch)]
         self.flips: dict[int, int] = {}  # op -> mask of the sensed bits read inverted
@@ -107,7 +107,7 @@ class BnnPerCycle(PerCycleModel):
             if src is None:  # the lanes' random sources keep their state from image to image
                 src = self.lay._pc_sources = LaneSources(kind, phases, seed, n)  # type: ignore
             px = [int(v) for v in np.asarray(token).ravel().tolist()]
-            out = []
+            out: list[list[int]] = []
             for q in range(n):
                 r = src.numbers(self.image, q)
                 out.append([1 if r[i] < px[i] else 0 for i in range(len(px))])
@@ -126,16 +126,11 @@ class BnnPerCycle(PerCycleModel):
             return
         flat = self._input_bits(token)
         self.rows = []
-        self.valid = []
+        self.valid: list[list[int]] = []
         for q in range(len(flat)):
-            per_r = []
-            for r in range(self.R):
-                segs = []
-                for c in range(self.nseg):
-                    segs.append(self._int([0 if self.src[r][k] < 0 else flat[q][self.src[r][k]]
-                                           for k in self._seg(c)]))
-                per_r.append(segs)
-            self.rows.append(per_r)
+            self.rows.append([[self._int([0 if self.src[r][k] < 0 else flat[q][self.src[r][k]]
+                                          for k in self._seg(c)]) for c in range(self.nseg)]
+                              for r in range(self.R)])
         for r in range(self.R):
             self.valid.append([self._int([1 if p.unipolar or self.src[r][k] >= 0 else 0
                                           for k in self._seg(c)]) for c in range(self.nseg)])

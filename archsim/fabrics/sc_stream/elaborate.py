@@ -181,7 +181,7 @@ def model_weights(cfg: ArchConfig, spec: NetworkSpec) -> tuple[dict, dict]:
                 a = np.clip(a, -1.0, 1.0)
             pair.append(a)
         out[lay.name] = (pair[0], pair[1])
-    info = {"weights": src, "path": str(path), "model_metadata": meta}
+    info: dict[str, Any] = {"weights": src, "path": str(path), "model_metadata": meta}
     if cfg.model.clip:
         info["clipped_on_load"] = clipped
     return out, info
