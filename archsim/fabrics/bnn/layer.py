@@ -354,7 +354,7 @@ class BnnLayerModel(LayerModel):
             bits = p.threshold_bits(ints)
         out = pool_or(bits, p.shape)
         value = (2.0 * out - 1.0).mean(axis=0)
-        return LayerOutput(data=out, value=value, events=events, trace_bits=pack_bits(out))
+        return LayerOutput(data=out, value=value, events=events, trace_bits=pack_rows(out))
 
     def combine(self, per_pass: np.ndarray) -> np.ndarray:
         """The class scores of an image from the per-pass scores of the last layer."""

@@ -216,7 +216,7 @@ class BnnPerCycle(PerCycleModel):
         tok = tokens[-1]
         if self.p.shape.is_last:
             return self.lay.output(tok[:, None, :], None, {})
-        from archsim.sc.rng import pack_bits
+        from archsim.fabrics.bnn.layer import pack_rows
 
         value = (2.0 * tok - 1.0).mean(axis=0)
-        return LayerOutput(value=value, trace_bits=pack_bits(tok))
+        return LayerOutput(value=value, trace_bits=pack_rows(np.ascontiguousarray(tok)))
