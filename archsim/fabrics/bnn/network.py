@@ -188,7 +188,6 @@ class BnnNetwork(FabricNetwork):
                 w_pm=w_model, w_sum=w_model.sum(axis=1), bn=bn, threshold=rthr, negate=rneg))
         self.input_tokens = 1
         self.input_blocks = self._input_blocks(n_in)
-        self._ref_w32 = binarize(self.weights[shapes[0].name].w).astype(np.float32)
 
     @staticmethod
     def _thresholds(sh: LayerShape, bn: BatchNormParams,
@@ -309,19 +308,6 @@ class BnnNetwork(FabricNetwork):
         for lay, plan in zip(self.layers, self.ref_plans, strict=True):
             p = plan
             sh = p.shape
-            if p.mode == "bit_serial" and 255 * sh.fan_in < 1 << 24:
-                # the first layer: a = W p, exact in float32 (every partial sum below 2^24)
-                px = x.astype(np.float32)
-                if sh.kind == "conv":
-                    px = np.concatenate([px, np.zeros(1, np.float32)])[p.src]
-                a = np.rint(px.reshape(sh.positions, sh.fan_in) @ self._ref_w32.T).astype(
-                    np.int64)
-                if sh.is_last:
-                    out.append(p.scores(a[None, 0, :])[0])
-                    break
-                x = pool_or(p.threshold_bits(a)[None], sh)[0]
-                out.append(2.0 * x - 1.0)
-                continue
             if p.mode == "bit_serial":  # the 8 bit planes of the pixels
                 flat = ((x[None, :].astype(np.int64) >> np.arange(8)[:, None]) & 1).astype(
                     np.uint8)
