@@ -353,7 +353,7 @@ class BnnLayerModel(LayerModel):
         if bits is None:
             bits = p.threshold_bits(ints)
         out = pool_or(bits, p.shape)
-        value = (2.0 * out - 1.0).mean(axis=0)
+        value = 2.0 * out[0] - 1.0 if len(out) == 1 else (2.0 * out - 1.0).mean(axis=0)
         return LayerOutput(data=out, value=value, events=events, trace_bits=pack_rows(out))
 
     def combine(self, per_pass: np.ndarray) -> np.ndarray:

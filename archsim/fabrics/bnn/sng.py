@@ -62,9 +62,25 @@ def random_numbers(kind: str, phases: np.ndarray, seed: int, image: int,
     if kind == "ideal":
         return _ideal(seed, image, presentations, lanes)
     period = _PERIOD[kind]
-    seq = _sequence(kind)
-    step = image * presentations + np.arange(presentations, dtype=np.int64)
-    return seq[(phases[None, :] + step[:, None]) % period]
+    step = (image * presentations + np.arange(presentations, dtype=np.int64)) % period
+    return _table(kind, phases)[step]
+
+
+_TABLES: dict[tuple[str, bytes], np.ndarray] = {}
+
+
+def _table(kind: str, phases: np.ndarray) -> np.ndarray:
+    """``int64[period, lanes]``: every lane's number at each step of the period (cached)."""
+    key = (kind, phases.tobytes())
+    tab = _TABLES.get(key)
+    if tab is None:
+        period = _PERIOD[kind]
+        tab = _sequence(kind)[(phases[None, :] + np.arange(period)[:, None]) % period]
+        tab.setflags(write=False)
+        if len(_TABLES) > 8:
+            _TABLES.clear()
+        _TABLES[key] = tab
+    return tab
 
 
 class LaneSources:
