@@ -274,7 +274,7 @@ def test_accuracy_csv(folder):
     rows = _csv(folder / "accuracy.csv")
     assert list(rows[0]) == [
         "index", "label", "prediction", "correct", "float_prediction", "latency_cycles",
-        "err_conv1", "err_pool1", "err_fc1",
+        "start_cycle", "end_cycle", "err_conv1", "err_pool1", "err_fc1",
     ]  # fmt: skip
     assert [r["correct"] for r in rows] == ["1", "0"]
     assert float(rows[1]["err_fc1"]) == pytest.approx(0.2)

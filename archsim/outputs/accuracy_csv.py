@@ -3,9 +3,10 @@
 Columns: ``index`` (position in the data set), ``label`` (empty when the data set has no
 labels), ``prediction`` (the SC datapath's class), ``correct`` (1/0, empty without label),
 ``float_prediction`` (the float reference's class, empty when not run), ``latency_cycles``
-and one ``err_<layer>`` column per layer: the mean |SC - float| of that layer's outputs
-for this image (empty when not measured).  The file is written, header only, when a run
-recorded no images, so every run folder has the same files.
+(first input bit to last output bit, inclusive), ``start_cycle`` and ``end_cycle`` (the
+cycles of those two bits), and one ``err_<layer>`` column per layer: the mean |SC - float| of
+that layer's outputs for this image (empty when not measured).  The file is written, header
+only, when a run recorded no images, so every run folder has the same files.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ def write_accuracy_csv(result: RunResult, out_dir: str | os.PathLike[str]) -> li
         "correct",
         "float_prediction",
         "latency_cycles",
+        "start_cycle",
+        "end_cycle",
         *(f"err_{n}" for n in layers),
     ]
     with atomic_open(path, "w", newline="") as f:
@@ -57,6 +60,8 @@ def write_accuracy_csv(result: RunResult, out_dir: str | os.PathLike[str]) -> li
                     "" if correct is None else int(correct),
                     _opt(rec.float_prediction),
                     rec.latency_cycles,
+                    rec.start_cycle,
+                    rec.end_cycle,
                     *(
                         repr(float(rec.layer_error[n])) if n in rec.layer_error else ""
                         for n in layers
