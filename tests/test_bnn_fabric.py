@@ -237,7 +237,8 @@ def test_workers_give_the_same_run():
 
 
 def test_energy_is_counts_times_cost():
-    cfg = load_config(BNN / "small_sc.yaml")
+    cfg = load_config(BNN / "small_sc.yaml",
+                      ['array.row_read_energy={value: 1.5 pJ, source: "test: per row read"}'])
     res, _ = run_config(cfg)
     dyn = 0.0
     for qname, counts in res.ledger.action_counts().items():
@@ -250,6 +251,8 @@ def test_energy_is_counts_times_cost():
     # conv1: 64 positions x 4 filters x 4 presentations x 2 segments of 8 columns
     assert lay.ops == 64 * 4 * 4 * 2
     assert res.ledger.count("conv1.sense_amp", "sense") == lay.ops * 8 * cfg.dataset.images
+    assert res.ledger.count("conv1.weights", "row_read") == lay.ops * cfg.dataset.images
+    assert res.ledger.blocks["conv1.weights"].actions["row_read"].energy_pj == 1.5
 
 
 # ----------------------------------------------------------------------- faults, SNG

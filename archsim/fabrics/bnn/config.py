@@ -20,6 +20,7 @@ from archsim.config.schema import (
     LogicUnit,
     Memory,
     Strict,
+    TechEnergy,
     Technology,
 )
 
@@ -117,6 +118,9 @@ class ArrayConfig(Strict):
     xnor: Literal["sense_amp", "logic"] = "sense_amp"
     """Where the XNOR is done: in the 2T-2MTJ sense amplifier, or by an XNOR gate after the
     read."""
+    row_read_energy: TechEnergy | None = None
+    """Energy of one row read besides its bits' (word-line driver, decoder), ``{value,
+    source}``; default none (the memory's per-bit read energy only)."""
 
 
 class WeightFaults(Strict):

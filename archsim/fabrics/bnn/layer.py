@@ -217,6 +217,8 @@ class BnnLayerModel(LayerModel):
         p = self.plan
         bits = ops * p.columns
         a: Actions = {"weights": {"read": bits + done * p.acc_bits}}
+        if "row_read" in self.blocks["weights"].actions:
+            a["weights"]["row_read"] = ops
         if "sense_amp" in self.blocks:
             a["sense_amp"] = {"sense": bits}
         if "xnor" in self.blocks:

@@ -212,6 +212,8 @@ class BnnNetwork(FabricNetwork):
         t = mtech.as_floats()
         acts = {"read": Action("read", cells * t["read_energy_per_bit"]),
                 "write": Action("write", cells * t["write_energy_per_bit"])}
+        if arr.row_read_energy is not None:
+            acts["row_read"] = Action("row_read", arr.row_read_energy.value)
         if kind == "stt_mram":
             acts["read_error"] = Action("read_error", 0.0)
             acts["write_error"] = Action("write_error", 0.0)
