@@ -129,19 +129,22 @@ def _parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser("reproduce", help="re-run a paper's design points and write its tables "
                         "and figures beside the paper's numbers (docs/reproducing-dwcnn.md)")
-    rp.add_argument("paper", choices=("dwcnn", "scbnn"),
-                    help="the paper: dwcnn (DW-CNN, seed 001) or scbnn (SC-BNN, seed 004)")
+    rp.add_argument("paper", choices=("dwcnn", "imce", "scbnn"),
+                    help="the paper: dwcnn (DW-CNN, docs/reproducing-dwcnn.md), imce (IMCE "
+                    "on SOT-MRAM, AlexNet, beside an RRAM crossbar design, "
+                    "docs/reproducing-imce.md) or scbnn (SC-BNN on ST-MRAM, "
+                    "docs/reproducing-scbnn.md)")
     rp.add_argument("--images", type=_COUNT, default=200,
                     help="MNIST test images per accuracy point (default 200)")
     rp.add_argument("--hw-images", type=_COUNT, default=10,
                     help="images per area/power point (default 10: costs per image do not "
                     "depend on the images; binary weights' one-time load is amortised over them)")
-    rp.add_argument("--out", help="output folder (default traces/reproduce/dwcnn)")
+    rp.add_argument("--out", help="output folder (default traces/reproduce/<paper>)")
     rp.add_argument("--jobs", type=_COUNT, default=os.cpu_count() or 1,
                     help="parallel design points (default: all cores)")
     rp.add_argument("--only", action="append", metavar="OUTPUT",
-                    help="only this table/figure (table1, table2, table3, fig8, fig11); "
-                    "repeatable")
+                    help="dwcnn: only this table/figure (table1, table2, table3, fig8, "
+                    "fig11); imce: only this W:A width (w1a4, ...); repeatable")
     rp.add_argument("--tech", help="calibrated technology file (default the shipped "
                     "builtin:tech/dwcnn_calibrated.yaml)")
     rp.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
@@ -334,6 +337,10 @@ def main(argv: list[str] | None = None) -> int:
         with terminate_raises((signal.SIGTERM, *hup)):
             return handlers[args.command](args)
     except KeyboardInterrupt as e:
+        # interrupted before a command's own handler (loading, elaboration): run, validate and
+        # plot have written nothing yet; sweep and reproduce say what they kept themselves
+        quiet = " no output written" if args.command in ("run", "validate", "plot") else ""
+        print(f"archsim: {_why(e)};{quiet}".rstrip(";"), file=sys.stderr)
         return _interrupted(e)
 
 

@@ -167,7 +167,8 @@ def test_run_folder_holds_every_output_and_no_marker(tmp_path, result):
     expected = {
         "config.resolved.yaml", "summary.json", "stats.txt", "layers.csv", "blocks.csv",
         "action_counts.yaml", "ERT.yaml", "ART.yaml", "energy_estimation.yaml",
-        "events.parquet", "accuracy.csv", "waves.vcd", "waves.gtkw", "timeline.json",
+        "events.parquet", "accuracy.csv", "image_timing.csv", "waves.vcd", "waves.gtkw",
+        "timeline.json",
     }  # fmt: skip
     assert names == expected
     assert all((out / n).stat().st_size > 0 for n in expected)

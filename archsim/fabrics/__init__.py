@@ -17,7 +17,9 @@ __all__ = ["DEFAULT_FABRIC", "fabric_names", "get_fabric", "register_fabric"]
 DEFAULT_FABRIC = "sc_stream"
 
 #: fabrics shipped with archsim: name -> module that registers it when imported
-_BUILTIN = {"sc_stream": "archsim.fabrics.sc_stream", "bnn": "archsim.fabrics.bnn"}
+_BUILTIN = {"sc_stream": "archsim.fabrics.sc_stream",
+            "pim_bitplane": "archsim.fabrics.pim_bitplane",
+            "bnn": "archsim.fabrics.bnn"}
 _REGISTRY: dict[str, type[Fabric]] = {}
 
 

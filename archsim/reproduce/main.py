@@ -1,4 +1,5 @@
-"""``archsim reproduce dwcnn``: run DW-CNN's design points and write its tables and figures.
+"""``archsim reproduce dwcnn``: run DW-CNN's design points and write its tables and figures
+(``archsim reproduce imce`` is :mod:`archsim.reproduce.imce`).
 
 Output folder layout::
 
@@ -176,12 +177,16 @@ def reproduce_main(args: Any) -> int:
     from archsim.nn.datasets import load_dataset
     from archsim.nn.errors import DatasetError
 
+    if args.paper == "imce":
+        from archsim.reproduce.imce import reproduce_imce
+
+        return reproduce_imce(args)
     if args.paper == "scbnn":  # the SC-BNN study of the BNN fabric (archsim.reproduce.scbnn)
         from archsim.reproduce.scbnn import scbnn_main
 
         return scbnn_main(args)
     if args.paper != "dwcnn":
-        return _error(f"unknown paper {args.paper!r}; known: dwcnn, scbnn")
+        return _error(f"unknown paper {args.paper!r}; known: dwcnn, imce, scbnn")
     for opt in ("images", "hw_images", "jobs"):
         if getattr(args, opt) is not None and getattr(args, opt) < 1:
             return _error(f"--{opt.replace('_', '-')} must be at least 1")
