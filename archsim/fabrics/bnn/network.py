@@ -307,7 +307,7 @@ class BnnNetwork(FabricNetwork):
         +-1 activations (pooled) and, last, the class scores."""
         x: Any = self.encode(pixels)
         out = []
-        for lay, plan in zip(self.layers, self.ref_plans, strict=True):
+        for plan in self.ref_plans:
             p = plan
             sh = p.shape
             if p.mode == "bit_serial":  # the 8 bit planes of the pixels
