@@ -9,7 +9,7 @@
                              [--out DIR] [--images N] [--seed S] [--set ...] [--data-dir DIR]
     archsim data fetch mnist|fashion-mnist|cifar10 [--dir DIR] [--base-url URL] [--allow-http]
                        [--deadline SECONDS]
-    archsim reproduce dwcnn [--images N] [--hw-images N] [--out DIR] [--jobs N]
+    archsim reproduce dwcnn|scbnn [--images N] [--hw-images N] [--out DIR] [--jobs N]
                             [--only table1|table2|table3|fig8|fig11 ...] [--data-dir DIR]
     archsim --version
 
@@ -109,10 +109,11 @@ def _parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser("reproduce", help="re-run a paper's design points and write its tables "
                         "and figures beside the paper's numbers (docs/reproducing-dwcnn.md)")
-    rp.add_argument("paper", choices=("dwcnn", "imce"),
-                    help="the paper: dwcnn (DW-CNN, docs/reproducing-dwcnn.md) or imce (IMCE "
+    rp.add_argument("paper", choices=("dwcnn", "imce", "scbnn"),
+                    help="the paper: dwcnn (DW-CNN, docs/reproducing-dwcnn.md), imce (IMCE "
                     "on SOT-MRAM, AlexNet, beside an RRAM crossbar design, "
-                    "docs/reproducing-imce.md)")
+                    "docs/reproducing-imce.md) or scbnn (SC-BNN on ST-MRAM, "
+                    "docs/reproducing-scbnn.md)")
     rp.add_argument("--images", type=int, default=200,
                     help="MNIST test images per accuracy point (default 200)")
     rp.add_argument("--hw-images", type=int, default=10,

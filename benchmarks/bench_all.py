@@ -16,7 +16,11 @@ on one core and on two. One command::
    installed here), per image and per multiply-accumulate;
 5. low bit-width AlexNet (W:A 1:4, ImageNet shapes) through the bit-exact SOT-MRAM bit-plane
    datapath with cycle and energy accounting (``bench_pim.py``), one core, against an integer
-   GEMM floor over the same layer shapes measured in the same process (issue 16).
+   GEMM floor over the same layer shapes measured in the same process (issue 16);
+6. the Fashion-MNIST SC-BNN at N = 8 on the BNN fabric (``bench_bnn.py``: fast engine,
+   bit-exact, cycle and energy accounting, one core) beside the XNOR + popcount floor over the
+   same operands, measured in the same run, and their ratio (issue 15: >= 1,000 images/s).
+   ``--bnn-only`` runs this step alone.
 
 Every measurement runs in its own process (clean peak memory); each simulation runs
 ``--repeat`` times (default 5), ``--jobs 1`` and ``--jobs 2`` taking turns, and the fastest run
@@ -173,6 +177,26 @@ def scaling_text(r: dict, machine: dict | None = None) -> str:
     return text + ")"
 
 
+TARGET_BNN_IMG_S = 1000.0  # issue 15: the Fashion-MNIST BNN at N = 8 on one core
+
+
+def bnn_speed(images: int) -> dict:
+    """The BNN fabric's step (``bench_bnn.py``), in its own process."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "bnn.json"
+        subprocess.run([sys.executable, str(HERE / "bench_bnn.py"), "--images", str(images),
+                        "--json", str(out)], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        return json.loads(out.read_text())
+
+
+def bnn_text(r: dict) -> str:
+    return (f"{r['images_per_s']:,.0f} img/s on one core ({1e3 * r['s_per_image']:.2f} ms), "
+            f"XNOR+popcount floor {r['floor_images_per_s']:,.0f} img/s, simulation / floor = "
+            f"{r['ratio_to_floor']:.1f}x, {r['energy_nj_per_image']:.0f} nJ and "
+            f"{r['cycles_per_image']:.0f} cycles per image (load average "
+            f"{r['load_average'][0]:.1f})")
+
+
 def main(argv=None) -> int:
     global REPEAT
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -182,7 +206,16 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=REPEAT,
                     help=f"runs per simulation measurement, the fastest kept (default {REPEAT})")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "bench.json")
+    ap.add_argument("--bnn-images", type=int, default=2000,
+                    help="images of the BNN step (default 2000)")
+    ap.add_argument("--bnn-only", action="store_true", help="run only the BNN step (6.)")
     args = ap.parse_args(argv)
+    if args.bnn_only:
+        r = bnn_speed(args.bnn_images)
+        print(f"== BNN Fashion-MNIST SC-BNN N=8: {bnn_text(r)}")
+        ok = r["images_per_s"] >= TARGET_BNN_IMG_S
+        print(f"  [{'met ' if ok else 'MISS'}] >= {TARGET_BNN_IMG_S:,.0f} img/s on one core")
+        return 0
     REPEAT = max(1, args.repeat)
     t0 = time.time()
     res: dict = {"created": time.strftime("%Y-%m-%dT%H:%M:%S"), "images": args.images,
@@ -338,6 +371,12 @@ def main(argv=None) -> int:
                    pim["images_per_s"] >= PIM_TARGET_IMG_S, f"{pim['images_per_s']:.1f}"))
     checks.append((f"PIM AlexNet W:A 1:4: <= {PIM_TARGET_FLOOR_RATIO:g}x the integer GEMM floor",
                    pim["floor_ratio"] <= PIM_TARGET_FLOOR_RATIO, f"{pim['floor_ratio']:.2f}x"))
+    print("== BNN fabric: Fashion-MNIST SC-BNN, N = 8 (bench_bnn.py)", flush=True)
+    bnn = res["bnn"] = bnn_speed(args.bnn_images)
+    print(f"  {bnn_text(bnn)}", flush=True)
+    checks.append((f"BNN Fashion-MNIST N=8: >= {TARGET_BNN_IMG_S:,.0f} img/s on one core",
+                   bnn["images_per_s"] >= TARGET_BNN_IMG_S,
+                   f"{bnn['images_per_s']:,.0f} img/s, {bnn['ratio_to_floor']:.1f}x the floor"))
     res["targets"] = [{"target": t, "met": ok, "measured": v} for t, ok, v in checks]
     res["extra_checks"] = [{"check": t, "met": ok, "measured": v} for t, ok, v in extra]
     res["machine"]["load_average_at_end"] = list(os.getloadavg())

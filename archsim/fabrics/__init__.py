@@ -18,7 +18,8 @@ DEFAULT_FABRIC = "sc_stream"
 
 #: fabrics shipped with archsim: name -> module that registers it when imported
 _BUILTIN = {"sc_stream": "archsim.fabrics.sc_stream",
-            "pim_bitplane": "archsim.fabrics.pim_bitplane"}
+            "pim_bitplane": "archsim.fabrics.pim_bitplane",
+            "bnn": "archsim.fabrics.bnn"}
 _REGISTRY: dict[str, type[Fabric]] = {}
 
 

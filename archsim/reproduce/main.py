@@ -172,7 +172,7 @@ def write_outputs(results: dict, out: Path, tech_file: Path, wall_s: float | Non
 
 
 def reproduce_main(args: Any) -> int:
-    """``archsim reproduce dwcnn`` (``args`` from the CLI parser)."""
+    """``archsim reproduce dwcnn`` / ``scbnn`` (``args`` from the CLI parser)."""
     from archsim.children import Terminated
     from archsim.config.errors import ConfigError
     from archsim.nn.datasets import load_dataset
@@ -184,8 +184,12 @@ def reproduce_main(args: Any) -> int:
         from archsim.reproduce.imce import reproduce_imce
 
         return reproduce_imce(args)
+    if args.paper == "scbnn":  # the SC-BNN study of the BNN fabric (archsim.reproduce.scbnn)
+        from archsim.reproduce.scbnn import scbnn_main
+
+        return scbnn_main(args)
     if args.paper != "dwcnn":
-        return _error(f"unknown paper {args.paper!r}; known: dwcnn, imce")
+        return _error(f"unknown paper {args.paper!r}; known: dwcnn, imce, scbnn")
     for opt in ("images", "hw_images", "jobs"):
         if getattr(args, opt) is not None and getattr(args, opt) < 1:
             return _error(f"--{opt.replace('_', '-')} must be at least 1")

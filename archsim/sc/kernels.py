@@ -68,6 +68,8 @@ KERNELS: dict[str, Kernel] = {
     "mux_fc_table": Kernel("mux_fc", numpy.mux_fc_table),
     "mux_fc_btanh": Kernel("mux_fc", numpy.mux_fc_btanh),
     "mux_fc_sums": Kernel("mux_fc", numpy.mux_fc_sums),
+    # bnn.pyx: the binarized-network fabric's XNOR + popcount + accumulate + threshold lanes
+    "bnn_xnor_popcount_threshold": Kernel("bnn", numpy.bnn_xnor_popcount_threshold),
     # floors.pyx: the XNOR + popcount floor of the benchmarks (compiled only)
     "floor_conv_popcount": Kernel("floors", None),
     "floor_fc_popcount": Kernel("floors", None),

@@ -26,6 +26,7 @@ __all__ = [
     "apc_counts",
     "available_backends",
     "backend",
+    "bnn_xnor_popcount_threshold",
     "btanh",
     "conv_counts",
     "conv_pool_btanh",
@@ -159,3 +160,11 @@ def mux_fc_sums(
     approx: bool,
     outputs: _Int,
 ) -> _npt.NDArray[_np.int64]: ...
+def bnn_xnor_popcount_threshold(
+    x: _Words,
+    w: _Words,
+    valid: _Words,
+    scale: _npt.NDArray[_np.int64],
+    threshold: _npt.NDArray[_np.int64],
+    negate: _npt.ArrayLike,
+) -> tuple[_npt.NDArray[_np.uint8], _npt.NDArray[_np.int64]]: ...

@@ -27,6 +27,7 @@ from archsim.sc.rng import (
 __all__ = [
     "and_",
     "apc_counts",
+    "bnn_xnor_popcount_threshold",
     "btanh",
     "conv_counts",
     "counter_sequence",
@@ -631,3 +632,35 @@ def decode_bipolar(x, length) -> np.ndarray:
     if length == 0:
         raise ValueError("cannot decode a stream of length 0")
     return 2.0 * popcount(x, length) / length - 1.0
+
+
+def bnn_xnor_popcount_threshold(x, w, valid, scale, threshold,
+                                negate) -> tuple[np.ndarray, np.ndarray]:
+    """The XNOR + popcount + threshold lanes of the binarized-network fabric (the definition,
+    on unpacked bits): ``(bits uint8[R, M], sums int64[R, M])``.
+
+    ``x`` uint64[Q, R, W]: the packed input rows of Q passes (bit 1 = +1); ``w`` uint64[M, W]:
+    the weight rows; ``valid`` uint64[R, W]: the bits of each row that count (the fan-in, less
+    any zero padding); ``scale`` int64[Q]: what each pass's dot product is multiplied by before
+    the accumulator adds it; ``threshold`` int64[M], ``negate`` bool[M]. For each row r and
+    neuron j, ``sums[r, j] = sum_q scale[q] * (2 * ones(XNOR(x[q, r], w[j]) & valid[r]) -
+    ones(valid[r]))`` (the +-1 dot product over the valid bits, accumulated over the passes)
+    and ``bits[r, j] = sums >= threshold[j]`` (``sums <= threshold[j]`` where ``negate``)."""
+    x = np.asarray(x, dtype=np.uint64)
+    w = np.asarray(w, dtype=np.uint64)
+    valid = np.asarray(valid, dtype=np.uint64)
+    if x.ndim != 3 or w.ndim != 2 or valid.shape != x.shape[1:] or w.shape[1] != x.shape[2]:
+        raise ValueError(f"x {x.shape}, w {w.shape} and valid {valid.shape} must be "
+                         "(Q, R, W), (M, W) and (R, W)")
+    n = 64 * x.shape[2]
+    xb = unpack_bits(x, n).astype(np.int64)  # (Q, R, n)
+    wb = unpack_bits(w, n).astype(np.int64)  # (M, n)
+    vb = unpack_bits(valid, n).astype(np.int64)  # (R, n)
+    xnor = 1 - (xb[:, :, None, :] ^ wb[None, None, :, :])  # (Q, R, M, n)
+    ones = (xnor * vb[None, :, None, :]).sum(axis=-1)
+    dots = 2 * ones - vb.sum(axis=-1)[None, :, None]
+    sums = (np.asarray(scale, dtype=np.int64)[:, None, None] * dots).sum(axis=0)
+    neg = np.asarray(negate, dtype=bool)[None, :]
+    thr = np.asarray(threshold, dtype=np.int64)[None, :]
+    bits = np.where(neg, sums <= thr, sums >= thr).astype(np.uint8)
+    return bits, sums.astype(np.int64)

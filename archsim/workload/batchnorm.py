@@ -104,15 +104,21 @@ class SignThresholds:
     negate: np.ndarray
 
 
-def sign_thresholds(p: BatchNormParams) -> SignThresholds:
-    """The integer thresholds of ``sign(batchnorm(x))`` (sign(0) = +1) for integer x; exact
-    against :func:`batchnorm`'s float expression (see the module docstring)."""
+def sign_thresholds(p: BatchNormParams, divisor: float = 1.0) -> SignThresholds:
+    """The integer thresholds of ``sign(batchnorm(x / divisor))`` (sign(0) = +1) for integer
+    x; exact against :func:`batchnorm`'s float expression (see the module docstring).
+    ``divisor`` > 0 is the scale of the integer (a binarized net's first layer: the pixel
+    range 255, or the number of stochastic presentations); 1 divides by nothing."""
     c = p.gamma.shape[0]
+    if not divisor > 0:
+        raise ValueError(f"divisor(={divisor}) must be > 0")
 
     def positive(x: np.ndarray) -> np.ndarray:
-        return batchnorm(x.astype(np.float64), p) >= 0
+        xf = x.astype(np.float64)
+        return batchnorm(xf if divisor == 1.0 else xf / divisor, p) >= 0
 
     scale, shift = scale_shift(p)
+    scale = scale / divisor
     with np.errstate(divide="ignore", invalid="ignore"):
         t = np.where(scale != 0, -shift / scale, 0.0)
     rising = scale > 0
