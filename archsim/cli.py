@@ -132,27 +132,20 @@ def _load(path: str, overrides: list[str], seed: int | None = None):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """``archsim run``: :func:`archsim.api.load` and :func:`archsim.api.run` with a run folder,
+    a progress bar and the console summary."""
+    from archsim.api import RunInterrupted, load, run
     from archsim.config.errors import ConfigError
     from archsim.nn.errors import DatasetError
-    from archsim.run import RunOptions, prepare_run, run_config
 
-    opts = RunOptions(images=args.images, start=args.start, data_dir=args.data_dir,
-                      mode=args.mode, probes=tuple(args.probe), probe_images=args.probe_images,
-                      jobs=max(1, args.jobs))
-    try:  # every check before the run folder is touched
-        cfg = _load(args.config, args.set, args.seed)
-        prepared = prepare_run(cfg, opts)
+    try:  # every check before the run folder is touched (run() checks the rest first)
+        design = load(args.config, args.set, seed=args.seed)
     except (ConfigError, DatasetError) as e:
         return _error(str(e))
     out = Path(args.out) if args.out else (
-        Path("traces") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}")
-    total = prepared.count
-    from archsim.outputs.run_folder import INCOMPLETE as INCOMPLETE_MARKER
-
-    out.mkdir(parents=True, exist_ok=True)
-    (out / INCOMPLETE_MARKER).write_text(  # removed only when every file is written
-        f"archsim run of {args.config} started {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
-    bar = _progress(total, args.quiet)
+        Path("traces") / f"{design.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    count = args.images if args.images is not None else design.config.dataset.images
+    bar = _progress(count, args.quiet)
     correct = [0, 0]
 
     def progress(rec) -> None:
@@ -165,23 +158,23 @@ def cmd_run(args: argparse.Namespace) -> int:
                 bar.set_postfix(acc=f"{100.0 * correct[0] / correct[1]:.2f}%")
 
     try:
-        result, _ = run_config(cfg, opts, progress, prepared=prepared)
+        result = run(design, images=args.images, start=args.start, data_dir=args.data_dir,
+                     mode=args.mode, probes=tuple(args.probe), probe_images=args.probe_images,
+                     jobs=max(1, args.jobs), progress=progress, out=out, events=args.events)
     except (ConfigError, DatasetError) as e:
         return _error(str(e))
-    except KeyboardInterrupt:
-        print("archsim: interrupted; no output written", file=sys.stderr)
+    except RunInterrupted as e:
+        if e.while_writing:
+            print(f"archsim: interrupted while writing {out} (marked INCOMPLETE)",
+                  file=sys.stderr)
+        else:
+            print("archsim: interrupted; no output written", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
         if bar is not None:
             bar.close()
     from archsim.outputs.console import summary_text
-    from archsim.outputs.run_folder import write_run_folder
 
-    try:
-        write_run_folder(result, out, events=args.events, config_name=cfg.name)
-    except KeyboardInterrupt:
-        print(f"archsim: interrupted while writing {out} (marked INCOMPLETE)", file=sys.stderr)
-        return EXIT_INTERRUPTED
     if not args.quiet:
         print(summary_text(result, out))
     return EXIT_OK

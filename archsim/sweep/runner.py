@@ -24,7 +24,7 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -33,6 +33,9 @@ from archsim.outputs.atomic import atomic_open, atomic_path, json_ready, write_j
 from archsim.outputs.run_folder import is_complete_run_folder
 from archsim.run import RunOptions, run_config
 from archsim.sweep.spec import Sweep, override_text
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "BACKENDS",
@@ -79,6 +82,19 @@ class SweepReport:
 
     def line(self) -> str:
         return f"done {self.done}, skipped {self.skipped}, failed {self.failed}"
+
+    def to_frame(self) -> pd.DataFrame:
+        """The results table as a pandas DataFrame: one row per point, the columns of
+        ``results.csv`` (key, status, the axis values, seed, images, every scalar of the
+        point's ``summary.json``, cached, wall_s, error), with their Python types."""
+        import pandas as pd
+
+        cols = _columns(self.rows)
+        return pd.DataFrame([[r.get(c) for c in cols] for r in self.rows], columns=cols)
+
+    def to_pandas(self) -> pd.DataFrame:
+        """Same as :meth:`to_frame`."""
+        return self.to_frame()
 
 
 def _hash(obj: Any) -> str:
@@ -252,9 +268,12 @@ def _progress(total: int, quiet: bool):
 def run_sweep(sweep: Sweep, out: str | os.PathLike[str], *, overrides: Iterable[str] = (),
               images: int | None = None, seed: int | None = None, jobs: int | None = None,
               backend: str = "local", scheduler: str | None = None,
-              data_dir: str | None = None, mode: str = "fast", quiet: bool = False
-              ) -> SweepReport:
-    """Run every unfinished point of ``sweep`` into ``out`` and write the results tables."""
+              data_dir: str | None = None, mode: str = "fast", quiet: bool = False,
+              progress: Callable[[dict[str, Any]], None] | None = None) -> SweepReport:
+    """Run every unfinished point of ``sweep`` into ``out`` and write the results tables.
+
+    ``progress(status)`` is called as each point finishes (and once per point found
+    finished in ``out``), with ``{"key", "status", "wall_s", "error", "cached"}``."""
     if backend not in _BACKENDS:
         raise ValueError(f"backend(={backend!r}) must be one of {BACKENDS}")
     jobs = jobs or os.cpu_count() or 1
@@ -277,8 +296,11 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike[str], *, overrides: Iterable[
             write_text(folder / ERROR_TXT, f"invalid configuration for this point:\n{pt.error}\n")
             status[pt.key] = {"status": "failed", "wall_s": 0.0, "error": pt.error}
         elif is_complete_run_folder(folder):
-            status[pt.key] = {"status": "ok", "cached": True, "error": None}
+            status[pt.key] = {"key": pt.key, "status": "ok", "cached": True, "error": None,
+                              "wall_s": None}
             report.skipped += 1
+            if progress is not None:
+                progress(dict(status[pt.key]))
         else:
             tasks.append({"key": pt.key, "axes": pt.axes, "overrides": pt.overrides,
                           "seed": pt.seed, "images": pt.images, "folder": str(folder),
@@ -290,6 +312,8 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike[str], *, overrides: Iterable[
             for res in _BACKENDS[backend](tasks, jobs, scheduler):
                 status[res["key"]] = {**res, "cached": False}
                 bar.update(1)
+                if progress is not None:
+                    progress(dict(status[res["key"]]))
     finally:
         bar.close()
         for st in status.values():
@@ -399,6 +423,7 @@ def sweep_main(args: Any) -> int:
     Exit codes: 0 every point finished, 1 some points failed (``points/<key>/error.txt``),
     2 bad sweep file or arguments (nothing runs), 130 interrupted.
     """
+    from archsim.api import sweep as api_sweep
     from archsim.config.errors import ConfigError
     from archsim.sweep.spec import load_sweep
 
@@ -415,10 +440,12 @@ def sweep_main(args: Any) -> int:
         print(f"archsim: error: {e}", file=sys.stderr)
         return 2
     out = Path(args.out) if args.out else Path("traces") / "sweeps" / sweep.name
+    bar = _progress(len(sweep.combos), args.quiet)
     try:
-        report = run_sweep(sweep, out, overrides=overrides, images=args.images, seed=args.seed,
-                           jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
-                           data_dir=args.data_dir, mode=args.mode, quiet=args.quiet)
+        report = api_sweep(args.sweep, out, overrides=overrides, images=args.images,
+                           seed=args.seed, jobs=args.jobs, backend=args.backend,
+                           scheduler=args.scheduler, data_dir=args.data_dir, mode=args.mode,
+                           progress=lambda _status: bar.update(1))
     except ConfigError as e:
         print(f"archsim: error: {e}", file=sys.stderr)
         return 2
@@ -429,6 +456,8 @@ def sweep_main(args: Any) -> int:
         print(f"archsim: interrupted; finished points stay in {out}/points, "
               "re-run to resume", file=sys.stderr)
         return 130
+    finally:
+        bar.close()
     for key, err in report.failures.items():
         print(f"archsim: point {key} failed: {err}", file=sys.stderr)
     print(f"{out}: results.csv, results.parquet ({len(report.points)} points)")
