@@ -138,6 +138,7 @@ class _Importer:
             for t in n.input:
                 self.consumers.setdefault(t, []).append(i)
         self.skip: set[int] = set()
+        self.counters: dict[str, int] = {}
 
     # -------------------------------------------------------------------------- errors
     def error(self, i: int, node: Any, expected: str) -> ConfigError:
@@ -156,9 +157,22 @@ class _Importer:
     def data_inputs(self, node: Any) -> list[str]:
         return [t for t in node.input if t and t not in self.consts]
 
+    def op_name(self, node: Any, kind: str) -> str:
+        """The node's own name when it has one (``/fc1/Gemm`` -> ``fc1``), else the op
+        kind numbered (``fc1``, ``conv2``, ``act3``...)."""
+        parts = [p for p in str(node.name).split("/") if p]
+        if len(parts) > 1:
+            parts = parts[:-1]  # torch names nodes <module path>/<op type>
+        base = "_".join(parts)
+        if base and not base.replace("_", "").isdigit() and base != node.op_type:
+            return _safe_name(base, self.used)
+        prefix = {"conv2d": "conv", "dense": "fc"}.get(kind, kind)
+        self.counters[prefix] = self.counters.get(prefix, 0) + 1
+        return _safe_name(f"{prefix}{self.counters[prefix]}", self.used)
+
     def emit(self, node: Any, op: dict[str, Any], x: str, out: str,
              shape: tuple[int, ...]) -> dict[str, Any]:
-        name = _safe_name(node.name or f"{op['op']}{len(self.ops)}", self.used)
+        name = self.op_name(node, op["op"])
         entry = {"name": name, **op}
         if self.tensor[x] != (self.ops[-1]["name"] if self.ops else "input"):
             entry["input"] = self.tensor[x]
@@ -448,6 +462,7 @@ class _Named:
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self.op_type = ""
 
 
 def import_onnx(path: str | os.PathLike[str], *, name: str | None = None,
