@@ -127,6 +127,12 @@ class _Importer:
         self.graph = model.graph
         self.consts: dict[str, np.ndarray] = {
             t.name: numpy_helper.to_array(t) for t in self.graph.initializer}
+        for n in self.graph.node:  # Constant nodes anywhere in the graph: known up front
+            if n.op_type == "Constant":
+                a = _attrs(n)
+                self.consts[n.output[0]] = (
+                    numpy_helper.to_array(a["value"]) if "value" in a
+                    else np.asarray(a.get("value_float", a.get("value_int", 0))))
         self.ops: list[dict[str, Any]] = []
         self.arrays: dict[str, np.ndarray] = {}
         self.used: set[str] = set()
@@ -230,11 +236,7 @@ class _Importer:
     def node(self, i: int, node: Any) -> None:
         op_type = node.op_type
         a = _attrs(node)
-        if op_type == "Constant":
-            from onnx import numpy_helper
-
-            self.consts[node.output[0]] = numpy_helper.to_array(a["value"]) if "value" in a \
-                else np.asarray(a.get("value_float", a.get("value_int", 0)))
+        if op_type == "Constant":  # read in __init__
             return
         handler = getattr(self, f"_{op_type}", None)
         if handler is None:
