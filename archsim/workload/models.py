@@ -3,7 +3,8 @@
 ``builtin:<name>`` in a workload's ``model.weights`` names an entry of :data:`BUILTIN_MODELS`;
 :func:`builtin_model_path` finds its file inside the installed package. Every shipped model is
 the SC LeNet-5 of ``arch_configs/workloads/lenet5.yaml`` (1x28x28 -> 10), trained by
-``training/train_lenet5.py`` (docs/data-and-model.md says how each one was made).
+the LeNet-only script that preceded ``archsim train`` (docs/data-and-model.md says how each
+one was made; docs/training.md for ``lenet5_mnist_apc_hil``, made by ``archsim train``).
 """
 
 from __future__ import annotations
