@@ -23,13 +23,13 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Design", "Reproduction", "RunInterrupted", "RunResult", "SweepReport",
+__all__ = ["Design", "Reproduction", "RunResult", "SweepReport",
            "__version__", "load", "reproduce", "run", "sweep"]
 
 #: name -> module that defines it
 _LAZY = {
     "load": "archsim.api", "Design": "archsim.api",
-    "Reproduction": "archsim.api", "RunInterrupted": "archsim.api",
+    "Reproduction": "archsim.api",
     "RunResult": "archsim.engine.results", "SweepReport": "archsim.sweep.runner",
 }
 

@@ -40,7 +40,6 @@ if TYPE_CHECKING:
 __all__ = [
     "Design",
     "Reproduction",
-    "RunInterrupted",
     "load",
     "reproduce",
     "run",
@@ -135,17 +134,6 @@ def _options(images: int | None, start: int | None, data_dir: PathLike | None, m
                       probes=tuple(probes), probe_images=probe_images, jobs=jobs)
 
 
-class RunInterrupted(KeyboardInterrupt):
-    """A run into a folder was interrupted (Ctrl-C). ``folder`` is the run folder;
-    ``while_writing`` tells whether the result was complete and the writers were running
-    (the folder keeps its ``INCOMPLETE`` marker either way)."""
-
-    def __init__(self, folder: Path, while_writing: bool) -> None:
-        super().__init__(str(folder))
-        self.folder = folder
-        self.while_writing = while_writing
-
-
 def run(design: Design | PathLike, *, images: int | None = None, start: int | None = None,
         seed: int | None = None, overrides: Sequence[str] = (), mode: str = "fast",
         jobs: int = 1, data_dir: PathLike | None = None, probes: Sequence[str] = (),
@@ -162,48 +150,35 @@ def run(design: Design | PathLike, *, images: int | None = None, start: int | No
     waveform signals. ``progress(record)`` is called once per image with its
     :class:`~archsim.engine.results.ImageRecord` (label, prediction, latency), in image order.
 
-    ``out``: also write the run folder there (every file of ``archsim run``, written
-    atomically, ``events`` granularity ``"aggregated"`` or ``"per-action"``); the folder is
-    created only after every check passed, and carries an ``INCOMPLETE`` marker until its
-    last file is written (:class:`RunInterrupted` on Ctrl-C).
+    ``out``: also write the run folder there (every file of ``archsim run``, ``events``
+    granularity ``"aggregated"`` or ``"per-action"``), as ``archsim run --out`` does: the
+    folder is checked before simulating (absent, empty or an earlier run folder:
+    :class:`~archsim.outputs.run_folder.OutputFolderError` otherwise) and replaced as a whole
+    once every file is written, so an error or Ctrl-C leaves it as it was.
 
     The result's tables: ``result.to_frame("layers" | "blocks" | "events" | "accuracy")``;
     totals: ``result.cycles``, ``result.energy_pj()``, ``result.area_um2()``,
     ``result.power_mw()``, ``result.accuracy_fraction()``.
     """
+    from archsim.outputs.run_folder import check_output_folder, write_run_folder
     from archsim.run import prepare_run, run_config
 
     if not isinstance(design, Design) or overrides or seed is not None:
         design = load(design, overrides, seed=seed)
     opts = _options(images, start, data_dir, mode, jobs, probes, probe_images)
     prepared = prepare_run(design.config, opts)  # every check before the folder is touched
-    folder = None if out is None else Path(out)
-    if folder is not None:
-        from archsim.outputs.run_folder import INCOMPLETE
-
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / INCOMPLETE).write_text(  # removed only when every file is written
-            f"archsim run of {design.source} started {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
-    try:
-        result, _ = run_config(design.config, opts, progress, prepared=prepared)
-    except KeyboardInterrupt:
-        if folder is None:
-            raise
-        raise RunInterrupted(folder, while_writing=False) from None
-    if folder is not None:
-        from archsim.outputs.run_folder import write_run_folder
-
-        try:
-            write_run_folder(result, folder, events=events, config_name=design.name)
-        except KeyboardInterrupt:
-            raise RunInterrupted(folder, while_writing=True) from None
+    if out is not None:
+        check_output_folder(Path(out))
+    result, _ = run_config(design.config, opts, progress, prepared=prepared)
+    if out is not None:
+        write_run_folder(result, Path(out), events=events, config_name=design.name)
     return result
 
 
 def sweep(sweep_file: PathLike, out: PathLike | None = None, *,
           overrides: Sequence[str] = (), images: int | None = None, seed: int | None = None,
           jobs: int | None = 1, backend: str = "local", scheduler: str | None = None,
-          data_dir: PathLike | None = None, mode: str = "fast",
+          data_dir: PathLike | None = None, mode: str = "fast", dashboard: bool = False,
           progress: Callable[[dict[str, Any]], None] | None = None) -> SweepReport:
     """Run a design-space sweep (docs/sweeps.md); returns its
     :class:`~archsim.sweep.runner.SweepReport`, whose ``to_frame()`` is the results table
@@ -213,8 +188,9 @@ def sweep(sweep_file: PathLike, out: PathLike | None = None, *,
     folder (default ``traces/sweeps/<name>``); finished points in it are reused, so an
     interrupted sweep resumes. ``overrides`` apply to every point; ``images`` and ``seed``
     replace the sweep file's; ``jobs`` parallel points (``None``: all CPUs); ``backend``
-    ``"local"``, ``"dask"`` or ``"ray"``. ``progress(status)`` is called as each point
-    finishes, with ``{"key", "status", "wall_s", "error", "cached"}``.
+    ``"local"``, ``"dask"`` or ``"ray"`` (``dashboard``: its web dashboard).
+    ``progress(status)`` is called as each point finishes, with
+    ``{"key", "status", "wall_s", "error", "cached"}``.
     """
     from archsim.sweep.runner import run_sweep
     from archsim.sweep.spec import load_sweep
@@ -225,7 +201,7 @@ def sweep(sweep_file: PathLike, out: PathLike | None = None, *,
     return run_sweep(spec, folder, overrides=ov, images=images, seed=seed, jobs=jobs,
                      backend=backend, scheduler=scheduler,
                      data_dir=None if data_dir is None else os.fspath(data_dir), mode=mode,
-                     quiet=True, progress=progress)
+                     quiet=True, dashboard=dashboard, progress=progress)
 
 
 @dataclass

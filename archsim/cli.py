@@ -6,14 +6,19 @@
     archsim plot RUN_DIR|SWEEP_DIR [...] [--format png|svg|pdf]
     archsim sweep SWEEP.yaml [--jobs N] [--backend local|dask|ray] [--scheduler ADDRESS]
                              [--out DIR] [--images N] [--seed S] [--set ...] [--data-dir DIR]
-    archsim data fetch mnist|fashion-mnist [--dir DIR] [--base-url URL]
+    archsim data fetch mnist|fashion-mnist|cifar10 [--dir DIR] [--base-url URL] [--allow-http]
+                       [--deadline SECONDS]
     archsim train CONFIG --out MODEL.npz [--epochs N] [--calibrate N] [--hil-after LAYER] ...
     archsim import-onnx MODEL.onnx --out DIR [--mapping M] [--dataset D] [--clip C]
     archsim reproduce dwcnn [--images N] [--hw-images N] [--out DIR] [--jobs N]
                             [--only table1|table2|table3|fig8|fig11 ...] [--data-dir DIR]
     archsim --version
 
-Exit codes: 0 success, 2 bad input (config, data, arguments), 130 interrupted.
+Exit codes: 0 success, 1 the run failed (a worker process died, the output could not be
+written: nothing is left half-written), 2 bad input (config, data, arguments, output folder),
+130 interrupted (Ctrl-C), 143 terminated (SIGTERM; 129 for SIGHUP).  On SIGTERM or Ctrl-C the
+worker processes are stopped and queued work is cancelled; workers also die on their own if
+archsim is killed (``archsim.children``).
 """
 
 from __future__ import annotations
@@ -26,7 +31,29 @@ from pathlib import Path
 
 from archsim import __version__
 
-EXIT_OK, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+#: the largest count or index the command line takes (an int64 the engine can hold)
+_MAX_INT = 2**63 - 1
+
+
+def _int_at_least(low: int):
+    """An argparse type: an integer in [low, 2**63 - 1] (a bad one exits 2 naming it)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text, 10)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if not low <= value <= _MAX_INT:
+            raise argparse.ArgumentTypeError(f"{value} is out of range (expected an integer "
+                                             f">= {low})")
+        return value
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
+_COUNT, _INDEX = _int_at_least(1), _int_at_least(0)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,9 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="simulate an architecture description")
     r.add_argument("config", help="YAML architecture description (a path, or builtin:<name> "
                    "for a shipped one, e.g. builtin:dwcnn/small_conv_fc.yaml)")
-    r.add_argument("--images", type=int, help="number of images (overrides dataset.images)")
-    r.add_argument("--start", type=int, help="index of the first image (dataset.start)")
-    r.add_argument("--seed", type=int, help="run seed (overrides seed)")
+    r.add_argument("--images", type=_COUNT, help="number of images (overrides dataset.images)")
+    r.add_argument("--start", type=_INDEX, help="index of the first image (dataset.start)")
+    r.add_argument("--seed", type=_INDEX, help="run seed (overrides seed)")
     r.add_argument("--out", help="output folder (default traces/<config>-<timestamp>)")
     r.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
                    help="override a config value, e.g. --set stream.length=256")
@@ -55,9 +82,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--probe", action="append", default=[], metavar="SIGNAL",
                    help="waveform probe for waves.vcd, e.g. fc1.mux.select, conv1.apc.count[0], "
                    "fc1.btanh.state[3] (see archsim/fabrics/sc_stream/probes.py)")
-    r.add_argument("--probe-images", type=int, default=1,
+    r.add_argument("--probe-images", type=_COUNT, default=1,
                    help="probe the first N images (default 1)")
-    r.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+    r.add_argument("--jobs", type=_COUNT, default=os.cpu_count() or 1,
                    help="image-parallel worker processes (default: all cores); results do not "
                    "depend on it")
     r.add_argument("--quiet", action="store_true", help="no progress bar or summary")
@@ -66,8 +93,8 @@ def _parser() -> argparse.ArgumentParser:
                        "(mapping, model, data set, probes), without simulating")
     v.add_argument("config", help="YAML design description (a path or builtin:<name>)")
     v.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE")
-    v.add_argument("--images", type=int, default=None, help="as for run")
-    v.add_argument("--start", type=int, default=None, help="as for run")
+    v.add_argument("--images", type=_COUNT, default=None, help="as for run")
+    v.add_argument("--start", type=_INDEX, default=None, help="as for run")
     v.add_argument("--data-dir", default=None, help="as for run")
     v.add_argument("--probe", action="append", default=[], metavar="SIGNAL", help="as for run")
 
@@ -77,12 +104,15 @@ def _parser() -> argparse.ArgumentParser:
 
     sw = sub.add_parser("sweep", help="run a design-space sweep (docs/sweeps.md)")
     sw.add_argument("sweep", help="YAML sweep file (a path, or builtin:sweeps/<name>)")
-    sw.add_argument("--jobs", type=int, default=None, help="parallel points (default: CPUs)")
+    sw.add_argument("--jobs", type=_COUNT, default=None, help="parallel points (default: CPUs)")
     sw.add_argument("--backend", choices=("local", "dask", "ray"), default="local")
-    sw.add_argument("--scheduler", help="dask scheduler / ray cluster address")
+    sw.add_argument("--scheduler", help="dask scheduler / ray cluster address (neither is "
+                    "authenticated: see docs/sweeps.md)")
+    sw.add_argument("--dashboard", action="store_true",
+                    help="open the dask / ray dashboard of a local cluster (on 127.0.0.1)")
     sw.add_argument("--out", help="sweep folder (default traces/sweeps/<name>)")
-    sw.add_argument("--images", type=int, help="images per point (overrides the sweep file)")
-    sw.add_argument("--seed", type=int, help="one seed for every point (overrides the policy)")
+    sw.add_argument("--images", type=_COUNT, help="images per point (overrides the sweep file)")
+    sw.add_argument("--seed", type=_INDEX, help="one seed for every point (overrides the policy)")
     sw.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
                     help="override applied to every point")
     sw.add_argument("--data-dir", help="folder with mnist/ and fashion-mnist/")
@@ -92,13 +122,13 @@ def _parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("reproduce", help="re-run a paper's design points and write its tables "
                         "and figures beside the paper's numbers (docs/reproducing-dwcnn.md)")
     rp.add_argument("paper", choices=("dwcnn",), help="the paper: dwcnn (DW-CNN, seed 001)")
-    rp.add_argument("--images", type=int, default=200,
+    rp.add_argument("--images", type=_COUNT, default=200,
                     help="MNIST test images per accuracy point (default 200)")
-    rp.add_argument("--hw-images", type=int, default=10,
+    rp.add_argument("--hw-images", type=_COUNT, default=10,
                     help="images per area/power point (default 10: costs per image do not "
                     "depend on the images; binary weights' one-time load is amortised over them)")
     rp.add_argument("--out", help="output folder (default traces/reproduce/dwcnn)")
-    rp.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+    rp.add_argument("--jobs", type=_COUNT, default=os.cpu_count() or 1,
                     help="parallel design points (default: all cores)")
     rp.add_argument("--only", action="append", metavar="OUTPUT",
                     help="only this table/figure (table1, table2, table3, fig8, fig11); "
@@ -150,9 +180,14 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser("data", help="data sets")
     dsub = d.add_subparsers(dest="data_command", required=True)
     f = dsub.add_parser("fetch", help="download and verify an official data set")
-    f.add_argument("name", choices=("mnist", "fashion-mnist"))
-    f.add_argument("--dir", default=None, help="destination (default $ARCHSIM_DATA or ./data)")
-    f.add_argument("--base-url", default=None, help="mirror to download from")
+    f.add_argument("name", choices=("mnist", "fashion-mnist", "cifar10"))
+    f.add_argument("--dir", default=None, help="data directory to fill (<DIR>/<name>/; default "
+                   "$ARCHSIM_DATA; with neither, nothing is fetched)")
+    f.add_argument("--base-url", default=None, help="mirror to download from (https://)")
+    f.add_argument("--allow-http", action="store_true",
+                   help="accept a plain http:// mirror (the files are still SHA-256 checked)")
+    f.add_argument("--deadline", type=float, default=None, metavar="SECONDS",
+                   help="stop the whole fetch after this long (default 3600)")
     return p
 
 
@@ -171,19 +206,23 @@ def _load(path: str, overrides: list[str], seed: int | None = None):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """``archsim run``: :func:`archsim.api.load` and :func:`archsim.api.run` with a run folder,
-    a progress bar and the console summary."""
-    from archsim.api import RunInterrupted, load, run
+    """``archsim run``: :func:`archsim.api.load`, :func:`archsim.api.run` (its checks first),
+    then the run folder's writers, with a progress bar and the console summary."""
+    from archsim.api import load, run
+    from archsim.children import WorkerDied
     from archsim.config.errors import ConfigError
     from archsim.nn.errors import DatasetError
+    from archsim.outputs.run_folder import OutputFolderError, check_output_folder
 
-    try:  # every check before the run folder is touched (run() checks the rest first)
+    try:  # every check before the run folder is touched (run() makes the others first)
         design = load(args.config, args.set, seed=args.seed)
-    except (ConfigError, DatasetError) as e:
+        cfg = design.config
+        out = Path(args.out) if args.out else (
+            Path("traces") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+        check_output_folder(out)
+    except (ConfigError, DatasetError, OutputFolderError) as e:
         return _error(str(e))
-    out = Path(args.out) if args.out else (
-        Path("traces") / f"{design.name}-{time.strftime('%Y%m%d-%H%M%S')}")
-    count = args.images if args.images is not None else design.config.dataset.images
+    count = args.images if args.images is not None else cfg.dataset.images
     bar = _progress(count, args.quiet)
     correct = [0, 0]
 
@@ -199,24 +238,53 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         result = run(design, images=args.images, start=args.start, data_dir=args.data_dir,
                      mode=args.mode, probes=tuple(args.probe), probe_images=args.probe_images,
-                     jobs=max(1, args.jobs), progress=progress, out=out, events=args.events)
+                     jobs=args.jobs, progress=progress)
     except (ConfigError, DatasetError) as e:
         return _error(str(e))
-    except RunInterrupted as e:
-        if e.while_writing:
-            print(f"archsim: interrupted while writing {out} (marked INCOMPLETE)",
-                  file=sys.stderr)
-        else:
-            print("archsim: interrupted; no output written", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except WorkerDied as e:
+        print(f"archsim: error: {e}; no output written", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt as e:
+        print(f"archsim: {_why(e)}; no output written", file=sys.stderr)
+        return _interrupted(e)
     finally:
         if bar is not None:
             bar.close()
     from archsim.outputs.console import summary_text
+    from archsim.outputs.run_folder import write_run_folder
 
+    try:
+        write_run_folder(result, out, events=args.events, config_name=cfg.name)
+    except (OSError, OutputFolderError) as e:
+        print(f"archsim: error: cannot write the run folder {out} ({_os_reason(e)}); "
+              "nothing there was changed", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt as e:
+        print(f"archsim: {_why(e)} while writing {out}; nothing there was changed",
+              file=sys.stderr)
+        return _interrupted(e)
     if not args.quiet:
         print(summary_text(result, out))
     return EXIT_OK
+
+
+def _why(e: BaseException) -> str:
+    from archsim.children import Terminated
+
+    return str(e) if isinstance(e, Terminated) else "interrupted"
+
+
+def _interrupted(e: BaseException) -> int:
+    """130 for Ctrl-C, 128 + the signal for SIGTERM / SIGHUP (the shell's convention)."""
+    from archsim.children import Terminated
+
+    return 128 + e.signum if isinstance(e, Terminated) else EXIT_INTERRUPTED
+
+
+def _os_reason(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.strerror:
+        return f"{e.strerror}{f': {e.filename}' if e.filename else ''}"
+    return str(e)
 
 
 def _progress(total: int, quiet: bool):
@@ -319,20 +387,35 @@ def cmd_import_onnx(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from archsim.nn.fetch import fetch_main
+    from archsim.nn.fetch import DEFAULT_DEADLINE_S, fetch_main
 
-    return fetch_main(args.name, args.dir, args.base_url)
+    deadline = DEFAULT_DEADLINE_S if args.deadline is None else args.deadline
+    if not 0 < deadline < float("inf"):
+        return _error(f"--deadline {args.deadline}: expected a positive number of seconds")
+    return fetch_main(args.name, args.dir, args.base_url, allow_http=args.allow_http,
+                      deadline_s=deadline)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    import signal
+
+    from archsim.children import terminate_raises
+    from archsim.cli_numbers import check_numbers
+
+    parser = _parser()
+    args = parser.parse_args(argv)
+    problem = check_numbers(args)
+    if problem is not None:
+        parser.error(problem)  # exits 2
     handlers = {"run": cmd_run, "validate": cmd_validate, "plot": cmd_plot, "data": cmd_data,
                 "sweep": cmd_sweep, "reproduce": cmd_reproduce, "train": cmd_train,
                 "import-onnx": cmd_import_onnx}
+    hup = (signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()
     try:
-        return handlers[args.command](args)
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
+        with terminate_raises((signal.SIGTERM, *hup)):
+            return handlers[args.command](args)
+    except KeyboardInterrupt as e:
+        return _interrupted(e)
 
 
 if __name__ == "__main__":

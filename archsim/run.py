@@ -66,11 +66,13 @@ def load_images(cfg: DesignConfig, shape: tuple[int, ...], start: int, count: in
                 label = None if got.labels is None else int(got.labels[i])
                 yield Image(start + i, got.images[i], label)
         return gen_custom(), got.source
-    from archsim.nn.datasets import load_dataset
+    from archsim.nn.datasets import image_shape, load_dataset
 
-    if int(np.prod(shape)) != 784:
+    want = image_shape(name)
+    if int(np.prod(shape)) != int(np.prod(want)):
         raise ConfigError(cfg.source_file, "dataset.name", name,
-                          f"'random' (the network input {shape} does not take 28x28 images)")
+                          f"'random' (the network input {shape} does not take "
+                          f"{'x'.join(map(str, want))} images)")
     images, labels, source = load_dataset(name, split="test", data_dir=data_dir, start=start,
                                           count=count)
 

@@ -23,15 +23,18 @@ in a cycle stall the layer); ``depth`` is the layer's pipeline depth.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 import numpy as np
 import simpy
 from threadpoolctl import threadpool_limits
 
+from archsim.children import WorkerDied, die_with_parent, kill_all
 from archsim.engine.env import CycleEnvironment
 from archsim.engine.fabric import FabricNetwork, LayerModel, LayerOutput, Probe, Schedule
 from archsim.engine.results import ImageRecord, LayerTiming, ProbeTrace, RunResult, Span
@@ -391,7 +394,10 @@ def simulate(net: FabricNetwork, images: Iterable[Image], n_images: int,
     jobs = max(1, min(jobs, n_images - local)) if mode == "fast" and not keep_trace else 1
     if jobs > 1:
         _WORKER_NET = net  # inherited by the forked workers, copy-on-write
-        pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"))
+        # workers die with this process (parent-death signal + watchdog) and ignore Ctrl-C,
+        # which this process handles by cancelling the queued images and killing them
+        pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
+                                   initializer=die_with_parent, initargs=(os.getpid(),))
     if mode == "fast":
         stores = [simpy.Store(env, capacity=1) for _ in range(len(net.layers) + 1)]
         batch = _BATCH if jobs > 1 else 1
@@ -411,9 +417,15 @@ def simulate(net: FabricNetwork, images: Iterable[Image], n_images: int,
         with threadpool_limits(limits=1):
             env.run()
         completed = True
+    except BrokenProcessPool:
+        raise WorkerDied(f"a worker process of --jobs {jobs} died before returning its images "
+                         "(killed, or out of memory)") from None
     finally:
-        if pool is not None:  # a finished run joins its idle workers; an interrupted one not
+        if pool is not None:  # a finished run joins its idle workers; an interrupted one
+            workers = list((getattr(pool, "_processes", None) or {}).values())
             pool.shutdown(wait=completed, cancel_futures=not completed)
+            if not completed:  # cancels the queued images and stops the running ones
+                kill_all(workers)
             _WORKER_NET = None
     result = run.result(env, mode, n_images)
     result.metadata["jobs"] = jobs

@@ -278,7 +278,7 @@ def test_fetch_downloads_and_verifies(
     base_url, www, requests = http_server
     spec = _fake_dataset(www, monkeypatch)
     dest = tmp_path / "data"
-    paths = fetch_dataset("mnist", dest, base_url=base_url, timeout=10)
+    paths = fetch_dataset("mnist", dest, base_url=base_url, timeout=10, allow_http=True)
     assert [p.name for p in paths] == [f.name for f in spec.files]
     for path, file in zip(paths, spec.files, strict=True):
         assert path.read_bytes() == (www / file.name).read_bytes()
@@ -288,7 +288,7 @@ def test_fetch_downloads_and_verifies(
     np.testing.assert_array_equal(labels, _labels(4, 2))
     # a second fetch finds the verified files and downloads nothing
     n_requests = len(requests)
-    fetch_dataset("mnist", dest, base_url=base_url, timeout=10)
+    fetch_dataset("mnist", dest, base_url=base_url, timeout=10, allow_http=True)
     assert len(requests) == n_requests
 
 
@@ -303,7 +303,7 @@ def test_fetch_rejects_corrupted_file_and_leaves_nothing(
     bad.write_bytes(bytes(data))
     dest = tmp_path / "data"
     with pytest.raises(DatasetError, match="sha256") as info:
-        fetch_dataset("mnist", dest, base_url=base_url, timeout=10)
+        fetch_dataset("mnist", dest, base_url=base_url, timeout=10, allow_http=True)
     target = dest / "mnist" / "t10k-images-idx3-ubyte.gz"
     assert str(target) in str(info.value)
     assert not target.exists()
@@ -321,7 +321,7 @@ def test_fetch_rejects_truncated_file(
     bad.write_bytes(bad.read_bytes()[:-3])
     dest = tmp_path / "data"
     with pytest.raises(DatasetError, match="bytes"):
-        fetch_dataset("mnist", dest, base_url=base_url, timeout=10)
+        fetch_dataset("mnist", dest, base_url=base_url, timeout=10, allow_http=True)
     assert not (dest / "mnist" / "train-labels-idx1-ubyte.gz").exists()
     assert _leftovers(dest / "mnist") == []
 
@@ -334,7 +334,7 @@ def test_fetch_replaces_a_corrupted_local_copy(
     target = tmp_path / "data" / "mnist" / "t10k-labels-idx1-ubyte.gz"
     target.parent.mkdir(parents=True)
     target.write_bytes(b"garbage")
-    fetch_dataset("mnist", tmp_path / "data", base_url=base_url, timeout=10)
+    fetch_dataset("mnist", tmp_path / "data", base_url=base_url, timeout=10, allow_http=True)
     assert target.read_bytes() == (www / target.name).read_bytes()
 
 
@@ -347,12 +347,12 @@ def test_fetch_main_exit_codes(
     base_url, www, _ = http_server
     _fake_dataset(www, monkeypatch)
     monkeypatch.delenv(DATA_ENV_VAR, raising=False)
-    assert fetch_main("mnist", None, base_url) == 2
+    assert fetch_main("mnist", None, base_url, allow_http=True) == 2
     assert "--dir" in capsys.readouterr().err
-    assert fetch_main("mnist", str(tmp_path / "d"), base_url) == 0
+    assert fetch_main("mnist", str(tmp_path / "d"), base_url, allow_http=True) == 0
     assert "verified" in capsys.readouterr().err
     (www / "t10k-images-idx3-ubyte.gz").unlink()
-    assert fetch_main("mnist", str(tmp_path / "e"), base_url) == 1
+    assert fetch_main("mnist", str(tmp_path / "e"), base_url, allow_http=True) == 1
     assert "t10k-images-idx3-ubyte.gz" in capsys.readouterr().err
 
 
@@ -364,7 +364,8 @@ def test_fetch_real_mnist_files_from_local_server(
     spec = datasets.get_dataset("mnist")
     for file in spec.files:
         os.symlink(Path(REAL_DATA) / "mnist" / file.name, www / file.name)
-    paths = fetch_dataset("mnist", tmp_path / "data", base_url=base_url, timeout=30)
+    paths = fetch_dataset("mnist", tmp_path / "data", base_url=base_url, timeout=30,
+                          allow_http=True)
     assert [p.stat().st_size for p in paths] == [f.size for f in spec.files]
     images, labels, _ = load_dataset("mnist", "train", data_dir=tmp_path / "data")
     assert images.shape == (60000, 28, 28) and labels.shape == (60000,)

@@ -506,7 +506,7 @@ def test_probe_that_does_not_fit_its_width_is_rejected(tmp_path, result):
 
 
 # ------------------------------------------------------------------ interruption
-def test_writer_failing_midway_leaves_marker_and_no_truncated_file(tmp_path, result, monkeypatch):
+def test_writer_failing_midway_leaves_no_folder_and_no_temporary(tmp_path, result, monkeypatch):
     class Boom(RuntimeError):
         pass
 
@@ -524,26 +524,26 @@ def test_writer_failing_midway_leaves_marker_and_no_truncated_file(tmp_path, res
     out = tmp_path / "r"
     with pytest.raises(Boom):
         write_run_folder(result, out, config_name="x")
-    assert (out / INCOMPLETE).exists()
-    assert not (out / "waves.vcd").exists()
-    assert not (out / "summary.json").exists()
-    assert _no_temp_files(out)
-    assert not is_complete_run_folder(out)
-    # what was written before the failure is whole
-    yaml.safe_load((out / "config.resolved.yaml").read_text())
+    # the run was written into a temporary sibling, removed on the failure: nothing is left
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
-def test_failed_rerun_marks_a_previously_complete_folder(folder, result, monkeypatch):
+def test_failed_rerun_leaves_a_previously_complete_folder_complete(folder, result,
+                                                                   monkeypatch):
     from archsim.outputs import run_folder
 
     def boom(*args, **kwargs):
         raise OSError("no space left on device")
 
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
     monkeypatch.setattr(run_folder, "write_accelergy", boom)
     with pytest.raises(OSError):
         write_run_folder(result, folder, config_name="dwcnn-dwm")
-    assert (folder / INCOMPLETE).exists()
-    assert not is_complete_run_folder(folder)
+    assert not (folder / INCOMPLETE).exists()
+    assert is_complete_run_folder(folder)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert sorted(p.name for p in folder.parent.iterdir()) == [folder.name]
     monkeypatch.undo()
     write_run_folder(result, folder, config_name="dwcnn-dwm")
     assert not (folder / INCOMPLETE).exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from archsim.config.errors import MISSING, ConfigError
@@ -270,3 +271,21 @@ def test_relative_paths_are_anchored_at_the_file(tmp_path: Path) -> None:
     wl = load_workload(tmp_path / "sub" / "w.yaml")
     assert wl.dataset.path == (tmp_path / "sub" / "imgs.npz").resolve()
     assert wl.name == "w"
+
+
+def test_cifar_vgg16_and_resnet18_shapes() -> None:
+    """The CIFAR-10 networks of the compression papers, against their well-known sizes:
+    VGG-16 (CIFAR, 512-512-10 classifier) 313.7 M MACs and 15.24 M weights; ResNet-18 (CIFAR)
+    555.4 M MACs and 11.16 M conv/dense weights (11.17 M parameters with batch norm and bias)."""
+    vgg = load_workload(WORKLOADS / "vgg16_cifar.yaml")
+    assert sum(op.macs for op in vgg.ops) == 313_725_952
+    assert sum(op.macs > 0 for op in vgg.ops) == 16
+    assert vgg.op("pool5").out_shape == (512, 1, 1)
+    res = load_workload(WORKLOADS / "resnet18_cifar.yaml")
+    assert sum(op.macs for op in res.ops) == 555_422_720
+    weights = sum(int(np.prod(op.weight_shape)) for op in res.ops if op.weight_shape)
+    assert weights == 11_164_352
+    adds = [op for op in res.ops if op.name.endswith("_add")]
+    assert len(adds) == 8
+    assert res.op("s2b1_add").out_shape == (128, 16, 16)
+    assert res.op("fc").out_shape == (10,)

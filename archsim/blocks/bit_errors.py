@@ -62,7 +62,11 @@ def bernoulli_mask(rows: int, length: int, p: float, seed: int, *names: object) 
     chunk = int(expected + 8 * np.sqrt(expected) + 64)
     last = -1
     while last < total:  # the set bits' indices: the running sum of geometric gaps
-        last = K.mark_gaps(out, length, rng.geometric(p, size=chunk), last)
+        # A gap past the end ends the mask whatever its size; capping it at total + 1 keeps
+        # the running sum inside int64 (for p ~ 1e-19 and below numpy's geometric draws
+        # saturate at 2**63 - 1, whose sum wrapped negative and never reached the end).
+        gaps = np.minimum(rng.geometric(p, size=chunk), total + 1)
+        last = K.mark_gaps(out, length, gaps, last)
     return out
 
 

@@ -28,10 +28,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from archsim.config.errors import MISSING, ConfigError, format_key_path, parse_key_path
+from archsim.config.guard import (
+    Hidden,
+    check_finite,
+    check_included,
+    include_roots,
+    parse_yaml_text,
+    read_yaml_file,
+    safe_name,
+)
 from archsim.config.schema import (
     MEMORY_KINDS,
     TECH_KEYS,
@@ -80,62 +88,21 @@ display_path = _display_path
 # --------------------------------------------------------------------------------------------
 
 
-class _DuplicateKey(Exception):
-    def __init__(self, key: object, line: int) -> None:
-        self.key = key
-        self.line = line
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe YAML loader that refuses a key repeated within one mapping."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: set[object] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            try:
-                duplicate = key in seen
-            except TypeError:
-                continue
-            if duplicate:
-                raise _DuplicateKey(key, key_node.start_mark.line + 1)
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
 def _read_yaml(path: Path, display: str) -> dict[str, Any]:
-    if not path.is_file():
-        raise ConfigError(display, "", str(path), "an existing YAML file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(display, "", "<binary data>", "a UTF-8 YAML text file") from None
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-    except _DuplicateKey as exc:
-        raise ConfigError(display, "", exc.key,
-                          f"each key once per mapping (repeated at line {exc.line})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        if mark is not None:
-            lines = text.splitlines()
-            line = lines[mark.line].strip() if mark.line < len(lines) else ""
-            raise ConfigError(
-                display, "", line,
-                f"valid YAML ({problem} at line {mark.line + 1}, column {mark.column + 1})",
-            ) from None
-        raise ConfigError(display, "", text[:40], f"valid YAML ({problem})") from None
+    data = read_yaml_file(path, display, "YAML design file")
     if data is None:
         raise ConfigError(display, "", None,
                           "a non-empty YAML mapping of top-level keys "
                           "(clock, memories, layers, ...)")
     if not isinstance(data, dict):
-        raise ConfigError(display, "", data,
+        # the content of a file that is not a mapping is never repeated (it may be a secret)
+        raise ConfigError(display, "", Hidden(f"a YAML {type(data).__name__}, not a mapping"),
                           "a YAML mapping of top-level keys (clock, memories, layers, ...)")
     for key in data:
         if not isinstance(key, str):
-            raise ConfigError(display, str(key), key, "a text key")
+            raise ConfigError(display, str(key)[:40], Hidden("a key that is not text"),
+                              "a text key")
+    check_finite(data, display)
     return data
 
 
@@ -285,14 +252,14 @@ def _load_tree(path: Path, stack: tuple[Path, ...]) -> tuple[dict[str, Any], Ori
         if text.startswith(BUILTIN):
             target = builtin_path(text, display, key_path).resolve()
         else:
-            target = (path.parent / text).resolve()
+            target = check_included(path.parent / text, display, key_path, text)
         if target in stack or target == path:
             chain = " -> ".join(_display_path(p) for p in (*stack, path, target))
             raise ConfigError(display, key_path, text,
                               f"a file that does not include itself (cycle: {chain})")
         if not target.is_file():
             raise ConfigError(display, key_path, text,
-                              f"an existing file (looked for {_display_path(target)})")
+                              f"an existing regular file (looked for {_display_path(target)})")
         sub, sub_origins = _load_tree(target, (*stack, path))
         sub_origins.pop((), None)
         _merge(merged, sub, origins, sub_origins)
@@ -343,10 +310,8 @@ def apply_override(raw: dict[str, Any], text: str, origins: Origins | None = Non
     except ValueError:
         raise ConfigError(label, "", key_text, "a key path like 'layers[2].weights.length' "
                           "or 'layers.fc1.weights.length'") from None
-    try:
-        value = yaml.safe_load(value_text) if value_text.strip() else None
-    except yaml.YAMLError:
-        raise ConfigError(label, key_text, value_text, "a YAML scalar or flow value") from None
+    value = parse_yaml_text(value_text, label, key_text) if value_text.strip() else None
+    check_finite(value, label, tokens)
     node: Any = raw
     loc: Loc = ()
     for j, token in enumerate(tokens):
@@ -470,10 +435,17 @@ def load_raw(path: str | os.PathLike[str],
     before validation. ``path`` as :func:`archsim.resources.resolve` reads it (``builtin:<name>``
     names a shipped file)."""
     path = resolve(path)
-    top = path.resolve()
-    raw, origins = _load_tree(top, ())
+    try:
+        top = path.resolve()
+    except (RuntimeError, OSError):
+        raise ConfigError(_display_path(path), "", str(path),
+                          "a file path without a symlink loop") from None
+    with include_roots(top) as roots:
+        if roots.top != top and not roots.allows(top):  # a nested load: a design's workload
+            check_included(top, _display_path(roots.top), "", os.fspath(path))
+        raw, origins = _load_tree(top, ())
     origins[()] = _display_path(top)
-    raw.setdefault("name", path.stem)
+    raw.setdefault("name", safe_name(path.stem))
     for text in overrides:
         apply_override(raw, text, origins)
     _check_no_bare_tech(raw, origins)
@@ -505,6 +477,16 @@ def load_config(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> 
     if isinstance(overrides, str):
         overrides = [overrides]
     path = resolve(path)
+    try:
+        real = path.resolve()
+    except (RuntimeError, OSError):
+        raise ConfigError(_display_path(path), "", str(path),
+                          "a file path without a symlink loop") from None
+    with include_roots(real):  # a workload the design names is confined as its includes
+        return _load_config(path, overrides)
+
+
+def _load_config(path: Path, overrides: Sequence[str]) -> Any:
     raw, origins = load_raw(path, overrides)
     top = origins[()]
     model = config_model_of(raw, origins)

@@ -38,7 +38,8 @@ from pydantic import (
 )
 
 from archsim.config.errors import MISSING, ConfigError, format_key_path
-from archsim.units import UnitError, format_quantity, parse_quantity
+from archsim.config.guard import SAFE_NAME_EXPECTED, is_safe_name
+from archsim.units import INTERNAL_UNITS, UnitError, format_quantity, parse_quantity
 
 __all__ = [
     "ArchConfig",
@@ -107,7 +108,8 @@ class UnknownKeyError(FieldProblem):
 class Strict(BaseModel):
     """Base of every configuration mapping: unknown keys are errors, with a suggestion."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True,
+                              allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod
@@ -149,11 +151,35 @@ _WHAT = {
 # --------------------------------------------------------------------------------------------
 
 
+#: The range every quantity of a dimension must lie in (internal units).  Beyond it the
+#: simulator's arithmetic is no longer exact (a shift latency of 1e30 ns is more cycles than
+#: an int64 holds) or the number is a typo: times up to 1 s, clocks from 1 kHz to 1 THz
+#: (a time of 1 s at 1 THz is 1e12 cycles, far inside int64), energies up to 1 J per event,
+#: powers up to 1 kW, areas up to 1 m^2 (docs/config.md, "Limits").
+QUANTITY_RANGES: dict[str, tuple[float, float]] = {
+    "time": (0.0, 1e9),  # ns
+    "frequency": (1e-3, 1e6),  # MHz
+    "energy": (0.0, 1e12),  # pJ
+    "power": (0.0, 1e6),  # mW
+    "area": (0.0, 1e12),  # um^2
+}
+
+
+#: Most images one run or sweep point may ask for (the MNIST test set has 10,000).
+MAX_IMAGES = 1_000_000
+
+
 def _check_sign(value: float, raw: object, dimension: str, positive: bool) -> float:
+    low, high = QUANTITY_RANGES[dimension]
+    unit = INTERNAL_UNITS[dimension]
+    if not math.isfinite(value):
+        raise UnitError(raw, f"a finite {dimension}")
     if positive and not value > 0:
         raise UnitError(raw, f"a positive {dimension}")
     if not positive and value < 0:
         raise UnitError(raw, f"a non-negative {dimension}")
+    if value > high or (positive and value < low):
+        raise UnitError(raw, f"a {dimension} in {low:g}..{high:g} {unit}")
     return value
 
 
@@ -211,7 +237,7 @@ class TechValue(BaseModel):
     ``"override in <file>"`` for a value replaced by a design file).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     value: float
     source: str
@@ -392,7 +418,7 @@ class Rng(Strict):
     binary weights: ``bits``, at least 3)."""
     taps: list[int] | None = None
     """LFSR tap positions (1..width); default the maximal-length table of the kernels."""
-    seed: int | None = Field(None, ge=0)
+    seed: int | None = Field(None, ge=0, le=2**63 - 1)
     """Seed; default derived from the run seed."""
     share: int | None = Field(None, ge=1)
     """How many SNGs share one RNG; None = all."""
@@ -414,6 +440,13 @@ class Rng(Strict):
             if not 1 <= tap <= top:
                 raise FieldProblem(tap, f"a tap position in 1..{top} (width {top})",
                                    (*prefix, "taps", i))
+        if self.taps is not None and self.width is not None:
+            if self.width not in self.taps:
+                raise FieldProblem(self.taps, f"taps that include the width {self.width} (the "
+                                   "register's last stage feeds back in every LFSR)",
+                                   (*prefix, "taps"))
+            if len(set(self.taps)) != len(self.taps):
+                raise FieldProblem(self.taps, "distinct tap positions", (*prefix, "taps"))
 
 
 def _default_width(length: int) -> int:
@@ -440,13 +473,13 @@ class Stream(Strict):
 class Dataset(Strict):
     """The images fed to the network."""
 
-    name: Literal["mnist", "fashion-mnist", "random", "custom"] = "mnist"
+    name: Literal["mnist", "fashion-mnist", "cifar10", "random", "custom"] = "mnist"
     path: str | None = None
     """``custom``: a folder of images in class subfolders, or an ``.npz`` with ``images``
     (N, C, H, W) or (N, H, W) uint8 and optional ``labels`` (docs/workloads.md)."""
-    start: int = Field(0, ge=0)
+    start: int = Field(0, ge=0, le=MAX_IMAGES)
     """Index of the first image."""
-    images: int = Field(10, ge=1)
+    images: int = Field(10, ge=1, le=MAX_IMAGES)
     """Number of images."""
 
     @model_validator(mode="after")
@@ -482,6 +515,12 @@ class ModelSpec(Strict):
                 raise FieldProblem(v, "an existing .npz file")
             return v
         raise FieldProblem(v, "'random', 'builtin:<name>' or a path to an .npz file")
+
+    clip: bool = False
+    """``false``: a model weight or bias outside [-1, 1] (the range of a bipolar stochastic
+    number) is an error naming the file, array and index; ``true``: such values are clipped
+    to [-1, 1] at load and their count recorded in the run's ``model_metadata``
+    (``clipped_on_load``)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -520,7 +559,7 @@ class SramMemory(_MemoryBase):
     """An SRAM weight memory (volatile: weights are reloaded at every power-up)."""
 
     kind: Literal["sram"]
-    power_cycles: int = Field(1, ge=0)
+    power_cycles: int = Field(1, ge=0, le=1_000_000)
     """Power-ups during the run; each reloads all weights (write)."""
     read_energy_per_bit: TechEnergy | None = None
     write_energy_per_bit: TechEnergy | None = None
@@ -563,16 +602,16 @@ class DwmMemory(_MemoryBase):
     ``ports`` access ports (RTSim organisation)."""
 
     kind: Literal["dwm"]
-    domains: int = Field(64, ge=1)
+    domains: int = Field(64, ge=1, le=1 << 20)
     """Domains per nanowire (track)."""
-    ports: int = Field(1, ge=1)
+    ports: int = Field(1, ge=1, le=1024)
     """Access ports per track; ``domains % ports == 0``."""
     rw_ports: list[int] = Field(default_factory=lambda: [0])
     """Ports that can write (``all`` in YAML is expanded to every port)."""
     port_select: Literal["static", "nearest"] = "static"
     port_update: Literal["lazy", "eager"] = "lazy"
     layout: Literal["interleaved", "serial"] = "interleaved"
-    word_tracks: int = Field(32, ge=1)
+    word_tracks: int = Field(32, ge=1, le=4096)
     """Tracks per nanowire group (DBC word width)."""
     shift_overlaps_read: bool = False
     reread: Literal["rewind", "pingpong"] = "rewind"
@@ -689,7 +728,7 @@ class Btanh(Strict):
 
     s: float = Field(1.0, gt=0.0)
     """Gain: output ~ tanh(t / s)."""
-    r: int | None = Field(None, ge=2)
+    r: int | None = Field(None, ge=2, le=1 << 20)
     """Number of states (even); None = Kim r(n, s), computed by the simulator from the
     counter's input count n."""
     s0: Literal["half", "half_minus_one"] = "half"
@@ -750,7 +789,7 @@ class _LayerBase(Strict):
     btanh: Btanh = Field(default_factory=Btanh)
     activation: Literal["btanh", "none"] = "btanh"
     """``none`` only on the last layer: its per-cycle counts are accumulated and decoded."""
-    pipeline_depth: int | None = Field(None, ge=1)
+    pipeline_depth: int | None = Field(None, ge=1, le=65536)
     """Pipeline registers of the layer; None = the simulator's default."""
     output_flip: float = Field(0.0, ge=0.0, le=1.0)
     """Probability that a bit of the layer's output streams arrives inverted at the next layer
@@ -954,13 +993,20 @@ class DesignConfig(Strict):
     """The family of datapaths (``archsim.fabrics``): ``sc_stream`` is the DW-CNN SC datapath."""
     clock: Frequency
     """Clock of the datapath, MHz."""
-    seed: int = Field(1, ge=0)
+    seed: int = Field(1, ge=0, le=2**63 - 1)
     """Run seed; every RNG seed is derived from it."""
     technology: Technology
     dataset: Dataset = Field(default_factory=Dataset)
     model: ModelSpec = Field(default_factory=ModelSpec)
     probes: list[str] = Field(default_factory=list)
     """Waveform probes (signal names the fabric declares)."""
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str) -> str:
+        if not is_safe_name(v):
+            raise FieldProblem(v, SAFE_NAME_EXPECTED)
+        return v
 
     _source_file: Path | None = PrivateAttr(default=None)
 

@@ -1,19 +1,25 @@
 """Registry of the image data sets used as DNN workloads, and the loader that picks them.
 
-Each data set (``mnist``, ``fashion-mnist``) is four official IDX gzip files with known
-sizes, SHA-256 and MD5 and a public download location. Images come from one of two places:
+``mnist`` and ``fashion-mnist`` are four official IDX gzip files each, ``cifar10`` the one
+official archive ``cifar-10-python.tar.gz`` (:mod:`archsim.nn.cifar10` turns its batches into
+``train.npz`` / ``test.npz`` when it is fetched), each file with its published size, SHA-256 and
+MD5 and its public download location. MNIST-like images come from one of two places:
 
 * a data directory -- the ``data_dir`` argument, else the ``ARCHSIM_DATA`` environment
   variable -- holding ``<data_dir>/<name>/<official file names>``, as written by
   ``archsim data fetch NAME --dir DATA_DIR``;
 * otherwise the embedded subset shipped in the package, ``archsim/data/<name>-test-500.npz``:
   the first 500 test images and labels, enough for examples and tests.
+
+CIFAR-10 has no embedded subset: it needs the data directory (without it, CIFAR-shaped
+designs still run on ``dataset: {name: random}`` for energy, area and latency).
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -30,13 +36,16 @@ SPLITS = ("train", "test")
 __all__ = [
     "DATASETS",
     "DATA_ENV_VAR",
+    "ArchiveSpec",
     "EMBEDDED_COUNT",
     "DatasetSpec",
     "FileSpec",
     "embedded_subset_path",
     "get_dataset",
+    "image_shape",
     "load_dataset",
     "resolve_data_dir",
+    "source_files",
 ]
 
 
@@ -61,6 +70,8 @@ class DatasetSpec:
     test_images: FileSpec
     test_labels: FileSpec
     citation: str
+    shape: tuple[int, int, int] = (1, 28, 28)
+    after_fetch: Callable[[Path, Callable[[str], None]], list[Path]] | None = None
 
     @property
     def files(self) -> tuple[FileSpec, ...]:
@@ -116,7 +127,9 @@ DATASETS: dict[str, DatasetSpec] = {
     ),
     "fashion-mnist": DatasetSpec(
         name="fashion-mnist",
-        base_url="http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+        # the authors' repository holds the same four files (data/fashion/), over https
+        base_url="https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/"
+        "data/fashion/",
         train_images=FileSpec(
             "train-images-idx3-ubyte.gz",
             26421880,
@@ -146,6 +159,57 @@ DATASETS: dict[str, DatasetSpec] = {
         "(c) 2017 Zalando SE)",
     ),
 }
+
+
+def _cifar10_after_fetch(folder: Path, say: Callable[[str], None]) -> list[Path]:
+    from archsim.nn.cifar10 import convert_archive
+
+    return convert_archive(folder / CIFAR10_ARCHIVE.name, folder, say)
+
+
+@dataclass(frozen=True)
+class ArchiveSpec:
+    """A data set published as one archive (CIFAR-10), converted after the fetch."""
+
+    name: str
+    base_url: str
+    archive: FileSpec
+    citation: str
+    shape: tuple[int, int, int]
+    after_fetch: Callable[[Path, Callable[[str], None]], list[Path]] | None = None
+
+    @property
+    def files(self) -> tuple[FileSpec, ...]:
+        return (self.archive,)
+
+    def url(self, file: FileSpec, base_url: str | None = None) -> str:
+        base = base_url or self.base_url
+        return base.rstrip("/") + "/" + file.name
+
+
+# The official CIFAR-10 "python version" archive: size as served by the CIFAR page, SHA-256
+# as published in keras (keras/datasets/cifar10.py), MD5 on the CIFAR-10 page
+# (https://www.cs.toronto.edu/~kriz/cifar.html).
+CIFAR10_ARCHIVE = FileSpec(
+    "cifar-10-python.tar.gz",
+    170498071,
+    "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
+    "c58f30108f718f92721af3b95e74349a",
+)
+DATASETS["cifar10"] = ArchiveSpec(  # type: ignore[assignment]
+    name="cifar10",
+    base_url="https://www.cs.toronto.edu/~kriz/",
+    archive=CIFAR10_ARCHIVE,
+    citation="A. Krizhevsky, Learning Multiple Layers of Features from Tiny Images, "
+    "technical report, University of Toronto, 2009",
+    shape=(3, 32, 32),
+    after_fetch=_cifar10_after_fetch,
+)
+
+
+def image_shape(name: str) -> tuple[int, int, int]:
+    """(C, H, W) of the images of the registered data set ``name``."""
+    return get_dataset(name).shape
 
 
 def get_dataset(name: str) -> DatasetSpec:
@@ -211,6 +275,19 @@ def _load_embedded(name: str, split: str, start: int, count: int | None):
     return images[start:stop].copy(), labels[start:stop].copy(), source
 
 
+def source_files(name: str, split: str = "test",
+                 data_dir: str | os.PathLike[str] | None = None) -> list[Path]:
+    """The files :func:`load_dataset` reads for ``name``/``split`` (the data directory's
+    images and labels files, or the embedded subset); they need not exist."""
+    spec = get_dataset(name)
+    root = resolve_data_dir(data_dir)
+    if isinstance(spec, ArchiveSpec):
+        return [] if root is None else [root / name / f"{split}.npz"]
+    if root is None:
+        return [embedded_subset_path(name)]
+    return [root / name / f.name for f in spec.split_files(split)]
+
+
 def load_dataset(
     name: str,
     split: str = "test",
@@ -218,12 +295,27 @@ def load_dataset(
     start: int = 0,
     count: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, str]:
-    """Images ``(n, 28, 28)`` uint8, labels ``(n,)`` uint8 and a one-line source description.
+    """Images ``(n, 28, 28)`` uint8 (CIFAR-10: ``(n, 3, 32, 32)``), labels ``(n,)`` uint8 and
+    a one-line source description.
 
     Reads ``<data_dir>/<name>/`` when a data directory is given or set in ``ARCHSIM_DATA``;
     otherwise the embedded 500-image test subset. ``start``/``count`` select a slice.
     """
     spec = get_dataset(name)
+    if isinstance(spec, ArchiveSpec):
+        from archsim.nn.cifar10 import load_cifar10
+
+        root = resolve_data_dir(data_dir)
+        if root is None:
+            raise DatasetError(
+                f"{name}: no data directory (and no embedded subset of {name}); fetch the "
+                f"data set with `archsim data fetch {name} --dir DIR` and pass --data-dir DIR "
+                f"or set {DATA_ENV_VAR}"
+            )
+        images, labels, source = load_cifar10(root / name, split)
+        stop = _check_range(start, count, len(images), source)
+        return (images[start:stop].copy(), labels[start:stop].copy(),
+                f"{source}, images [{start}, {stop})")
     images_file, labels_file = spec.split_files(split)
     root = resolve_data_dir(data_dir)
     if root is None:

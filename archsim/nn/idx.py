@@ -14,6 +14,10 @@ not by the file name. Every inconsistency raises :class:`DatasetError` naming th
 from __future__ import annotations
 
 import gzip
+import io
+import math
+import os
+import stat
 import struct
 import zlib
 from pathlib import Path
@@ -40,22 +44,47 @@ __all__ = [
 ]
 
 
+#: Largest IDX file read, compressed or not (the MNIST training images are 47 MB raw).
+MAX_IDX_FILE_BYTES = 256 * 1024**2
+#: Largest decompressed content of a gzip IDX file (a gzip bomb stops here).
+MAX_IDX_BYTES = 256 * 1024**2
+
+
 def _read_bytes(path: Path) -> bytes:
-    """Whole decompressed content of ``path`` (gzip detected by magic bytes)."""
+    """Whole decompressed content of ``path`` (gzip detected by magic bytes), at most
+    :data:`MAX_IDX_BYTES`; a regular file of at most :data:`MAX_IDX_FILE_BYTES`."""
     try:
-        raw = path.read_bytes()
+        st = os.stat(path)
     except FileNotFoundError:
         raise DatasetError(f"{path}: file not found") from None
     except OSError as exc:
-        raise DatasetError(f"{path}: cannot read ({exc})") from exc
+        raise DatasetError(f"{path}: cannot read ({exc.strerror})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise DatasetError(f"{path}: not a regular file (a directory, device, FIFO or socket)")
+    if st.st_size > MAX_IDX_FILE_BYTES:
+        raise DatasetError(f"{path}: {st.st_size} bytes, more than the {MAX_IDX_FILE_BYTES} "
+                           "an IDX file may have")
+    try:
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_IDX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read ({exc.strerror})") from None
+    if len(raw) > MAX_IDX_FILE_BYTES:
+        raise DatasetError(f"{path}: more than the {MAX_IDX_FILE_BYTES} bytes an IDX file "
+                           "may have")
     if raw[:2] != GZIP_MAGIC:
         return raw
     try:
-        return gzip.decompress(raw)
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as gz:
+            data = gz.read(MAX_IDX_BYTES + 1)
     except EOFError as exc:
-        raise DatasetError(f"{path}: truncated file (gzip stream ends early: {exc})") from exc
+        raise DatasetError(f"{path}: truncated file (gzip stream ends early: {exc})") from None
     except (gzip.BadGzipFile, zlib.error, OSError) as exc:
-        raise DatasetError(f"{path}: corrupted gzip data ({exc})") from exc
+        raise DatasetError(f"{path}: corrupted gzip data ({exc})") from None
+    if len(data) > MAX_IDX_BYTES:
+        raise DatasetError(f"{path}: decompresses to more than {MAX_IDX_BYTES} bytes (a gzip "
+                           "bomb, or not an MNIST-sized IDX file)")
+    return data
 
 
 def read_idx(path: str | Path, expected_magic: int | None = None) -> np.ndarray:
@@ -82,7 +111,7 @@ def read_idx(path: str | Path, expected_magic: int | None = None) -> np.ndarray:
     if len(data) < header_len:
         raise DatasetError(f"{path}: truncated file ({len(data)} bytes, header needs {header_len})")
     dims = struct.unpack(f">{ndim}I", data[4:header_len])
-    expected = int(np.prod(dims, dtype=np.int64))
+    expected = math.prod(dims)  # Python integers: a product of uint32 dims cannot overflow
     payload = len(data) - header_len
     if payload != expected:
         raise DatasetError(

@@ -1,11 +1,17 @@
 """Atomic file writes: a file appears under its final name whole, or not at all.
 
-Every output of a run is first written to ``<name>.tmp-<pid>`` in the same folder, flushed
-and fsync'ed, then renamed over the final name with ``os.replace`` (atomic on POSIX and
+Every output of a run is first written to ``<name>.tmp-<pid>-<random>`` in the same folder,
+flushed and fsync'ed, then renamed over the final name with ``os.replace`` (atomic on POSIX and
 Windows when both names are on one file system).  A run that is killed half-way therefore
-leaves at most a stray ``*.tmp-<pid>`` file, never a truncated ``summary.json`` that looks
+leaves at most a stray ``*.tmp-*`` file, never a truncated ``summary.json`` that looks
 complete.  Writers that hand a path or a file object to a library (pyvcd, pyarrow,
 matplotlib) use :func:`atomic_path` or :func:`atomic_open`.
+
+Writes cannot be redirected: the temporary file is created with ``O_CREAT | O_EXCL |
+O_NOFOLLOW`` (a name that already exists, a planted symlink included, is never opened; a fresh
+random name is tried instead), and ``os.replace`` replaces a symlink at the final name rather
+than writing through it.  :func:`create_exclusive` writes a file (the ``INCOMPLETE`` marker)
+the same way without the rename.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import enum
 import json
 import math
 import os
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -23,6 +30,7 @@ from typing import IO, Any
 __all__ = [
     "atomic_open",
     "atomic_path",
+    "create_exclusive",
     "json_ready",
     "temp_name",
     "write_bytes",
@@ -31,9 +39,31 @@ __all__ = [
 ]
 
 
+#: flags of every file archsim creates: a new regular file, never through a symlink
+_CREATE_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+                 | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+_TRIES = 16
+
+
 def temp_name(path: Path) -> Path:
-    """The temporary name a file is written under before it is renamed to ``path``."""
-    return path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    """A temporary name ``path`` may be written under before it is renamed to ``path``."""
+    return path.with_name(f"{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+
+
+def create_exclusive(path: str | os.PathLike[str], mode: int = 0o666) -> int:
+    """Create ``path`` as a new file (``O_CREAT | O_EXCL | O_NOFOLLOW``) and return its
+    descriptor; ``FileExistsError`` if anything, a symlink included, has that name."""
+    return os.open(path, _CREATE_FLAGS, mode)
+
+
+def _new_temp(final: Path) -> tuple[Path, int]:
+    for _ in range(_TRIES):
+        tmp = temp_name(final)
+        try:
+            return tmp, create_exclusive(tmp)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{final}: no free temporary name after {_TRIES} tries")
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -66,7 +96,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     raises, the temporary file is removed and ``path`` is left as it was.
     """
     final = Path(path)
-    tmp = temp_name(final)
+    tmp, fd = _new_temp(final)  # created here, so the library opens our own regular file
+    os.close(fd)
     try:
         yield tmp
         if not tmp.exists():
@@ -91,15 +122,23 @@ def atomic_open(
     """
     if mode not in ("w", "wb"):
         raise ValueError(f"mode(={mode!r}) must be 'w' or 'wb'")
-    with atomic_path(path) as tmp:
+    final = Path(path)
+    tmp, fd = _new_temp(final)
+    try:
         if mode == "w":
-            f: IO[Any] = open(tmp, "w", encoding="utf-8", newline=newline)
+            f: IO[Any] = open(fd, "w", encoding="utf-8", newline=newline)
         else:
-            f = open(tmp, "wb")
+            f = open(fd, "wb")
         with f:
             yield f
             f.flush()
             os.fsync(f.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(final.parent)
 
 
 def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:

@@ -10,8 +10,10 @@ only when pyarrow cannot be imported.
 Two granularities:
 
 - ``"per-action"``: every row the ledger recorded, in recording order;
-- ``"aggregated"`` (default): one row per (image, block, action), counts and energy summed,
-  ``cycle`` the last cycle of the group; rows sorted by cycle.
+- ``"aggregated"`` (default): one row per (image, layer, block, action), counts and energy
+  summed, ``cycle`` the last cycle of the group; rows sorted by cycle.  The group key holds
+  the layer: blocks of one name in different layers (every layer has a ``mem`` or an
+  ``apc``) are different hardware and stay different rows.
 """
 
 from __future__ import annotations
@@ -38,10 +40,10 @@ def _aggregate(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     n = len(cols["count"])
     if n == 0:
         return cols
-    # Integer codes for the string columns, then group on (image, block, action).
-    _, block_code = np.unique(cols["block"].astype(str), return_inverse=True)
-    _, action_code = np.unique(cols["action"].astype(str), return_inverse=True)
-    keys = np.stack([cols["image"], block_code.ravel(), action_code.ravel()], axis=1)
+    # Integer codes for the string columns, then group on (image, layer, block, action).
+    codes = [np.unique(cols[c].astype(str), return_inverse=True)[1].ravel()
+             for c in ("layer", "block", "action")]
+    keys = np.stack([cols["image"], *codes], axis=1)
     uniq, first, group = np.unique(keys, axis=0, return_index=True, return_inverse=True)
     group = group.ravel()
     g = len(uniq)

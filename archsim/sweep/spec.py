@@ -27,11 +27,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from archsim.config.errors import ConfigError, format_key_path, parse_key_path
+from archsim.config.guard import (
+    SAFE_NAME_EXPECTED,
+    Hidden,
+    check_finite,
+    check_included,
+    include_roots,
+    is_safe_name,
+    read_yaml_file,
+    safe_name,
+)
 from archsim.config.loader import display_path as _display
+from archsim.config.schema import MAX_IMAGES
 from archsim.resources import BUILTIN, builtin_path, resolve
 
 __all__ = ["Sweep", "SweepSpec", "load_sweep", "override_text"]
@@ -40,14 +50,21 @@ __all__ = ["Sweep", "SweepSpec", "load_sweep", "override_text"]
 class SweepSpec(BaseModel):
     """The schema of a sweep file (unknown keys are errors)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str | None = None
     base: str
     mode: Literal["product", "zip"] = "product"
     axes: dict[str, list[Any]] = Field(min_length=1)
-    images: int | None = Field(None, ge=1)
+    images: int | None = Field(None, ge=1, le=MAX_IMAGES)
     seed: int | Literal["fixed", "per-point"] = "fixed"
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str | None) -> str | None:
+        if v is not None and not is_safe_name(v):
+            raise ValueError(SAFE_NAME_EXPECTED)
+        return v
 
     @field_validator("axes")
     @classmethod
@@ -99,18 +116,24 @@ def load_sweep(path: str | os.PathLike[str], overrides: list[str] | tuple[str, .
     ``path`` as :func:`archsim.resources.resolve` reads it (``builtin:sweeps/<name>`` names a
     shipped sweep file).
     """
-    from archsim.config import load_config
-
     p = resolve(path)
     label = _display(p)
     try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise ConfigError(label, "", str(p), f"a readable sweep file ({e.strerror})") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(label, "", "invalid YAML", f"a YAML mapping ({e})") from None
+        top = p.resolve()
+    except (RuntimeError, OSError):
+        raise ConfigError(label, "", str(p), "a file path without a symlink loop") from None
+    with include_roots(top):  # the base and its includes: below the sweep file's folder
+        return _load_sweep(p, label, list(overrides))
+
+
+def _load_sweep(p: Path, label: str, overrides: list[str]) -> Sweep:
+    from archsim.config import load_config
+
+    raw = read_yaml_file(p, label, "YAML sweep file")
     if not isinstance(raw, dict):
-        raise ConfigError(label, "", raw, "a YAML mapping with base, mode and axes")
+        raise ConfigError(label, "", Hidden(f"a YAML {type(raw).__name__}, not a mapping"),
+                          "a YAML mapping with base, mode and axes")
+    check_finite(raw, label)
     try:
         spec = SweepSpec.model_validate(raw)
     except ValidationError as exc:
@@ -124,7 +147,7 @@ def load_sweep(path: str | os.PathLike[str], overrides: list[str] | tuple[str, .
     if spec.base.startswith(BUILTIN):
         base = builtin_path(spec.base, label, "base").resolve()
     else:
-        base = (p.parent / spec.base).resolve()
+        base = check_included(p.parent / spec.base, label, "base", spec.base)
     if not base.is_file():
         raise ConfigError(label, "base", spec.base,
                           f"an architecture description relative to the sweep file ({base})")
@@ -149,4 +172,4 @@ def load_sweep(path: str | os.PathLike[str], overrides: list[str] | tuple[str, .
 
         combos = [dict(zip(keys, vals, strict=True))
                   for vals in itertools.product(*spec.axes.values())]
-    return Sweep(spec=spec, path=p, base=base, name=spec.name or p.stem, combos=combos)
+    return Sweep(spec=spec, path=p, base=base, name=spec.name or safe_name(p.stem), combos=combos)

@@ -5,6 +5,8 @@ names, a one-line source) for the workload's ``dataset`` section:
 
 * ``mnist``, ``fashion-mnist``: :func:`archsim.nn.datasets.load_dataset` (a data directory or
   the embedded 500-image test subsets), as ``(N, 1, 28, 28)``;
+* ``cifar10``: the same from a data directory filled by ``archsim data fetch cifar10``
+  (:mod:`archsim.nn.cifar10`), as ``(N, 3, 32, 32)``;
 * ``random``: image i is ``default_rng(derive_seed(seed, "image", i)).integers(0, 256,
   (C, H, W), uint8)``, as ``archsim.run`` draws them; no labels;
 * ``custom`` with a **folder**: one subfolder per class (label = the index of its name in
@@ -32,6 +34,7 @@ import numpy as np
 from archsim.config.errors import ConfigError
 from archsim.config.loader import display_path as _display
 from archsim.seeds import derive_seed
+from archsim.workload.npz import read_npz
 from archsim.workload.workload import Workload
 
 __all__ = ["IMAGE_SUFFIXES", "ImageSet", "load_images", "read_image_file", "read_image_folder",
@@ -95,13 +98,24 @@ def _slice(n: int, start: int, count: int | None, what: str, where: _Where) -> s
 # --------------------------------------------------------------------------------------------
 
 
+#: Largest image file decoded (4096 x 4096 pixels; MNIST images are 28 x 28).
+MAX_IMAGE_PIXELS = 4096 * 4096
+
+
 def read_image_file(path: Path) -> np.ndarray:
     """One 8-bit image as uint8 ``(C, H, W)``; ``ValueError`` for what is not an 8-bit
     grey, grey+alpha, RGB or RGBA image."""
     from PIL import Image, UnidentifiedImageError  # Pillow: a dependency of matplotlib
 
+    if not path.is_file():
+        raise ValueError("a regular image file")
     try:
         with Image.open(path) as opened:
+            width, height = opened.size  # from the header, before any pixel is decoded
+            if width * height > MAX_IMAGE_PIXELS:
+                raise ValueError(f"an image of at most {MAX_IMAGE_PIXELS} pixels "
+                                 f"({width} x {height} is a decompression bomb or not a "
+                                 "network input)")
             opened.load()
             im: Image.Image = opened
             if im.mode == "1":
@@ -111,8 +125,8 @@ def read_image_file(path: Path) -> np.ndarray:
             if im.mode not in ("L", "LA", "RGB", "RGBA"):
                 raise ValueError(f"an 8-bit grey or colour image (mode {im.mode!r} is not)")
             a = np.asarray(im, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ValueError(f"a readable image ({exc})") from None
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+        raise ValueError(f"a readable image ({type(exc).__name__})") from None
     return a[None] if a.ndim == 2 else np.ascontiguousarray(a.transpose(2, 0, 1))
 
 
@@ -177,25 +191,16 @@ def read_image_npz(path: Path, workload: Workload | _Where, start: int = 0,
     """The images of an .npz (module docstring), images ``[start, start+count)``."""
     where = workload if isinstance(workload, _Where) else _Where(workload)
     label = _display(path)
-    try:
-        npz = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise where.error(label, f"a readable .npz file ({exc})") from None
-    if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise where.error(label, "an .npz archive with an 'images' array")
-    with npz:
-        extra = sorted(set(npz.files) - {"images", "labels", "classes", "metadata"})
-        if extra:
-            raise ConfigError(label, extra[0], "an unknown array",
-                              "only images, labels, classes and metadata in an image .npz")
-        if "images" not in npz.files:
-            raise ConfigError(label, "images", "nothing (the key is missing)",
-                              "an array images (N, C, H, W) or (N, H, W) uint8")
-        try:
-            arrays = {k: np.asarray(npz[k]) for k in npz.files}
-        except ValueError:
-            raise ConfigError(label, "", "an object array",
-                              "numeric arrays (object arrays are not read)") from None
+    if not path.is_file():
+        raise where.error(label, "a readable .npz file")
+    arrays = read_npz(path, label, where.file, "dataset.path")
+    extra = sorted(set(arrays) - {"images", "labels", "classes", "metadata"})
+    if extra:
+        raise ConfigError(label, extra[0], "an unknown array",
+                          "only images, labels, classes and metadata in an image .npz")
+    if "images" not in arrays:
+        raise ConfigError(label, "images", "nothing (the key is missing)",
+                          "an array images (N, C, H, W) or (N, H, W) uint8")
     images = arrays["images"]
     if images.dtype != np.uint8:
         raise ConfigError(label, "images", f"dtype {images.dtype}", "uint8 pixels (0..255)")
@@ -281,5 +286,9 @@ def load_images(workload: Workload, start: int | None = None, count: int | None 
                                           start=start, count=count)
     images = np.ascontiguousarray(images.reshape(len(images), *workload.input.shape))
     images.setflags(write=False)
-    classes = _FASHION_CLASSES if ds.name == "fashion-mnist" else tuple(map(str, range(10)))
+    classes: tuple[str, ...]
+    if ds.name == "cifar10":
+        from archsim.nn.cifar10 import CLASSES as classes
+    else:
+        classes = _FASHION_CLASSES if ds.name == "fashion-mnist" else tuple(map(str, range(10)))
     return ImageSet(images, labels.astype(np.int64), classes, source, start)

@@ -246,11 +246,15 @@ def _build(raw: dict[str, Any], origins: Origins, fallback: str,
         if not ds_path.exists():
             raise err(("dataset", "path"), ds.path,
                       f"an existing folder of images or .npz file (looked for {ds_path})")
-    if ds.name in ("mnist", "fashion-mnist") and top.input.shape != (1, 28, 28):
-        raise err(("dataset", "name"), ds.name,
-                  f"a data set of {list(top.input.shape)} images: {ds.name} images are "
-                  f"1x28x28 but input.shape is {list(top.input.shape)} ('random' or 'custom' "
-                  f"for other shapes)")
+    if ds.name not in ("random", "custom"):
+        from archsim.nn.datasets import image_shape
+
+        want = image_shape(ds.name)
+        if top.input.shape != want:
+            raise err(("dataset", "name"), ds.name,
+                      f"a data set of {list(top.input.shape)} images: {ds.name} images are "
+                      f"{'x'.join(map(str, want))} but input.shape is "
+                      f"{list(top.input.shape)} ('random' or 'custom' for other shapes)")
     dataset = DataSource(name=ds.name, path=ds_path, split=ds.split or "test",
                          seed=ds.seed if ds.seed is not None else 1, start=ds.start,
                          images=ds.images)

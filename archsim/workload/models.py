@@ -13,22 +13,29 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["BUILTIN_MODELS", "BuiltinModel", "builtin_model_path", "models_dir"]
+__all__ = ["BNN_PRESENTATIONS", "BUILTIN_MODELS", "BuiltinModel", "builtin_model_path",
+           "models_dir"]
 
 
 @dataclass(frozen=True)
 class BuiltinModel:
     """A model shipped with archsim: its file in ``archsim/models/``, the data set it was
-    trained on, the workload file it fits and what it is for."""
+    trained on, the workload file it fits, what it is for and the command that made it
+    (empty where docs/data-and-model.md gives it)."""
 
     name: str
     file: str
     dataset: str
     workload: str
     description: str
+    command: str = ""
 
 
 _LENET = "arch_configs/workloads/lenet5.yaml"
+_BNN_FMNIST = "arch_configs/workloads/bnn_fmnist_mlp.yaml"
+_TRAIN_BNN = "python training/train_bnn.py"
+#: Presentation counts N of the shipped stochastic-input (adapted) BNN models.
+BNN_PRESENTATIONS = (1, 2, 4, 8, 16, 32)
 
 #: Built-in model name -> entry. The test suite holds this table to the folder's files.
 BUILTIN_MODELS: dict[str, BuiltinModel] = {
@@ -46,6 +53,12 @@ BUILTIN_MODELS: dict[str, BuiltinModel] = {
         BuiltinModel("lenet5_mnist_apc_sc", "lenet5_mnist_apc_sc.npz", "mnist", _LENET,
                      "lenet5_mnist_apc fine-tuned through the hardware model (APC, MUX-shared "
                      "FC)"),
+        BuiltinModel("bnn_fmnist_conv", "bnn_fmnist_conv.npz", "fashion-mnist", _BNN_FMNIST,
+                     "binarized 784-1024-1024-10 MLP, conventional training (real-valued "
+                     "first-layer input p/255)",
+                     f"{_TRAIN_BNN} --dataset fashion-mnist --input conventional --epochs 15 "
+                     "--lr 5e-3 --checkpoint /tmp/bnn/fmnist_conv.pt "
+                     "--out /tmp/bnn/bnn_fmnist_conv.npz"),
     )
 }
 

@@ -106,11 +106,11 @@ class InputSection(_Section):
 class DatasetSection(_Section):
     """Where the images come from."""
 
-    name: Literal["mnist", "fashion-mnist", "random", "custom"] = "random"
+    name: Literal["mnist", "fashion-mnist", "cifar10", "random", "custom"] = "random"
     path: str | None = None
     """custom only: a folder (class subfolders) or an .npz, relative to this file."""
     split: Literal["test", "train"] | None = None
-    """mnist / fashion-mnist only (default test)."""
+    """mnist / fashion-mnist / cifar10 only (default test)."""
     seed: int | None = Field(None, ge=0)
     """random only (default 1)."""
     start: int = Field(0, ge=0)
@@ -124,8 +124,8 @@ class DatasetSection(_Section):
         if self.name != "custom" and self.path is not None:
             raise FieldProblem(self.path, f"no path for the data set {self.name!r} (only "
                                "'custom' reads a path)", ("path",))
-        if self.name not in ("mnist", "fashion-mnist") and self.split is not None:
-            raise FieldProblem(self.split, "no split except for mnist and fashion-mnist",
+        if self.name not in ("mnist", "fashion-mnist", "cifar10") and self.split is not None:
+            raise FieldProblem(self.split, "no split except for mnist, fashion-mnist, cifar10",
                                ("split",))
         if self.name != "random" and self.seed is not None:
             raise FieldProblem(self.seed, "no seed except for the 'random' data set",

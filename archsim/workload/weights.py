@@ -20,6 +20,8 @@ array               shape                                       for
 ``<op>_w``          ``op.weight_shape``: conv2d ``(F, C/groups,  every conv2d / dense op
                     kh, kw)``, dense ``(outputs, inputs)``
 ``<op>_b``          ``(F,)`` / ``(outputs,)``                   ops with ``bias: true``
+``<op>_wbits``      uint8 ``(ceil(n / 8),)``, n = the weight     instead of ``<op>_w``: +-1
+                    count                                       weights as packed sign bits
 ``<op>_mask``       ``op.weight_shape``, bool or 0/1            optional pruning mask
 ``<op>_gamma``,     ``(C,)``, C = channels of the op's input    every batchnorm op
 ``<op>_beta``,
@@ -34,7 +36,10 @@ array               shape                                       for
 
 Arrays are real numbers (float or integer; masks may be bool), finite; object and string
 arrays are refused (files are read with ``allow_pickle=False``); an array the workload does
-not use is an error, and so is a missing or misshapen one. Every problem is a
+not use is an error, and so is a missing or misshapen one. ``<op>_wbits`` stores a binarized
+layer in one bit per weight (:func:`pack_sign_bits`; ``numpy.packbits`` of the C-order weights,
+bit 1 = +1, 0 = -1, the last byte padded with zero bits) and loads as the float +-1 weights;
+giving it and ``<op>_w`` is an error. Every problem is a
 :class:`~archsim.config.errors.ConfigError` whose file is the ``.npz`` and whose key path is
 the array's key (``conv1_w: got (20, 1, 3, 3); expected (20, 1, 5, 5), ...``).
 
@@ -49,7 +54,6 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,11 +67,13 @@ from archsim.config.loader import display_path as _display
 from archsim.seeds import derive_seed
 from archsim.workload.batchnorm import BatchNormParams
 from archsim.workload.models import builtin_model_path
+from archsim.workload.npz import read_npz
 from archsim.workload.ops import BatchNorm, Btanh, Op, WeightedOp
 from archsim.workload.quantize import dequantize_weights, quantize_weights
 from archsim.workload.workload import Workload
 
-__all__ = ["LayerParams", "WorkloadWeights", "load_weights", "random_weights", "save_weights"]
+__all__ = ["LayerParams", "WorkloadWeights", "load_weights", "numeric_array", "pack_sign_bits",
+           "random_weights", "read_metadata", "save_weights", "unpack_sign_bits"]
 
 _BN_KEYS = ("gamma", "beta", "mean", "var")
 
@@ -140,31 +146,11 @@ def _describe(op: Op, workload: Workload) -> str:
 
 
 def _read_npz(path: Path, label: str, key_path: str, owner: str) -> dict[str, np.ndarray]:
-    """Every array of an .npz, refusing object arrays; errors name ``label``."""
-    try:
-        npz = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise ConfigError(owner, key_path, str(path),
-                          f"a readable .npz file written by numpy.savez ({exc})") from None
-    if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise ConfigError(owner, key_path, str(path), "an .npz archive (got a single .npy "
-                          "array)")
-    with npz:
-        return {key: _read_array(npz, key, label) for key in npz.files}
+    """Every array of an .npz, each checked before it is read (:mod:`archsim.workload.npz`)."""
+    return read_npz(path, label, owner, key_path)
 
 
-def _read_array(npz: np.lib.npyio.NpzFile, key: str, label: str) -> np.ndarray:
-    try:
-        return np.asarray(npz[key])
-    except ValueError:
-        raise ConfigError(label, key, "an object array",
-                          "a numeric array (object arrays are not read: "
-                          "allow_pickle=False)") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise ConfigError(label, key, "unreadable data", f"an intact array ({exc})") from None
-
-
-def _numeric(label: str, key: str, a: np.ndarray, allow_bool: bool = False) -> np.ndarray:
+def numeric_array(label: str, key: str, a: np.ndarray, allow_bool: bool = False) -> np.ndarray:
     kinds = "fiub" if allow_bool else "fiu"
     if a.dtype.kind not in kinds:
         raise ConfigError(label, key, f"an array of dtype {a.dtype}",
@@ -184,7 +170,7 @@ def _shaped(label: str, key: str, a: np.ndarray, shape: tuple[int, ...], what: s
         raise ConfigError(label, key, tuple(a.shape), f"shape {tuple(shape)}, {what}")
 
 
-def _metadata(label: str, a: np.ndarray) -> dict[str, Any]:
+def read_metadata(label: str, a: np.ndarray) -> dict[str, Any]:
     if a.ndim != 0 or a.dtype.kind not in "US":
         raise ConfigError(label, "metadata", f"an array of dtype {a.dtype} and shape {a.shape}",
                           "a scalar string holding a JSON object")
@@ -202,6 +188,7 @@ def _expected_keys(workload: Workload) -> dict[str, tuple[Op, str]]:
     for op in workload.ops:
         if isinstance(op, WeightedOp):
             out[f"{op.name}_w"] = (op, "w")
+            out[f"{op.name}_wbits"] = (op, "wbits")
             out[f"{op.name}_mask"] = (op, "mask")
             out[f"{op.name}_b"] = (op, "b")
             out[f"s_{op.name}"] = (op, "s")
@@ -218,7 +205,7 @@ def _from_file(workload: Workload, path: Path, source: str) -> tuple[
     label = _display(path)
     owner = workload.origin("model", "weights")
     arrays = _read_npz(path, label, "model.weights", owner)
-    meta = _metadata(label, arrays.pop("metadata")) if "metadata" in arrays else {}
+    meta = read_metadata(label, arrays.pop("metadata")) if "metadata" in arrays else {}
     expected = _expected_keys(workload)
     for key, a in arrays.items():
         if key not in expected:
@@ -243,11 +230,14 @@ def _from_file(workload: Workload, path: Path, source: str) -> tuple[
                 key = f"{op.name}_{kind}"
                 what = ("the weight shape" if kind == "w" else "the bias shape") + \
                     f" of {_describe(op, workload)}"
+                if kind == "w" and f"{op.name}_wbits" in arrays:
+                    weights[key] = _sign_bits(label, op, workload, arrays, key)
+                    continue
                 if key not in arrays:
                     raise ConfigError(label, key, MISSING,
                                       f"an array of shape {shape}, {what} (the file has: "
                                       f"{names})")
-                a = _numeric(label, key, arrays[key])
+                a = numeric_array(label, key, arrays[key])
                 _shaped(label, key, a, shape, what)
                 weights[key] = a
             key = f"{op.name}_mask"
@@ -265,7 +255,7 @@ def _from_file(workload: Workload, path: Path, source: str) -> tuple[
                     raise ConfigError(label, key, MISSING,
                                       f"an array of shape ({op.channels},), {what} (the file "
                                       f"has: {names})")
-                a = _numeric(label, key, arrays[key])
+                a = numeric_array(label, key, arrays[key])
                 _shaped(label, key, a, (op.channels,), what)
                 parts[k] = a
             if (parts["var"] < 0).any():
@@ -277,10 +267,44 @@ def _from_file(workload: Workload, path: Path, source: str) -> tuple[
     return weights, masks, bn, meta
 
 
+def _sign_bits(label: str, op: WeightedOp, workload: Workload, arrays: dict[str, np.ndarray],
+               w_key: str) -> np.ndarray:
+    """The +-1 weights of ``op`` from its packed sign bits ``<op>_wbits``, checked."""
+    key = f"{op.name}_wbits"
+    if w_key in arrays:
+        raise ConfigError(label, key, "an array beside " + w_key,
+                          f"either {w_key} or {key}, not both")
+    a = arrays[key]
+    n = int(np.prod(op.weight_shape))
+    want = (n + 7) // 8
+    if a.dtype != np.uint8:
+        raise ConfigError(label, key, f"an array of dtype {a.dtype}",
+                          "uint8 packed sign bits (numpy.packbits)")
+    _shaped(label, key, a, (want,), f"{n} sign bits packed 8 per byte, the weight shape "
+            f"{op.weight_shape} of {_describe(op, workload)}")
+    if n % 8 and int(a[-1]) & ((1 << (8 - n % 8)) - 1):
+        raise ConfigError(label, key, f"last byte {int(a[-1]):#04x}",
+                          f"zero padding bits after the {n} sign bits")
+    return unpack_sign_bits(a, op.weight_shape)
+
+
+def pack_sign_bits(w: np.ndarray) -> np.ndarray:
+    """The signs of ``w`` (+1 for ``w >= 0``) packed 8 per byte in C order (``numpy.packbits``,
+    big bit order), 1 = +1: the ``<op>_wbits`` array of a binarized layer."""
+    return np.packbits((np.asarray(w) >= 0).ravel())
+
+
+def unpack_sign_bits(bits: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """The float64 +-1 weights of ``shape`` from :func:`pack_sign_bits`' bytes."""
+    n = int(np.prod(shape))
+    b = np.unpackbits(np.asarray(bits, dtype=np.uint8), count=n)
+    return np.where(b == 1, 1.0, -1.0).reshape(shape)
+
+
 def _mask(label: str, key: str, a: np.ndarray, op: WeightedOp, workload: Workload,
           named_by: str = "") -> np.ndarray:
     what = f"the weight shape of {_describe(op, workload)}{named_by}"
-    m = _numeric(label, key, a, allow_bool=True)
+    m = numeric_array(label, key, a, allow_bool=True)
     _shaped(label, key, m, op.weight_shape, what)
     if not np.isin(m, (0.0, 1.0)).all():
         bad = m[~np.isin(m, (0.0, 1.0))][0]
@@ -300,7 +324,7 @@ def _stage_btanh(op: WeightedOp, workload: Workload) -> Btanh | None:
 
 def _check_gain(label: str, key: str, a: np.ndarray, op: WeightedOp,
                 workload: Workload) -> None:
-    g = _numeric(label, key, a)
+    g = numeric_array(label, key, a)
     if g.ndim != 0 or not g > 0:
         raise ConfigError(label, key, g.tolist(), "a positive scalar (a tanh gain s)")
     gain = float(g)

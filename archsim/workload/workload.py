@@ -47,14 +47,15 @@ class InputSpec:
 class DataSource:
     """Where the images come from.
 
-    ``name``: ``mnist`` / ``fashion-mnist`` (the registry of :mod:`archsim.nn.datasets`,
+    ``name``: ``mnist`` / ``fashion-mnist`` / ``cifar10`` (the registry of
+    :mod:`archsim.nn.datasets`,
     ``split`` ``test`` or ``train``), ``random`` (seeded uniform pixels, ``seed``) or
     ``custom`` (``path``: a folder of images in class subfolders or an ``.npz``, resolved
     against the file that names it). ``start``/``images`` are the default slice of a run
     (``images`` None: all of a finite data set).
     """
 
-    name: Literal["mnist", "fashion-mnist", "random", "custom"] = "random"
+    name: Literal["mnist", "fashion-mnist", "cifar10", "random", "custom"] = "random"
     path: Path | None = None
     split: Literal["test", "train"] = "test"
     seed: int = 1

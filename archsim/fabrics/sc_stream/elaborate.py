@@ -6,7 +6,6 @@ This is the only module that reads the config schema's objects; everything after
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +13,15 @@ import numpy as np
 
 from archsim.blocks.specs import LayerSpec, LogicCost, MemorySpec, NetworkSpec, RngSpec
 from archsim.config.errors import ConfigError
+from archsim.config.loader import display_path
 from archsim.config.schema import MEMORY_KINDS, ArchConfig, ConvLayer, LogicTech, Rng
+from archsim.fabrics.sc_stream.budget import check_memory
+from archsim.fabrics.sc_stream.datapath import btanh_states
 from archsim.fabrics.sc_stream.faults import FAULTS
 from archsim.fabrics.sc_stream.network import random_weights
 from archsim.seeds import derive_seed
+from archsim.workload.npz import read_npz
+from archsim.workload.weights import numeric_array, read_metadata
 
 #: the SC logic units: every unit of the technology file's logic section
 LOGIC_UNITS = tuple(LogicTech.model_fields)
@@ -82,6 +86,8 @@ def network_spec(cfg: ArchConfig) -> NetworkSpec:
             if period > mem.domains * 4096:
                 raise ConfigError(cfg.source_file, f"{here}.weights.length", spec.weight_length,
                                   "a stream that fits in 4096 tracks of the memory's domains")
+        if spec.activation == "btanh":
+            _check_btanh(cfg, spec, here)
         for fault in FAULTS:  # each fault model says where it is simulated
             if fault.rate(spec) > 0 and not fault.supported(spec):
                 raise ConfigError(cfg.source_file, fault.key_path(i, w.memory), fault.rate(spec),
@@ -96,11 +102,33 @@ def network_spec(cfg: ArchConfig) -> NetworkSpec:
     for unit in LOGIC_UNITS:
         u = getattr(cfg.technology.logic, unit)
         logic[unit] = LogicCost(u.energy.value, u.area.value, u.leakage.value)
-    return NetworkSpec(
+    net = NetworkSpec(
         name=cfg.name, clock_mhz=cfg.clock, stream_length=cfg.stream.length,
         input_shape=shape, input_rng=_rng(cfg.stream.rng, cfg.seed, "input"),
         comparator=cfg.stream.comparator, layers=tuple(layers), logic=logic, seed=cfg.seed,
     )
+    check_memory(net, cfg.source_file)
+    return net
+
+
+#: Most Btanh counter states simulated (a 20-bit up/down counter).
+MAX_BTANH_STATES = 1 << 20
+
+
+def _check_btanh(cfg: ArchConfig, spec: LayerSpec, here: str) -> None:
+    """The layer's Btanh state count r (given, or Kim's r(n, s)) must be a counter archsim
+    can build: 2..MAX_BTANH_STATES states."""
+    try:
+        r, _ = btanh_states(spec)
+    except ValueError:
+        r = None
+    if r is None or not 2 <= r <= MAX_BTANH_STATES:
+        key = f"{here}.btanh.r" if spec.btanh_r is not None else f"{here}.btanh.s"
+        value = spec.btanh_r if spec.btanh_r is not None else spec.btanh_s
+        raise ConfigError(cfg.source_file, key, value,
+                          f"a Btanh gain whose state count r(n={spec.btanh_n}, s) lies in "
+                          f"2..{MAX_BTANH_STATES} (Kim's r = 2 round(n + (1/s - 1)(n - 1)/"
+                          f"(1 - q)) gives {r})")
 
 
 def model_weights(cfg: ArchConfig, spec: NetworkSpec) -> tuple[dict, dict]:
@@ -124,20 +152,36 @@ def model_weights(cfg: ArchConfig, spec: NetworkSpec) -> tuple[dict, dict]:
     else:
         path = Path(src)
     out = {}
-    with np.load(path, allow_pickle=False) as npz:
-        meta = json.loads(str(npz["metadata"])) if "metadata" in npz.files else {}
-        for i, lay in enumerate(spec.layers):
-            want_w = ((lay.filters, lay.in_channels, lay.kernel, lay.kernel)
-                      if lay.kind == "conv" else (lay.outputs, lay.inputs))
-            for key, shape in ((f"{lay.name}_w", want_w), (f"{lay.name}_b", want_w[:1])):
-                if key not in npz.files:
-                    raise ConfigError(cfg.source_file, "model.weights", src,
-                                      f"an .npz with array {key!r} for layers[{i}] "
-                                      f"(has {sorted(npz.files)})")
-                if tuple(npz[key].shape) != shape:
-                    raise ConfigError(cfg.source_file, f"layers[{i}]", lay.name,
-                                      f"a layer matching the model's {key} of shape "
-                                      f"{tuple(npz[key].shape)} (config gives {shape})")
-            out[lay.name] = (np.asarray(npz[f"{lay.name}_w"], np.float64),
-                             np.asarray(npz[f"{lay.name}_b"], np.float64))
-    return out, {"weights": src, "path": str(path), "model_metadata": meta}
+    label = display_path(path)
+    arrays = read_npz(path, label, str(cfg.source_file or "<config>"), "model.weights")
+    meta = read_metadata(label, arrays["metadata"]) if "metadata" in arrays else {}
+    clipped = 0
+    for i, lay in enumerate(spec.layers):
+        want_w = ((lay.filters, lay.in_channels, lay.kernel, lay.kernel)
+                  if lay.kind == "conv" else (lay.outputs, lay.inputs))
+        pair = []
+        for key, shape in ((f"{lay.name}_w", want_w), (f"{lay.name}_b", want_w[:1])):
+            if key not in arrays:
+                raise ConfigError(cfg.source_file, "model.weights", src,
+                                  f"an .npz with array {key!r} for layers[{i}] "
+                                  f"(has {sorted(arrays)})")
+            if tuple(arrays[key].shape) != shape:
+                raise ConfigError(cfg.source_file, f"layers[{i}]", lay.name,
+                                  f"a layer matching the model's {key} of shape "
+                                  f"{tuple(arrays[key].shape)} (config gives {shape})")
+            a = numeric_array(label, key, arrays[key])  # float64, finite
+            outside = np.abs(a) > 1.0
+            if outside.any():
+                if not cfg.model.clip:
+                    where = tuple(int(j) for j in np.argwhere(outside)[0])
+                    raise ConfigError(label, key, f"{a[where]} at index {where}",
+                                      "weights in [-1, 1], the range of a bipolar stochastic "
+                                      "number (or model.clip: true in the design to clip them)")
+                clipped += int(outside.sum())
+                a = np.clip(a, -1.0, 1.0)
+            pair.append(a)
+        out[lay.name] = (pair[0], pair[1])
+    info: dict[str, Any] = {"weights": src, "path": str(path), "model_metadata": meta}
+    if cfg.model.clip:
+        info["clipped_on_load"] = clipped
+    return out, info
