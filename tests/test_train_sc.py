@@ -260,3 +260,32 @@ layers:
     # a bad hardware-model attribute is a clear error, exit 2
     assert main(["train", str(design), "--out", str(tmp_path / "x.npz"), "--tune",
                  "nope=1", "--epochs", "0", "--calibrate", "0", "--quiet"]) == 2
+
+
+def test_registry_picks_the_fabric_model_and_falls_back_to_the_quantizers():
+    from types import SimpleNamespace
+
+    from archsim.config.errors import ConfigError
+    from archsim.train import registry
+
+    assert "sc_stream" in registry.registered()
+    wl = workload_from_dict({"name": "q", "input": {"shape": [1, 1, 4], "mapping": "raw"},
+                             "model": {"layers": {"fc": {"bits": 2}}},
+                             "ops": [{"name": "flatten", "op": "flatten"},
+                                     {"name": "fc", "op": "dense", "outputs": 2}]})
+    weights = load_weights(wl)
+    cfg = SimpleNamespace(fabric="some_new_fabric", source_file=None)
+    # a fabric without a hook whose network exposes its workload: the workload's quantizers
+    net = SimpleNamespace(workload=wl, workload_weights=weights)
+    model = registry.hardware_model_for(cfg, net)
+    assert isinstance(model, QuantizerModel) and model.bits == {"fc": 2}
+    # ... and one that exposes nothing is a clear error at `fabric`
+    with pytest.raises(ConfigError, match="fabric"):
+        registry.hardware_model_for(cfg, SimpleNamespace())
+    # a registered hook wins
+    made = HardwareModel()
+    registry.register_hardware_model("some_new_fabric", lambda c, n: made)
+    try:
+        assert registry.hardware_model_for(cfg, net) is made
+    finally:
+        registry._FACTORIES.pop("some_new_fabric")
