@@ -80,6 +80,7 @@ def _extensions():
 PACKAGES = [
     *find_namespace_packages(where=str(HERE), include=["archsim", "archsim.*"],
                              exclude=["*.__pycache__"]),
+    "hwcomponents_archsim",  # the hwcomponents plug-in (found by its top-level name)
     "archsim.arch_configs",
     *(f"archsim.arch_configs.{p}" for p in find_namespace_packages(
         where=str(HERE / "arch_configs"), exclude=["*__pycache__"])),

@@ -1,9 +1,10 @@
 """The ``archsim`` command line.
 
     archsim run CONFIG [--images N] [--start K] [--seed S] [--out DIR] [--set key.path=value ...]
-                       [--mode fast|per-cycle] [--data-dir DIR] [--quiet]
+                       [--mode fast|per-cycle] [--data-dir DIR] [--quiet] [--report]
     archsim validate CONFIG [--set ...]
-    archsim plot RUN_DIR|SWEEP_DIR [...] [--format png|svg|pdf]
+    archsim plot RUN_DIR|SWEEP_DIR [...] [--format png|svg|pdf] [--style default|paper]
+    archsim report RUN_DIR|SWEEP_DIR|REPRODUCTION_DIR
     archsim sweep SWEEP.yaml [--jobs N] [--backend local|dask|ray] [--scheduler ADDRESS]
                              [--out DIR] [--images N] [--seed S] [--set ...] [--data-dir DIR]
     archsim data fetch mnist|fashion-mnist|cifar10 [--dir DIR] [--base-url URL] [--allow-http]
@@ -88,6 +89,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="image-parallel worker processes (default: all cores); results do not "
                    "depend on it")
     r.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    r.add_argument("--report", action="store_true",
+                   help="also draw the figures and write report.html into the run folder")
 
     v = sub.add_parser("validate", help="check a design description: every check 'run' does "
                        "(mapping, model, data set, probes), without simulating")
@@ -100,7 +103,14 @@ def _parser() -> argparse.ArgumentParser:
 
     pl = sub.add_parser("plot", help="draw the figures of run folders")
     pl.add_argument("run_dirs", nargs="+")
-    pl.add_argument("--format", choices=("png", "svg", "pdf"), default="png")
+    pl.add_argument("--format", choices=("png", "svg", "pdf"), default=None,
+                    help="default: png, or pdf with --style paper")
+    pl.add_argument("--style", choices=("default", "paper"), default="default",
+                    help="paper: two-column text width, 8 pt fonts, vector output")
+
+    rp = sub.add_parser("report", help="write report.html (one self-contained page) for a run, "
+                        "sweep or reproduction folder")
+    rp.add_argument("dirs", nargs="+")
 
     sw = sub.add_parser("sweep", help="run a design-space sweep (docs/sweeps.md)")
     sw.add_argument("sweep", help="YAML sweep file (a path, or builtin:sweeps/<name>)")
@@ -263,6 +273,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"archsim: {_why(e)} while writing {out}; nothing there was changed",
               file=sys.stderr)
         return _interrupted(e)
+    if args.report:
+        from archsim.report import write_report
+
+        write_report(out)
     if not args.quiet:
         print(summary_text(result, out))
     return EXIT_OK
@@ -304,11 +318,20 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     from archsim.plots import plot_main
+    from archsim.plots.style import STYLES, use_style
     from archsim.sweep.plots import is_sweep_folder, plot_sweep_main
 
-    if any(is_sweep_folder(d) for d in args.run_dirs):
-        return plot_sweep_main(args.run_dirs, args.format)
-    return plot_main(args.run_dirs, args.format)
+    fmt = args.format or STYLES[args.style]["format"]
+    with use_style(args.style):
+        if any(is_sweep_folder(d) for d in args.run_dirs):
+            return plot_sweep_main(args.run_dirs, fmt)
+        return plot_main(args.run_dirs, fmt)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from archsim.report import report_main
+
+    return report_main(args.dirs)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -407,14 +430,18 @@ def main(argv: list[str] | None = None) -> int:
     problem = check_numbers(args)
     if problem is not None:
         parser.error(problem)  # exits 2
-    handlers = {"run": cmd_run, "validate": cmd_validate, "plot": cmd_plot, "data": cmd_data,
-                "sweep": cmd_sweep, "reproduce": cmd_reproduce, "train": cmd_train,
-                "import-onnx": cmd_import_onnx}
+    handlers = {"run": cmd_run, "validate": cmd_validate, "plot": cmd_plot, "report": cmd_report,
+                "data": cmd_data, "sweep": cmd_sweep, "reproduce": cmd_reproduce,
+                "train": cmd_train, "import-onnx": cmd_import_onnx}
     hup = (signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()
     try:
         with terminate_raises((signal.SIGTERM, *hup)):
             return handlers[args.command](args)
     except KeyboardInterrupt as e:
+        # interrupted before a command's own handler (loading, elaboration): run, validate and
+        # plot have written nothing yet; sweep and reproduce say what they kept themselves
+        quiet = " no output written" if args.command in ("run", "validate", "plot") else ""
+        print(f"archsim: {_why(e)};{quiet}".rstrip(";"), file=sys.stderr)
         return _interrupted(e)
 
 

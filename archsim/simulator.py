@@ -71,6 +71,9 @@ class _LayerClock:
     last_produce: int = 0
     busy: int = 0
     stall: int = 0
+    backpressure: int = 0  # cycles a step waited for the next layer to release its buffer
+    input_wait: int = 0  # cycles a step waited for its input token (after the layer started)
+    lead: int = 0  # memory stall of the layer's first step, before its first consume
 
 
 class _Run:
@@ -121,10 +124,12 @@ class _Run:
 
     def record_layer_image(self, lay: LayerModel, k: int, acts: dict[str, dict[str, int]],
                            first_consume: int, last_consume: int, n_consume: int,
-                           produce: np.ndarray, stall: int) -> None:
+                           produce: np.ndarray, stall: int, backpressure: int = 0,
+                           input_wait: int = 0) -> None:
         """Ledger, clock and spans of one layer's image: its steps consumed from cycle
         ``first_consume`` to ``last_consume`` (``n_consume`` steps), output tokens at
-        ``produce``."""
+        ``produce``; ``stall``, ``backpressure`` and ``input_wait`` the cycles its steps lost
+        to the memory, to the next layer's full buffer and to their input tokens."""
         name = lay.name
         clk = self.clocks[name]
         end = int(produce[-1])
@@ -136,6 +141,8 @@ class _Run:
         clk.last_produce = end
         clk.busy += n_consume
         clk.stall += stall
+        clk.backpressure += backpressure
+        clk.input_wait += input_wait
         first, last = int(first_consume), int(last_consume)
         self.spans.append(Span(name, "datapath", first, last + 1, k, "consume"))
         self.spans.append(Span(name, "output", int(produce[0]), end + 1, k, "produce"))
@@ -178,7 +185,7 @@ class _Run:
             errors, float_prediction = self.net.reference(img.pixels, values)
         rec = ImageRecord(index=img.index, label=img.label, prediction=int(np.argmax(scores)),
                           layer_error=errors, float_prediction=float_prediction,
-                          latency_cycles=end - start + 1)
+                          latency_cycles=end - start + 1, start_cycle=start, end_cycle=end)
         self.records.append(rec)
         if self.trace is not None:
             self.trace.counts_sum.append(scores)
@@ -193,7 +200,10 @@ class _Run:
             end = clk.last_produce + 1
             span = end - start - lay.depth_cycles
             layers.append(LayerTiming(lay.name, start, end, clk.busy, clk.stall,
-                                      max(0, span - clk.busy - clk.stall)))
+                                      max(0, span - clk.busy - clk.stall),
+                                      backpressure_cycles=clk.backpressure,
+                                      input_wait_cycles=clk.input_wait,
+                                      depth_cycles=lay.depth_cycles, lead_cycles=clk.lead))
         net = self.net
         return RunResult(design=net.name, seed=net.seed, mode=mode, clock_mhz=net.clock_mhz,
                          images=n_images, cycles=max(self.end_cycle, int(env.now)),
@@ -230,6 +240,7 @@ def _fast_layer(env, run: _Run, i: int, lay: LayerModel, inbox: simpy.Store,
             nxt = out.data
         sched = lay.schedule()
         s, E = sched.cum_interval, sched.emit_from
+        c_before = clk.c_prev
         # step s is consumed at consume[s] = max(consume[s-1] + interval[s], ready[s]), i.e.
         # s_cum[s] + max over u <= s of max(ready[u] - s_cum[u], c_prev)
         if lay.waits_for == "image":
@@ -248,6 +259,7 @@ def _fast_layer(env, run: _Run, i: int, lay: LayerModel, inbox: simpy.Store,
             consume = None
             first_consume = int(s[0]) + max(clk.c_prev, int(p_in[0]) - int(s[0]))
             ready = None
+            delivered = int(s[E]) + c_head  # step E's data is there (the last pass's first)
         else:
             ready = np.tile(p_in, sched.passes)  # later passes read the buffered input
         if ready is not None:
@@ -256,7 +268,16 @@ def _fast_layer(env, run: _Run, i: int, lay: LayerModel, inbox: simpy.Store,
             consume = s + np.maximum.accumulate(np.maximum(ready - s, clk.c_prev))
             consume_last = consume[E:]
             first_consume = int(consume[0])
+            delivered = (int(consume[E - 1]) + int(s[E] - s[E - 1]) if E > 0
+                         else c_before + int(s[0]))
         last_consume = clk.c_prev = int(consume_last[-1])
+        # the cycles the steps waited beyond their memory's delivery: at the step that emits
+        # the first token, for the next layer's buffer first (backpressure), then for input
+        backpressure = max(0, gate - delivered) if gate is not None else 0
+        waited = last_consume - c_before - int(s[-1])
+        if clk.first is None:  # the layer's first step waited before the layer started
+            waited -= first_consume - c_before - int(s[0])
+            clk.lead = int(s[0]) - 1
         run.release(env, i, k, last_consume)
         produce = consume_last + depth  # the emitted steps' tokens leave the layer
         if i == 0:
@@ -275,7 +296,8 @@ def _fast_layer(env, run: _Run, i: int, lay: LayerModel, inbox: simpy.Store,
         for p in probes:
             run.sample_probe(p, lay, out, sched, consume, produce)
         run.record_layer_image(lay, k, lay.image_actions(sched, out), first_consume,
-                               last_consume, sched.steps, produce, sched.stall_cycles)
+                               last_consume, sched.steps, produce, sched.stall_cycles,
+                               backpressure, waited - backpressure)
 
 
 def _source(env, run: _Run, images: Iterable[Image], outbox: simpy.Store, pool=None,

@@ -33,6 +33,12 @@ def _assert_same(fast, tf, slow, ts):
     for a, b in zip(fast.layers, slow.layers, strict=True):
         assert (a.name, a.start_cycle, a.end_cycle, a.busy_cycles, a.stall_cycles) == (
             b.name, b.start_cycle, b.end_cycle, b.busy_cycles, b.stall_cycles)
+        # the wait split, measured by the per-cycle engine where each step waits
+        assert (a.backpressure_cycles, a.input_wait_cycles, a.starve_cycles) == (
+            b.backpressure_cycles, b.input_wait_cycles, b.starve_cycles), a.name
+        for t in (a, b):
+            assert (t.busy_cycles + t.stall_cycles + t.backpressure_cycles
+                    + t.input_wait_cycles) == t.span_cycles, t
     assert fast.ledger.action_counts() == slow.ledger.action_counts()
     assert fast.energy_pj() == pytest.approx(slow.energy_pj(), rel=1e-12)
     for name in tf.layer_bits:
@@ -44,6 +50,8 @@ def _assert_same(fast, tf, slow, ts):
         assert np.array_equal(x, y)
     assert [r.prediction for r in fast.accuracy] == [r.prediction for r in slow.accuracy]
     assert [r.latency_cycles for r in fast.accuracy] == [r.latency_cycles for r in slow.accuracy]
+    assert [(r.start_cycle, r.end_cycle) for r in fast.accuracy] == [
+        (r.start_cycle, r.end_cycle) for r in slow.accuracy]
 
 
 @pytest.mark.parametrize("path", SMALL, ids=lambda p: p.stem)

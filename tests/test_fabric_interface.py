@@ -55,6 +55,10 @@ def test_fast_engine_equals_per_cycle_engine(overrides):
     for a, b in zip(fast.layers, slow.layers, strict=True):
         assert (a.start_cycle, a.end_cycle, a.busy_cycles, a.stall_cycles, a.starve_cycles) == (
             b.start_cycle, b.end_cycle, b.busy_cycles, b.stall_cycles, b.starve_cycles)
+        assert (a.backpressure_cycles, a.input_wait_cycles) == (
+            b.backpressure_cycles, b.input_wait_cycles)
+        assert a.busy_cycles + a.stall_cycles + a.backpressure_cycles + a.input_wait_cycles == (
+            a.span_cycles)
     assert fast.ledger.action_counts() == slow.ledger.action_counts()
     for name in tf.produce:
         for x, y in zip(tf.produce[name], ts.produce[name], strict=True):

@@ -167,7 +167,8 @@ def test_run_folder_holds_every_output_and_no_marker(tmp_path, result):
     expected = {
         "config.resolved.yaml", "summary.json", "stats.txt", "layers.csv", "blocks.csv",
         "action_counts.yaml", "ERT.yaml", "ART.yaml", "energy_estimation.yaml",
-        "events.parquet", "accuracy.csv", "waves.vcd", "waves.gtkw", "timeline.json",
+        "events.parquet", "accuracy.csv", "image_timing.csv", "waves.vcd", "waves.gtkw",
+        "timeline.json",
     }  # fmt: skip
     assert names == expected
     assert all((out / n).stat().st_size > 0 for n in expected)
@@ -274,7 +275,7 @@ def test_accuracy_csv(folder):
     rows = _csv(folder / "accuracy.csv")
     assert list(rows[0]) == [
         "index", "label", "prediction", "correct", "float_prediction", "latency_cycles",
-        "err_conv1", "err_pool1", "err_fc1",
+        "start_cycle", "end_cycle", "err_conv1", "err_pool1", "err_fc1",
     ]  # fmt: skip
     assert [r["correct"] for r in rows] == ["1", "0"]
     assert float(rows[1]["err_fc1"]) == pytest.approx(0.2)

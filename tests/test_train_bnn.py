@@ -116,11 +116,13 @@ def _random_model(arch, seed: int = 0) -> dict[str, np.ndarray]:
     return out
 
 
-def test_sng_counts_are_binomial_p_over_256() -> None:
+def test_sng_counts_are_binomial_p_over_255() -> None:
     rng = np.random.default_rng(3)
     pixels = np.array([0, 64, 128, 255] * 5000, dtype=np.uint8)
     c = tb.sng_counts(pixels, 8, rng).reshape(-1, 4)
-    assert c[:, 0].max() == 0 and c.max() <= 8
+    assert c[:, 0].max() == 0 and c.max() <= 8 and c[:, 3].min() == 8  # p = 255: always 1
+    assert np.allclose(c.mean(axis=0) / 8, [0, 64 / 255, 128 / 255, 1], atol=0.01)
+    c = tb.sng_counts(pixels, 8, rng, levels=256).reshape(-1, 4)
     assert np.allclose(c.mean(axis=0) / 8, [0, 0.25, 0.5, 255 / 256], atol=0.01)
 
 
@@ -217,9 +219,9 @@ def test_sng_mean_is_fresh_and_unbiased() -> None:
         a, b = tb.sng_mean(pixels, n, gen), tb.sng_mean(pixels, n, gen)
         assert not torch.equal(a, b)  # a fresh draw per forward pass
         assert set((a * n).round().unique().tolist()) <= set(range(n + 1))
-        assert abs(float(a.mean()) - 0.25) < 0.01
+        assert abs(float(a.mean()) - 64 / 255) < 0.01
         var = float(a.var())
-        assert abs(var - 0.25 * 0.75 / n) < 0.01
+        assert abs(var - (64 / 255) * (191 / 255) / n) < 0.01
     assert torch.equal(tb.first_input(pixels, "conventional", 1, gen), pixels / 255.0)
 
 
@@ -260,29 +262,27 @@ def test_training_clips_latent_weights_and_exports_binary(tmp_path: Path) -> Non
     assert np.allclose(arrays["bn1_mean"], z1.mean(0).numpy(), atol=1e-5)
 
 
-def _write_cifar_bin(folder: Path, n_per_batch: int) -> None:
+def _write_cifar_npz(folder: Path, n: int) -> None:
+    """train.npz / test.npz as `archsim data fetch cifar10` writes them."""
     rng = np.random.default_rng(0)
-    d = folder / "cifar10" / "cifar-10-batches-bin"
+    d = folder / "cifar10"
     d.mkdir(parents=True)
-    for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
-        rec = np.concatenate([rng.integers(0, 10, (n_per_batch, 1)),
-                              rng.integers(0, 256, (n_per_batch, 3072))], axis=1)
-        (d / name).write_bytes(rec.astype(np.uint8).tobytes())
+    for split in ("train", "test"):
+        np.savez(d / f"{split}.npz", images=rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8),
+                 labels=rng.integers(0, 10, n).astype(np.uint8))
 
 
-def test_cifar10_reader(tmp_path: Path) -> None:
-    _write_cifar_bin(tmp_path, 3)
-    img, lab, _ = tb.load_cifar10("train", tmp_path)
-    assert img.shape == (15, 3, 32, 32) and lab.shape == (15,)
-    img, lab, _ = tb.load_cifar10("test", tmp_path)
-    assert img.shape == (3, 3, 32, 32)
+def test_cifar10_split_loads(tmp_path: Path) -> None:
+    _write_cifar_npz(tmp_path, 6)
+    img, lab, _ = tb.load_split("cifar10", "train", tmp_path)
+    assert img.shape == (6, 3, 32, 32) and lab.dtype == np.int64
 
 
 @needs_torch
 def test_vgg_training_code_path_runs(tmp_path: Path) -> None:
     """The CIFAR-10 VGG-like network trains and exports on a tiny CIFAR-format file (the real
     data is not on this machine)."""
-    _write_cifar_bin(tmp_path, 4)
+    _write_cifar_npz(tmp_path, 20)
     out = tmp_path / "vgg.npz"
     rc = tb.main(["--dataset", "cifar10", "--data-dir", str(tmp_path), "--input", "stochastic",
                   "--n", "2", "--epochs", "1", "--batch-size", "10", "--eval-n", "1",

@@ -209,6 +209,19 @@ def test_mask_in_the_model_file_is_checked(tmp_path: Path) -> None:
     assert err.key_path == "conv1_mask" and "0/1" in err.expected
 
 
+def test_mask_that_empties_a_layer_is_an_error(tmp_path: Path) -> None:
+    """A pruning that leaves a layer without weights, in the model file or a mask file."""
+    arrays = _tiny_arrays()
+    arrays["conv1_mask"] = np.zeros((3, 1, 3, 3), dtype=bool)
+    err = _error(tmp_path, arrays)
+    assert err.key_path == "conv1_mask" and "at least one weight" in err.expected
+    assert "pruning all 27 weights" in str(err.value)
+    np.savez(tmp_path / "masks.npz", fc1_mask=np.zeros((2, 12)))
+    err = _error(tmp_path, _tiny_arrays(), ", layers: {fc1: {mask: masks.npz}}")
+    assert err.key_path == "fc1_mask" and err.file is not None
+    assert err.file.endswith("masks.npz") and "at least one weight" in err.expected
+
+
 def test_mask_file_named_by_the_workload(tmp_path: Path) -> None:
     np.savez(tmp_path / "masks.npz", fc1_mask=np.ones((2, 10), dtype=bool))
     err = _error(tmp_path, _tiny_arrays(), ", layers: {fc1: {mask: masks.npz}}")

@@ -8,12 +8,14 @@ Networks", IEEE Access 2019, which trains them in two ways (``--input``):
 
 * ``conventional``: the first layer sees the real-valued pixel ``x = p / 255``;
 * ``stochastic``: the first layer sees stochastic bits, as the SC-BNN hardware does: each
-  pixel lane's comparator SNG gives ``b = [r < p]`` with ``r`` a uniform 8-bit random number
-  (so ``P(b = 1) = p / 256``), a fresh sample at every forward pass, and the N presentations
+  pixel lane's comparator SNG gives ``b = [r < p]`` with ``r`` a uniform random number
+  0..254 (``P(b = 1) = p / 255``, the BNN fabric's LFSR and ideal sources; ``--sng-levels
+  256`` for 0..255, its Sobol source), a fresh sample at every forward pass, and the N
+  presentations
   of one image are combined as at inference by first-layer accumulation: the pre-activation
   of layer 1 is the mean over the N presentations of ``sum_i w_ji b_ni``. The layer is linear,
   so that mean is the layer applied to the mean image ``c_i / N``, with ``c_i`` the count of
-  ones of pixel i over the N presentations, a Binomial(N, p / 256) number; training draws
+  ones of pixel i over the N presentations, a Binomial(N, p / 255) number; training draws
   ``c`` directly (one matrix product per batch whatever N).
 
 Training (Courbariaux et al., "Binarized Neural Networks", NeurIPS 2016): the forward pass uses
@@ -47,7 +49,6 @@ import json
 import math
 import platform
 import sys
-import tarfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -73,8 +74,9 @@ except ImportError:  # pragma: no cover - exercised where torch is absent
 #: Stochastic-input presentation counts of the paper's study.
 N_VALUES = (1, 2, 4, 8, 16, 32)
 BN_EPS = 1e-5
-#: Comparator SNG: b = [r < p] with r uniform in 0..255.
-SNG_LEVELS = 256
+#: Comparator SNG: b = [r < p] with r uniform in 0..SNG_LEVELS-1 (the BNN fabric's LFSR and
+#: ideal sources draw 0..254: P(b = 1) = p / 255).
+SNG_LEVELS = 255
 
 
 # ----------------------------------------------------------------------------- architectures
@@ -122,7 +124,7 @@ def _vgg() -> Arch:
 ARCHS: dict[str, Arch] = {
     "fashion-mnist": _mlp("mlp1024", (1024, 1024),
                           "arch_configs/workloads/bnn_fmnist_mlp.yaml"),
-    "mnist": _mlp("mlp512", (512, 512), "arch_configs/workloads/bnn_mnist_mlp.yaml"),
+    "mnist": _mlp("mlp1024", (1024, 1024), "arch_configs/workloads/bnn_mnist_mlp.yaml"),
     "cifar10": _vgg(),
 }
 PREFIX = {"fashion-mnist": "bnn_fmnist", "mnist": "bnn_mnist", "cifar10": "bnn_cifar"}
@@ -160,55 +162,10 @@ def workload_dict(dataset: str, hidden: Sequence[int] | None = None) -> dict[str
 # ----------------------------------------------------------------------------- data
 
 
-def _read_cifar_records(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
-    rec = np.frombuffer(blob, dtype=np.uint8).reshape(-1, 3073)
-    return rec[:, 1:].reshape(-1, 3, 32, 32).copy(), rec[:, 0].copy()
-
-
-def load_cifar10(split: str, data_dir: Path) -> tuple[np.ndarray, np.ndarray, str]:
-    """CIFAR-10 images ``(n, 3, 32, 32)`` uint8 and labels from the official binary release
-    (A. Krizhevsky, "Learning Multiple Layers of Features from Tiny Images", 2009):
-    ``<data_dir>/cifar10/`` holding ``cifar-10-binary.tar.gz`` or its extracted
-    ``cifar-10-batches-bin/`` (records of 1 label byte + 3072 pixel bytes, channel-major)."""
-    names = [f"data_batch_{i}.bin" for i in range(1, 6)] if split == "train" else [
-        "test_batch.bin"]
-    folder = data_dir / "cifar10"
-    parts = []
-    extracted = folder / "cifar-10-batches-bin"
-    if extracted.is_dir():
-        parts = [_read_cifar_records((extracted / n).read_bytes()) for n in names]
-        source = str(extracted)
-    else:
-        archive = folder / "cifar-10-binary.tar.gz"
-        if not archive.is_file():
-            raise FileNotFoundError(f"{archive} (or {extracted}/): CIFAR-10 is not present; "
-                                    "fetch it with `archsim data fetch cifar10`")
-        with tarfile.open(archive, "r:gz") as tar:
-            for n in names:
-                fh = tar.extractfile(f"cifar-10-batches-bin/{n}")
-                if fh is None:
-                    raise FileNotFoundError(f"{archive}: no member cifar-10-batches-bin/{n}")
-                parts.append(_read_cifar_records(fh.read()))
-        source = str(archive)
-    images = np.concatenate([p[0] for p in parts])
-    labels = np.concatenate([p[1] for p in parts])
-    return images, labels, f"{source} (cifar10 {split}, {len(labels)} images)"
-
-
 def load_split(dataset: str, split: str, data_dir: Path | None) -> tuple[np.ndarray, np.ndarray,
                                                                           str]:
     """Images ``(n, C, H, W)`` uint8, labels int64 and a source line of ``split``."""
-    if dataset == "cifar10":
-        from archsim.nn import datasets as registry
-
-        if "cifar10" in registry.DATASETS:  # the data-set registry knows CIFAR-10
-            images, labels, src = load_dataset("cifar10", split, data_dir)
-        else:
-            if data_dir is None:
-                raise FileNotFoundError("CIFAR-10 needs --data-dir or ARCHSIM_DATA")
-            images, labels, src = load_cifar10(split, data_dir)
-    else:
-        images, labels, src = load_dataset(dataset, split, data_dir)
+    images, labels, src = load_dataset(dataset, split, data_dir)  # CIFAR-10: (n, 3, 32, 32)
     if images.ndim == 3:
         images = images[:, None]
     return np.ascontiguousarray(images), labels.astype(np.int64), src
@@ -218,10 +175,11 @@ def load_split(dataset: str, split: str, data_dir: Path | None) -> tuple[np.ndar
 # float64 NumPy with the BNN fabric's integer arithmetic (module docstring)
 
 
-def sng_counts(pixels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+def sng_counts(pixels: np.ndarray, n: int, rng: np.random.Generator,
+               levels: int = SNG_LEVELS) -> np.ndarray:
     """Per pixel, the number of ones among ``n`` comparator-SNG bits ``[r < p]`` (r uniform
-    0..255): Binomial(n, p / 256), int64, the shape of ``pixels``."""
-    p = np.asarray(pixels, dtype=np.float64) / SNG_LEVELS
+    0..levels-1): Binomial(n, min(p / levels, 1)), int64, the shape of ``pixels``."""
+    p = np.minimum(np.asarray(pixels, dtype=np.float64) / levels, 1.0)
     return rng.binomial(n, p).astype(np.int64)
 
 
@@ -308,7 +266,7 @@ def scores(arrays: dict[str, np.ndarray], arch: Arch, first: np.ndarray, scale: 
 
 def evaluate(arrays: dict[str, np.ndarray], arch: Arch, images: np.ndarray, labels: np.ndarray,
              n: int = 0, seed: int = 0, combine: str = "accumulate",
-             batch_size: int = 500) -> float:
+             batch_size: int = 500, levels: int = SNG_LEVELS) -> float:
     """Test accuracy with the fabric's arithmetic: ``n = 0`` the 8-bit input (``a / 255``),
     else ``n`` stochastic presentations combined by first-layer accumulation (``A / n``) or,
     ``combine="scores"``, by running the network per presentation and adding the scores."""
@@ -320,9 +278,10 @@ def evaluate(arrays: dict[str, np.ndarray], arch: Arch, images: np.ndarray, labe
         if n == 0:
             s = scores(arrays, arch, img, 255.0, ws)
         elif combine == "accumulate":
-            s = scores(arrays, arch, sng_counts(img, n, rng), float(n), ws)
+            s = scores(arrays, arch, sng_counts(img, n, rng, levels), float(n), ws)
         elif combine == "scores":
-            s = sum(scores(arrays, arch, sng_counts(img, 1, rng), 1.0, ws) for _ in range(n))
+            s = sum(scores(arrays, arch, sng_counts(img, 1, rng, levels), 1.0, ws)
+                    for _ in range(n))
         else:
             raise ValueError(f"combine(={combine!r}) must be 'accumulate' or 'scores'")
         correct += int(np.sum(np.argmax(s, axis=1) == labels[lo:lo + batch_size]))
@@ -339,14 +298,16 @@ def load_arrays(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
 
 def accuracy_table(models: dict[str, dict[str, np.ndarray]], arch: Arch, images: np.ndarray,
                    labels: np.ndarray, n_values: Sequence[int], seed: int,
-                   combine: str = "accumulate") -> dict[str, dict[str, float]]:
+                   combine: str = "accumulate", levels: int = SNG_LEVELS
+                   ) -> dict[str, dict[str, float]]:
     """``{model label: {"8-bit": acc, "N=1": acc, ...}}``; the same random draws for every
     model at a given N (seed ``seed + N``)."""
     out: dict[str, dict[str, float]] = {}
     for label, arrays in models.items():
         row = {"8-bit": evaluate(arrays, arch, images, labels, 0)}
         for n in n_values:
-            row[f"N={n}"] = evaluate(arrays, arch, images, labels, n, seed + n, combine)
+            row[f"N={n}"] = evaluate(arrays, arch, images, labels, n, seed + n, combine,
+                                     levels=levels)
         out[label] = row
     return out
 
@@ -381,10 +342,11 @@ if torch is not None:
         """sign with the straight-through estimator (:class:`SignSTE`)."""
         return SignSTE.apply(x)  # type: ignore[no-any-return]
 
-    def sng_mean(pixels: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
+    def sng_mean(pixels: torch.Tensor, n: int, gen: torch.Generator,
+                 levels: int = SNG_LEVELS) -> torch.Tensor:
         """Mean over ``n`` comparator-SNG presentations of each pixel (uint8 in a float
-        tensor, 0..255): Binomial(n, p / 256) / n, a fresh draw per call."""
-        prob = pixels / SNG_LEVELS
+        tensor, 0..255): Binomial(n, min(p / levels, 1)) / n, a fresh draw per call."""
+        prob = torch.clamp(pixels / levels, max=1.0)
         if n == 1:
             return (torch.rand(prob.shape, generator=gen) < prob).to(pixels.dtype)
         return torch.binomial(torch.full_like(prob, float(n)), prob, generator=gen) / n
@@ -450,16 +412,16 @@ if torch is not None:
             return out
 
 
-def first_input(pixels: Any, mode: str, n: int, gen: Any) -> Any:
+def first_input(pixels: Any, mode: str, n: int, gen: Any, levels: int = SNG_LEVELS) -> Any:
     """The first-layer input of a batch of pixels (float tensor 0..255): ``p / 255``
     (conventional) or the SNG mean over ``n`` presentations (stochastic)."""
     if mode == "conventional":
         return pixels / 255.0
-    return sng_mean(pixels, n, gen)
+    return sng_mean(pixels, n, gen, levels)
 
 
 def recompute_bn(model: Any, pixels: Any, mode: str, n: int, gen: Any,
-                 batch_size: int = 1000) -> None:
+                 batch_size: int = 1000, levels: int = SNG_LEVELS) -> None:
     """Batch-norm running statistics recomputed with the final binary weights: the
     cumulative mean of the per-batch statistics over ``pixels`` (inputs drawn as in
     training), no parameter updates."""
@@ -471,7 +433,7 @@ def recompute_bn(model: Any, pixels: Any, mode: str, n: int, gen: Any,
     model.dropout = model.input_dropout = 0.0
     with torch.no_grad():
         for lo in range(0, len(pixels), batch_size):
-            model(first_input(pixels[lo:lo + batch_size], mode, n, gen))
+            model(first_input(pixels[lo:lo + batch_size], mode, n, gen, levels))
     model.dropout, model.input_dropout = dropout, in_dropout
     model.eval()
 
@@ -492,13 +454,14 @@ def table_main(paths: list[Path], args: argparse.Namespace) -> int:
         models[path.stem] = arrays
     assert dataset is not None, "the models' metadata names no dataset"
     arch = ARCHS[dataset]
-    if dataset == "mnist" and "hidden" in (meta := load_arrays(paths[0])[1]):
-        arch = _mlp(arch.name, meta["hidden"], arch.workload)
+    hidden = load_arrays(paths[0])[1].get("hidden")
+    if hidden:
+        arch = _mlp(arch.name, hidden, arch.workload)
     images, labels, src = load_split(dataset, "test", resolve_data_dir(args.data_dir))
     if args.max_test:
         images, labels = images[: args.max_test], labels[: args.max_test]
     table = accuracy_table(models, arch, images, labels, args.eval_n, args.eval_seed,
-                           args.combine)
+                           args.combine, args.sng_levels)
     print_table(table, f"test accuracy ({src}; {len(labels)} images; stochastic inputs "
                        f"combined by {args.combine}, seed {args.eval_seed} + N)")
     return 0
@@ -513,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="the first layer's input in training")
     p.add_argument("--n", type=int, default=1, help="stochastic: presentations per image")
     p.add_argument("--hidden", default="", help="MLP hidden sizes, comma-separated (default "
-                   "1024,1024 for Fashion-MNIST, 512,512 for MNIST)")
+                   "1024,1024)")
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--init", type=Path, default=None,
                    help="start from this model: a --checkpoint file (latent weights and batch "
@@ -532,6 +495,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="presentation counts of the accuracy table")
     p.add_argument("--eval-seed", type=int, default=2019)
     p.add_argument("--combine", default="accumulate", choices=("accumulate", "scores"))
+    p.add_argument("--sng-levels", type=int, default=SNG_LEVELS, choices=(255, 256),
+                   help="the SNG's random numbers are 0..levels-1: P(b = 1) = p / levels")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--table", type=Path, nargs="+", default=None,
@@ -590,7 +555,7 @@ def main(argv: list[str] | None = None) -> int:
         total, correct = 0.0, 0
         for lo in range(0, len(x_tr), args.batch_size):
             idx = perm[lo:lo + args.batch_size]
-            out = model(first_input(x_tr[idx], mode, n, gen))
+            out = model(first_input(x_tr[idx], mode, n, gen, args.sng_levels))
             loss = F.cross_entropy(out, y_tr[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -605,7 +570,7 @@ def main(argv: list[str] | None = None) -> int:
         history.append(rec)
         print(rec, flush=True)
     train_seconds = time.time() - t_start
-    recompute_bn(model, x_tr, mode, n, gen)
+    recompute_bn(model, x_tr, mode, n, gen, levels=args.sng_levels)
     if args.checkpoint is not None:
         torch.save(model.state_dict(), args.checkpoint)
     arrays = model.export()
@@ -613,7 +578,8 @@ def main(argv: list[str] | None = None) -> int:
     eval_n = args.eval_n
     row = {"8-bit": evaluate(arrays, arch, te_img, te_lab, 0)}
     for m in eval_n:
-        row[f"N={m}"] = evaluate(arrays, arch, te_img, te_lab, m, args.eval_seed + m)
+        row[f"N={m}"] = evaluate(arrays, arch, te_img, te_lab, m, args.eval_seed + m,
+                                 levels=args.sng_levels)
     out_path = args.out or default_out(args.dataset, mode, n)
     print_table({out_path.stem: row}, f"test accuracy, fabric arithmetic ({te_src}, "
                 f"{len(te_lab)} images; first-layer accumulation, seed {args.eval_seed} + N)")
@@ -640,7 +606,8 @@ def main(argv: list[str] | None = None) -> int:
         "test_accuracy": row,
         "test_accuracy_note": "training/train_bnn.py evaluate(): the BNN fabric's integer "
                               "arithmetic in float64 NumPy; 8-bit = a / 255 input; N=k: k "
-                              "comparator-SNG presentations, first-layer accumulation, numpy "
+                              f"comparator-SNG presentations (P(b=1) = p/{args.sng_levels}), "
+                              "first-layer accumulation, numpy "
                               f"default_rng(seed {args.eval_seed} + k)",
         "history": history,
         "train_seconds": round(train_seconds, 1),

@@ -205,6 +205,7 @@ class LayerWeights:
     read_error = 0.0  # per-read inversion probability of stochastic weight bits (MRAM)
     load_read_errors = 0  # binary weights: bits inverted when loaded at power-up
     _cached: tuple[int, np.ndarray] | None = None
+    _stored_bits: np.ndarray | None = None  # misalignment: stored streams, a byte per bit
 
     def _packed(self) -> np.ndarray:
         """``packed``, which every layer but a stochastic MUX-shared FC has (the only layers
@@ -251,27 +252,51 @@ class LayerWeights:
         return self._read_errors[1]
 
     def _misaligned(self, image: int) -> np.ndarray:
-        """The streams of ``image`` as read from tracks left misaligned by its faults."""
-        from archsim.blocks.misalignment import misread_addresses
+        """The streams of ``image`` as read from tracks left misaligned by its faults.
+
+        Vectorised over blocks of faulted tracks: each track's offsets, the addresses its
+        streams are read at, and (edge ``random``) the random bits read past a track's end,
+        drawn in bulk as the words one ``integers(0, 2, S)`` call per such stream, in track and
+        stream order, would take (:class:`~archsim.blocks.misalignment.Uint32Stream`)."""
+        from archsim.blocks.misalignment import Uint32Stream
 
         assert self.faults is not None
         table, streams_of = self.faults(image)
         packed = self._packed()
-        if len(table.tracks):
-            flat = packed.reshape(-1, packed.shape[-1]).copy()
-            rng = np.random.default_rng(derive_seed(0, "misread", self.layer.name, image))
-            for row, tr in enumerate(table.tracks.tolist()):
-                streams = streams_of(tr)
-                a, outside = misread_addresses(self._address, table.offsets[row:row + 1],
-                                               self.layer.weight_length,
-                                               self.layer.memory.misalignment_edge, rng)
-                for w in streams.tolist():
-                    bits = gather_bits(self._stored[w], a[0])
-                    if outside.any():
-                        bits = np.where(outside[0], rng.integers(0, 2, bits.shape), bits)
-                    flat[w] = K.pack_bits(bits.astype(np.uint8))
-            packed = flat.reshape(packed.shape)
-        return packed
+        if not len(table.tracks):
+            return packed
+        flat = packed.reshape(-1, packed.shape[-1]).copy()
+        rng = np.random.default_rng(derive_seed(0, "misread", self.layer.name, image))
+        words = Uint32Stream(rng)
+        period = self.layer.weight_length
+        random_edge = self.layer.memory.misalignment_edge == "random"
+        address = self._address[None, :]
+        S = address.shape[1]
+        if self._stored_bits is None:  # the stored streams, one byte per bit, kept
+            self._stored_bits = K.unpack_bits(self._stored, period).reshape(-1)
+        stored_bits = self._stored_bits
+        block = max(1, (1 << 22) // max(1, S * streams_of.per_track))  # bounded temporaries
+        for r0 in range(0, len(table.tracks), block):
+            r1 = min(len(table.tracks), r0 + block)
+            a = table.offset_rows(r0, r1)
+            np.subtract(address, a, out=a)  # the address each access really reads
+            outside = ((a < 0) | (a >= period)) if random_edge else None
+            np.clip(a, 0, period - 1, out=a)  # past an end: the last real cell (saturate)
+            rows, streams = streams_of.many(table.tracks[r0:r1])
+            if streams_of.per_track > 1:
+                a = a[rows]
+            a += (streams * period)[:, None]
+            bits = stored_bits.take(a)
+            if outside is not None:
+                if streams_of.per_track > 1:
+                    outside = outside[rows]
+                redraw = np.flatnonzero(outside.any(axis=1))
+                if len(redraw):  # past an end: a random bit (edge random)
+                    fresh = (words.next(len(redraw) * S) >> np.uint64(31)).astype(np.uint8)
+                    sel = outside[redraw]
+                    bits[redraw] = np.where(sel, fresh.reshape(len(redraw), S), bits[redraw])
+            flat[streams] = K.pack_bits(bits)
+        return flat.reshape(packed.shape)
 
     def bits_at(self, t: int, image: int = 0) -> np.ndarray:
         """Weight bits (units, fan_in) read at datapath step t of ``image``."""

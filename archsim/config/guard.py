@@ -322,8 +322,9 @@ def parse_yaml_text(text: str, display: str, key_path: str = "") -> Any:
     if len(text) > MAX_FILE_BYTES:
         raise ConfigError(display, key_path, Hidden(f"{len(text)} characters"),
                           f"at most {MAX_FILE_BYTES} characters of YAML")
-    loader = UniqueKeyLoader(text)
+    loader: UniqueKeyLoader | None = None
     try:
+        loader = UniqueKeyLoader(text)  # its reader refuses non-printable characters
         node = loader.get_single_node()
         if node is None:
             return None
@@ -345,7 +346,8 @@ def parse_yaml_text(text: str, display: str, key_path: str = "") -> Any:
         raise ConfigError(display, key_path, Hidden("a value YAML cannot build"),
                           f"valid YAML values ({type(exc).__name__})") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def read_yaml_file(path: Path, display: str, what: str = "YAML file") -> Any:

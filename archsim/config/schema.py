@@ -256,10 +256,24 @@ def _tech_parser(dimension: str, positive: bool) -> Callable[[object], TechValue
             raise FieldProblem(
                 raw, f"a mapping {_TECH_FORM} (a technology number needs its source)"
             )
+        # estimated by an installed model; it replaces a value and source merged in from an
+        # included file (the technology file the design builds on)
+        if "hwcomponents" in raw and set(raw) <= {"hwcomponents", "value", "source"}:
+            from archsim.tech.hwcomponents import HwcProblem, estimate
+
+            try:
+                value, source = estimate(raw["hwcomponents"], dimension)
+            except HwcProblem as exc:
+                where = ("hwcomponents",) + ((exc.key,) if exc.key else ())
+                spec = raw["hwcomponents"]
+                bad = spec.get(exc.key, MISSING) if exc.key and isinstance(spec, Mapping) \
+                    else spec
+                raise FieldProblem(bad, str(exc), where) from None
+            return TechValue(value=value, source=source)
         for key in raw:
             if key not in ("value", "source"):
-                raise FieldProblem(raw[key], f"only the keys 'value' and 'source' ({_TECH_FORM})",
-                                   (str(key),))
+                raise FieldProblem(raw[key], f"only the keys 'value' and 'source' ({_TECH_FORM})"
+                                   " or 'hwcomponents' (docs/hwcomponents.md)", (str(key),))
         if "value" not in raw:
             raise FieldProblem(MISSING, f"a {dimension} with a unit", ("value",))
         source = raw.get("source", MISSING)

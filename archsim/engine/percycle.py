@@ -52,6 +52,8 @@ class _ImageJob:
     tokens: list[np.ndarray] = field(default_factory=list)
     acts: Actions = field(default_factory=dict)
     stall: int = 0
+    backpressure: int = 0
+    input_wait: int = 0
 
 
 class _LayerPorts:
@@ -140,14 +142,21 @@ class PerCycleEngine:
                             np.full(S - emit, -1, dtype=np.int64))
             self.ports[i].jobs[k] = job
             while True:
+                delivered_at = int(env.now)
                 if s == job.emit_from and k > 0 and i < n_layers - 1:
                     # backpressure: the next layer must be done with image k-1
                     yield run.release_event(env, i + 1, k - 1)
                     gate = run.released[i + 1][k - 1] + 1
                     if gate > env.now:
                         yield env.timeout(gate - env.now)
+                gated_at = int(env.now)
                 token = yield from self._input_token(i, lay, k, s)
                 c = int(env.now)
+                job.backpressure += gated_at - delivered_at
+                if k > 0 or s > 0:  # before its first step the layer has not started
+                    job.input_wait += c - gated_at
+                else:  # the first step's memory stall, before the layer's first consume
+                    clk.lead = interval - 1
                 clk.c_prev = c
                 job.consume[s] = c
                 job.stall += interval - 1
@@ -222,7 +231,8 @@ class PerCycleEngine:
             self.start[k] = int(job.consume[0])
             run.record_input(k, int(job.consume[-1]))
         run.record_layer_image(lay, k, job.acts, int(job.consume[0]), int(job.consume[-1]),
-                               job.steps, job.times, job.stall)
+                               job.steps, job.times, job.stall, job.backpressure,
+                               job.input_wait)
         if k < run.probe_images:  # the signals the blocks recorded while they stepped
             for p in run.probes:
                 if p.layer == lay.name:

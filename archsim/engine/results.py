@@ -17,18 +17,38 @@ if TYPE_CHECKING:
 
 @dataclass
 class LayerTiming:
-    """When a layer was busy: first input bit consumed to last output bit produced."""
+    """When a layer was busy: first input bit consumed to last output bit produced.
+
+    The layer's span runs from the cycle its memory starts delivering its first step
+    (``start_cycle - lead_cycles``; ``start_cycle`` is that step's consume) to its last step
+    consumed: ``cycles - depth_cycles + lead_cycles`` (the pipeline then drains for
+    ``depth_cycles``), and every cycle of it is one of: ``busy_cycles`` (a step consumed),
+    ``stall_cycles`` (the weight memory still delivering: intervals > 1),
+    ``backpressure_cycles`` (the next layer's one-image buffer still full) or
+    ``input_wait_cycles`` (the input token not yet produced).
+    ``starve_cycles`` is the old name of the last two together (span - busy - stall).
+    """
 
     name: str
     start_cycle: int
     end_cycle: int
     busy_cycles: int  # cycles in which the layer consumed a bit
     stall_cycles: int  # cycles lost waiting for weight memory (intervals > 1)
-    starve_cycles: int = 0  # cycles waiting for the previous layer
+    starve_cycles: int = 0  # input wait + backpressure (span - busy - stall)
+    backpressure_cycles: int = 0  # waiting for the next layer to release its input buffer
+    input_wait_cycles: int = 0  # waiting for the previous layer's (or the input's) token
+    depth_cycles: int = 0  # pipeline depth: last step consumed to last token produced
+    lead_cycles: int = 0  # the first step's memory stall, before start_cycle
 
     @property
     def cycles(self) -> int:
         return self.end_cycle - self.start_cycle
+
+    @property
+    def span_cycles(self) -> int:
+        """First step's memory access to last step consumed, inclusive: busy + stall +
+        backpressure + input wait."""
+        return self.cycles - self.depth_cycles + self.lead_cycles
 
 
 @dataclass(frozen=True)
@@ -52,7 +72,9 @@ class ImageRecord:
     prediction: int
     layer_error: dict[str, float] = field(default_factory=dict)  # mean |SC - float| per layer
     float_prediction: int | None = None
-    latency_cycles: int = 0
+    latency_cycles: int = 0  # first input bit consumed to last output bit produced, inclusive
+    start_cycle: int = 0  # the first layer consumed the image's first input bit
+    end_cycle: int = 0  # the last layer produced the image's last output bit
 
     @property
     def correct(self) -> bool | None:

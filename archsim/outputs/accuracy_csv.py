@@ -3,9 +3,10 @@
 Columns: ``index`` (position in the data set), ``label`` (empty when the data set has no
 labels), ``prediction`` (the SC datapath's class), ``correct`` (1/0, empty without label),
 ``float_prediction`` (the float reference's class, empty when not run), ``latency_cycles``
-and one ``err_<layer>`` column per layer: the mean |SC - float| of that layer's outputs
-for this image (empty when not measured).  The file is written, header only, when a run
-recorded no images, so every run folder has the same files.
+(first input bit to last output bit, inclusive), ``start_cycle`` and ``end_cycle`` (the
+cycles of those two bits), and one ``err_<layer>`` column per layer: the mean |SC - float| of
+that layer's outputs for this image (empty when not measured).  The file is written, header
+only, when a run recorded no images, so every run folder has the same files.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ def accuracy_rows(result: RunResult) -> tuple[list[str], list[list[object]]]:
         "correct",
         "float_prediction",
         "latency_cycles",
+        "start_cycle",
+        "end_cycle",
         *(f"err_{n}" for n in layers),
     ]
     rows: list[list[object]] = [
@@ -49,6 +52,8 @@ def accuracy_rows(result: RunResult) -> tuple[list[str], list[list[object]]]:
             rec.correct,
             rec.float_prediction,
             rec.latency_cycles,
+            rec.start_cycle,
+            rec.end_cycle,
             *(float(rec.layer_error[n]) if n in rec.layer_error else None for n in layers),
         ]
         for rec in result.accuracy

@@ -43,8 +43,9 @@ def console_summary(summary: dict[str, Any], out_dir: str | os.PathLike[str]) ->
         f"  folder        {os.fspath(out_dir)}",
         f"  cycles        {s['cycles']} ({s['cycles'] / per_image:.6g} per image) "
         f"at {s['clock_mhz']:g} MHz",
-        f"  latency       {format_time(s['latency_ns'])} "
-        f"({format_time(s['latency_per_image_ns'])} per image)",
+        f"  run time      {format_time(s['latency_ns'])} "
+        f"({format_time(s['latency_per_image_ns'])} per image, fill included)",
+        *_timing(s),
         f"  energy/image  {format_energy(s['energy_per_image_pj'])} "
         f"(total {format_energy(s['energy_pj'])}, "
         f"leakage {format_energy(s['leakage_energy_pj'])})",
@@ -55,6 +56,19 @@ def console_summary(summary: dict[str, Any], out_dir: str | os.PathLike[str]) ->
     if not s.get("complete", True):
         lines.append("  WARNING: the simulation did not complete; the folder is marked INCOMPLETE")
     return "\n".join(lines)
+
+
+def _timing(s: dict[str, Any]) -> list[str]:
+    out = []
+    if s.get("image_latency_mean_ns") is not None:
+        out.append(f"  image latency {format_time(s['image_latency_mean_ns'])} mean "
+                   f"(min {format_time(s['image_latency_min_ns'])}, "
+                   f"max {format_time(s['image_latency_max_ns'])})")
+    if s.get("throughput_images_per_s") is not None:
+        out.append(f"  throughput    {s['throughput_images_per_s']:,.0f} images/s "
+                   f"(one every {format_time(s['throughput_interval_ns'])}); "
+                   f"bottleneck {s.get('bottleneck_layer')}")
+    return out
 
 
 def console_summary_of_folder(out_dir: str | os.PathLike[str]) -> str:

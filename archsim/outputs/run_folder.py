@@ -48,6 +48,7 @@ from archsim.outputs.accelergy import write_accelergy
 from archsim.outputs.accuracy_csv import write_accuracy_csv
 from archsim.outputs.atomic import create_exclusive
 from archsim.outputs.events import GRANULARITIES, write_events
+from archsim.outputs.image_timing import write_image_timing
 from archsim.outputs.reports import write_reports
 from archsim.outputs.resolved import write_resolved_config
 from archsim.outputs.summary import STATS_TXT, SUMMARY_JSON, build_summary, write_summary
@@ -199,6 +200,7 @@ def _write_into(result: RunResult, out: Path, *, events: str, config_name: str) 
     paths += write_resolved_config(result.config_resolved, out)
     paths += write_events(result, out, events=events)
     paths += write_accuracy_csv(result, out)
+    paths += write_image_timing(result, out)
     paths += write_waves(result, out)
     paths += write_timeline(result, out, config_name=config_name)
     summary = build_summary(result, config_name=config_name)

@@ -18,6 +18,7 @@ from typing import Any
 from archsim import __version__
 from archsim.engine.results import RunResult
 from archsim.outputs.atomic import write_json, write_text
+from archsim.outputs.metrics import timing_metrics
 
 __all__ = [
     "SUMMARY_JSON",
@@ -137,6 +138,11 @@ def layer_table(result: RunResult, blocks: list[dict[str, Any]] | None = None) -
                 "busy_cycles": t.busy_cycles if t else None,
                 "stall_cycles": t.stall_cycles if t else None,
                 "starve_cycles": t.starve_cycles if t else None,
+                "input_wait_cycles": t.input_wait_cycles if t else None,
+                "backpressure_cycles": t.backpressure_cycles if t else None,
+                "depth_cycles": t.depth_cycles if t else None,
+                "lead_cycles": t.lead_cycles if t else None,
+                "span_cycles": t.span_cycles if t else None,
                 "energy_pj": sum(b["energy_pj"] for b in mine),
                 "dynamic_energy_pj": sum(b["dynamic_energy_pj"] for b in mine),
                 "leakage_energy_pj": sum(b["leakage_energy_pj"] for b in mine),
@@ -202,6 +208,7 @@ def build_summary(
         "area_um2": result.area_um2(),
         "leakage_mw": sum(b["leakage_mw"] for b in blocks),
         "accuracy": result.accuracy_fraction(),
+        **timing_metrics(result),
         "accuracy_detail": _accuracy_detail(result),
         "simpy_events": result.simpy_events,
         "layers": layers,
@@ -232,7 +239,8 @@ def render_stats(summary: dict[str, Any]) -> str:
     if not s.get("complete", True):
         lines.append("WARNING: the simulation did not complete; numbers cover a partial run.")
     lines += ["", "Per-layer", "---------"]
-    header = ("Layer", "Cycles", "Start", "End", "Stall", "Energy", "Energy/image", "Area")
+    header = ("Layer", "Cycles", "Start", "End", "Busy", "Stall", "InputWait", "Backpressure",
+              "Energy", "Energy/image", "Area")
     table = [header]
     per_image = max(s["images"], 1)
     table.extend(
@@ -241,7 +249,10 @@ def render_stats(summary: dict[str, Any]) -> str:
             _fmt_int(lay["cycles"]),
             _fmt_int(lay["start_cycle"]),
             _fmt_int(lay["end_cycle"]),
+            _fmt_int(lay["busy_cycles"]),
             _fmt_int(lay["stall_cycles"]),
+            _fmt_int(lay.get("input_wait_cycles")),
+            _fmt_int(lay.get("backpressure_cycles")),
             format_energy(lay["energy_pj"]),
             format_energy(lay["energy_pj"] / per_image),
             format_area(lay["area_um2"]),
@@ -259,13 +270,20 @@ def render_stats(summary: dict[str, Any]) -> str:
     else:
         n_ok, n_all = det.get("correct", "?"), det.get("images_labelled", "?")
         acc = f"{100 * s['accuracy']:.2f}% ({n_ok}/{n_all})"
+        if s.get("accuracy_ci95_low") is not None:
+            acc += (f", 95% Wilson interval {100 * s['accuracy_ci95_low']:.2f}-"
+                    f"{100 * s['accuracy_ci95_high']:.2f}%")
+    lines += ["", "Busy = cycles a step was consumed; Stall = waiting for the weight memory; "
+              "InputWait = waiting", "for the previous layer's output; Backpressure = waiting "
+              "for the next layer's buffer", "(docs/metrics.md)."]
     lines += [
         "",
         "Summary Stats",
         "-------------",
         f"Cycles: {s['cycles']}",
         f"Cycles/image: {s['cycles_per_image']:.6g}",
-        f"Latency: {format_time(s['latency_ns'])}",
+        f"Latency: {format_time(s['latency_ns'])}    (the whole run)",
+        *_timing_lines(s),
         f"Energy: {format_energy(s['energy_pj'])}  "
         f"(dynamic {format_energy(s['dynamic_energy_pj'])}, "
         f"leakage {format_energy(s['leakage_energy_pj'])})",
@@ -276,6 +294,27 @@ def render_stats(summary: dict[str, Any]) -> str:
         f"SimPy events: {s['simpy_events']}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _timing_lines(s: dict[str, Any]) -> list[str]:
+    """Per-image latency, throughput and the bottleneck layer (absent in old summaries)."""
+    out: list[str] = []
+    ns = s["cycle_ns"]
+    if s.get("image_latency_mean_cycles") is not None:
+        lo, mean, hi = (s[f"image_latency_{k}_cycles"] for k in ("min", "mean", "max"))
+        out.append(f"Image latency: mean {mean:,.1f} cycles ({format_time(mean * ns)}), "
+                   f"min {lo:,}, max {hi:,}    (first input bit to last output bit)")
+    if s.get("throughput_interval_cycles") is not None:
+        iv = s["throughput_interval_cycles"]
+        out.append(f"Throughput interval: {iv:,.1f} cycles ({format_time(iv * ns)}) between "
+                   f"finished images; fill {s['fill_cycles']:,.1f} cycles")
+        if s.get("throughput_images_per_s") is not None:
+            out.append(f"Throughput: {s['throughput_images_per_s']:,.1f} images/s")
+    if s.get("bottleneck_layer") is not None:
+        frac = s.get("bottleneck_busy_fraction")
+        share = f" (busy + stall {100 * frac:.1f}% of its span)" if frac is not None else ""
+        out.append(f"Bottleneck: {s['bottleneck_layer']}{share}")
+    return out
 
 
 def write_summary(summary: dict[str, Any], out_dir: str | os.PathLike[str]) -> list[Path]:

@@ -12,24 +12,32 @@ from pathlib import Path
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
+from archsim.outputs.metrics import wilson_interval
 from archsim.plots.rundata import RunData
-from archsim.plots.style import new_figure, save_figure
+from archsim.plots.style import PALETTE, new_figure, save_figure
 
 __all__ = ["layer_errors", "plot_layer_error", "plot_running_accuracy"]
 
 
 def plot_running_accuracy(run: RunData, path: Path, fmt: str) -> Path:
-    """Accuracy over the first n images, for the SC datapath and (if run) the float model."""
+    """Accuracy over the first n images, with its 95 % Wilson interval, for the SC datapath
+    and (if run) the float model."""
     rows = [r for r in run.accuracy if r.get("label") is not None]
     fig = new_figure(9, 4.5)
     ax = fig.subplots()
     n = np.arange(1, len(rows) + 1)
-    sc = np.cumsum([r["label"] == r["prediction"] for r in rows]) / n
+    hits = np.cumsum([r["label"] == r["prediction"] for r in rows])
+    sc = hits / n
+    band = [wilson_interval(int(k), int(m)) for k, m in zip(hits, n, strict=True)]
+    lo = np.array([b[0] for b in band if b is not None])
+    hi = np.array([b[1] for b in band if b is not None])
+    ax.fill_between(n, 100 * lo, 100 * hi, color=PALETTE[0], alpha=0.18, linewidth=0,
+                    label=f"95% Wilson interval (final {100 * lo[-1]:.1f}-{100 * hi[-1]:.1f}%)")
     ax.plot(
         n,
         100 * sc,
-        label=f"SC datapath (final {100 * sc[-1]:.2f}%)",
-        color="tab:blue",
+        label=f"SC datapath (final {100 * sc[-1]:.2f}%, {int(hits[-1])}/{len(rows)})",
+        color=PALETTE[0],
         marker="o" if len(rows) <= 30 else None,
         markersize=3,
     )
@@ -40,7 +48,7 @@ def plot_running_accuracy(run: RunData, path: Path, fmt: str) -> Path:
             n,
             100 * fa,
             label=f"float reference (final {100 * fa[-1]:.2f}%)",
-            color="tab:orange",
+            color=PALETTE[1],
             linestyle="--",
         )
     ax.set_ylim(0, 105)
@@ -81,7 +89,7 @@ def plot_layer_error(run: RunData, path: Path, fmt: str) -> Path:
         means,
         yerr=stds,
         capsize=4,
-        color="tab:purple",
+        color=PALETTE[3],
         alpha=0.85,
         label="mean over images (error bar: ±1 std. dev.)",
     )

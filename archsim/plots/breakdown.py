@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from archsim.outputs.summary import format_area
 from archsim.plots.rundata import RunData
 from archsim.plots.style import area_unit, color_map, energy_unit, new_figure, save_figure
 
@@ -34,6 +35,7 @@ ENERGY_CATEGORIES = (
     "RNG",
     "XNOR",
     "APC",
+    "exact counter",
     "pooling",
     "Btanh",
     "MUX",
@@ -48,6 +50,7 @@ _KIND_CATEGORY = {
     "rng": "RNG",
     "xnor": "XNOR",
     "apc": "APC",
+    "counter": "exact counter",
     "pool": "pooling",
     "btanh": "Btanh",
     "mux": "MUX",
@@ -62,6 +65,7 @@ AREA_KINDS = (
     "rng",
     "xnor",
     "apc",
+    "counter",
     "pool",
     "btanh",
     "mux",
@@ -97,7 +101,11 @@ def category_order(parts: dict[str, dict[str, float]]) -> tuple[list[str], dict[
     seen = {c for d in parts.values() for c in d}
     extra = sorted(seen - set(ENERGY_CATEGORIES))
     order = [c for c in ENERGY_CATEGORIES if c != "leakage"] + extra + ["leakage"]
-    colors = {**CATEGORY_COLORS, **color_map(extra, "Set2")} if extra else CATEGORY_COLORS
+    colors = dict(CATEGORY_COLORS)
+    taken = set(colors.values())
+    spare = [c for c in color_map([f"_{i}" for i in range(40)]).values() if c not in taken]
+    colors.update({c: spare[i % len(spare)] if spare else "#777777"
+                   for i, c in enumerate(extra)})
     return order, colors
 
 
@@ -251,7 +259,7 @@ def plot_activity(run: RunData, path: Path, fmt: str) -> Path:
     """Every block's action counts over the run (horizontal bars, log scale), by layer."""
     actions = run.block_actions()
     layers = layer_order(run)
-    colors = color_map(layers, "tab10")
+    colors = color_map(layers)
     bars: list[tuple[str, str, float]] = []  # (label, layer, count)
     for lay in layers:
         for b in run.blocks:
@@ -300,7 +308,7 @@ def plot_area_breakdown(run: RunData, path: Path, fmt: str) -> Path:
     fig = new_figure(12, 5)
     ax_layer, ax_kind = fig.subplots(1, 2, width_ratios=(3, 2))
     kinds = list(AREA_KINDS) + sorted({k for d in parts.values() for k in d} - set(AREA_KINDS))
-    colors = {**KIND_COLORS, **color_map([k for k in kinds if k not in KIND_COLORS], "Set2")}
+    colors = {**KIND_COLORS, **color_map([k for k in kinds if k not in KIND_COLORS])}
     if layers and any(totals):
         stacked_bars(ax_layer, layers, parts, kinds, colors, scale)
         by_kind = {k: sum(d.get(k, 0.0) for d in parts.values()) for k in kinds}
@@ -339,5 +347,7 @@ def plot_area_breakdown(run: RunData, path: Path, fmt: str) -> Path:
     ax_layer.set_ylabel(f"area ({unit})")
     ax_kind.set_title("Area by block kind (whole design)")
     ax_kind.set_ylabel("block kind")
-    fig.suptitle(f"{run.label}: area breakdown (total {run.summary.get('area_um2', 0):.4g} µm²)")
+    total_area = format_area(float(run.summary.get("area_um2") or 0.0))
+    fig.suptitle(f"{run.label}: area breakdown (total {total_area.replace('um^2', 'µm²')})"
+                 .replace("mm^2", "mm²"))
     return save_figure(fig, path, fmt)

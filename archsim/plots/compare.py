@@ -74,12 +74,17 @@ def _bars(
 
 
 def plot_metrics(runs: list[RunData], path: Path, fmt: str) -> Path:
-    colors = color_map([r.label for r in runs], "tab10")
+    colors = color_map([r.label for r in runs])
     s = [r.summary for r in runs]
     e_scale, e_unit = energy_unit(x["energy_per_image_pj"] for x in s)
     a_scale, a_unit = area_unit(x["area_um2"] for x in s)
     p_scale, p_unit = power_unit(x["power_mw"] for x in s)
-    t_scale, t_unit = time_unit(x["latency_ns"] / max(x["images"], 1) for x in s)
+    def image_latency_ns(x: dict[str, Any]) -> float:
+        # the real per-image latency where the run has it, else the old run time / images
+        v = x.get("image_latency_mean_ns")
+        return float(v) if v is not None else x["latency_ns"] / max(x["images"], 1)
+
+    t_scale, t_unit = time_unit(image_latency_ns(x) for x in s)
     panels: list[tuple[list[float | None], str, str, str]] = [
         (
             [x["energy_per_image_pj"] / e_scale for x in s],
@@ -90,8 +95,8 @@ def plot_metrics(runs: list[RunData], path: Path, fmt: str) -> Path:
         ([x["area_um2"] / a_scale for x in s], f"area ({a_unit})", "Area", "{:.4g}"),
         ([x["power_mw"] / p_scale for x in s], f"average power ({p_unit})", "Power", "{:.4g}"),
         (
-            [x["latency_ns"] / max(x["images"], 1) / t_scale for x in s],
-            f"simulated time per image ({t_unit})",
+            [image_latency_ns(x) / t_scale for x in s],
+            f"latency per image, mean ({t_unit})",
             "Latency per image",
             "{:.4g}",
         ),
@@ -111,6 +116,15 @@ def plot_metrics(runs: list[RunData], path: Path, fmt: str) -> Path:
     axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
     for ax, (vals, ylabel, title, vfmt) in zip(axes, panels, strict=False):
         _bars(ax, runs, vals, colors, ylabel, title, vfmt)
+        if title == "Accuracy":  # 95 % Wilson intervals where the runs have them
+            for i, x in enumerate(s):
+                lo, hi = x.get("accuracy_ci95_low"), x.get("accuracy_ci95_high")
+                if lo is not None and hi is not None and x.get("accuracy") is not None:
+                    acc = 100 * x["accuracy"]
+                    ax.errorbar(i, acc, yerr=[[acc - 100 * lo], [100 * hi - acc]], fmt="none",
+                                ecolor="black", capsize=4, linewidth=1)
+            ax.set_ylim(0, 110)
+            ax.set_ylabel("accuracy (%), 95% Wilson interval")
     for ax in axes[len(panels) :]:
         ax.set_visible(False)
     handles, labels = axes[0].get_legend_handles_labels()
@@ -154,7 +168,7 @@ def plot_area_by_kind(runs: list[RunData], path: Path, fmt: str) -> Path:
                 d[k] = d.get(k, 0.0) + v
         parts[r.label] = d
     kinds = list(AREA_KINDS) + sorted({k for d in parts.values() for k in d} - set(AREA_KINDS))
-    colors = {**KIND_COLORS, **color_map([k for k in kinds if k not in KIND_COLORS], "Set2")}
+    colors = {**KIND_COLORS, **color_map([k for k in kinds if k not in KIND_COLORS])}
     labels = [r.label for r in runs]
     scale, unit = area_unit(sum(d.values()) for d in parts.values())
     fig = new_figure(max(7.0, 2 + 1.3 * len(runs)), 5)
@@ -181,7 +195,7 @@ def plot_layer_energy(runs: list[RunData], path: Path, fmt: str) -> Path:
             d[name] = float(row.get("energy_pj") or 0.0) / r.images
         per[r.label] = d
     scale, unit = energy_unit(v for d in per.values() for v in d.values())
-    colors = color_map([r.label for r in runs], "tab10")
+    colors = color_map([r.label for r in runs])
     fig = new_figure(max(8.0, 2 + 0.5 * len(layers) * len(runs)), 5)
     ax = fig.subplots()
     x = np.arange(len(layers))

@@ -56,7 +56,8 @@ class RunData:
     layers: list[dict[str, Any]]
     blocks: list[dict[str, Any]]
     accuracy: list[dict[str, Any]] = field(default_factory=list)
-    label: str = ""  # how comparison figures name this run
+    label: str = ""  # how figures name this run: the design's name
+    image_timing: list[dict[str, Any]] = field(default_factory=list)  # image_timing.csv
 
     @property
     def images(self) -> int:
@@ -92,8 +93,11 @@ def load_run(path: str | os.PathLike[str]) -> RunData:
         layers = _read_csv(p / "layers.csv")
         blocks = _read_csv(p / "blocks.csv")
         acc = _read_csv(p / "accuracy.csv") if (p / "accuracy.csv").is_file() else []
+        per_image = (_read_csv(p / "image_timing.csv") if (p / "image_timing.csv").is_file()
+                     else [])
     except (OSError, ValueError, UnicodeDecodeError) as e:
         raise NotARunFolder(f"{p}: unreadable run folder ({e})") from e
     if not isinstance(summary, dict) or "energy_pj" not in summary:
         raise NotARunFolder(f"{p}: summary.json is not an archsim run summary")
-    return RunData(p, summary, layers, blocks, acc, label=str(summary.get("config") or p.name))
+    label = str(summary.get("design") or summary.get("config") or p.name)
+    return RunData(p, summary, layers, blocks, acc, label=label, image_timing=per_image)

@@ -1,4 +1,5 @@
-"""The numbers DW-CNN publishes (Ma et al., ISQED 2018; ``shared/seeds/001``).
+"""The numbers DW-CNN publishes (Ma et al., "An Area and Energy Efficient Design of Domain-Wall
+Memory-Based Deep Convolutional Neural Networks using Stochastic Computing", ISQED 2018).
 
 Only values printed in the paper's text and tables are here; Fig. 8 and Fig. 11 are images
 whose values the text does not state, so for them only the stated trends are kept

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,9 @@ class Table:
     rows: list[tuple[list[str], dict[str, tuple[float | None, float | None]]]] = \
         field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # printed beside the table (report.html, the Markdown): e.g. that its numbers come from a
+    # technology fitted to this same table
+    caveat: str | None = None
 
     def add(self, labels: list[str], values: dict[str, tuple[float | None, float | None]]
             ) -> None:
@@ -79,8 +83,11 @@ class Table:
             return f"{v:.2f}" if is_ratio else f"{v:.4g}"
 
         head = self.header()
-        lines = [f"### {self.title}", "", "| " + " | ".join(head) + " |",
-                 "|" + "---|" * len(head)]
+        lines = [f"### {self.title}", ""]
+        if self.caveat:
+            lines += [f"> **Caveat:** {self.caveat}", ""]
+        lines += ["Ratio = ours / paper.", "", "| " + " | ".join(head) + " |",
+                  "|" + "---|" * len(head)]
         for rec in self.records():
             cells = [fmt(v, head[i].endswith(" ratio")) for i, v in enumerate(rec)]
             lines.append("| " + " | ".join(cells) + " |")
@@ -96,7 +103,10 @@ class Table:
         return pd.DataFrame(self.records(), columns=self.header())
 
     def write(self, folder: Path, stem: str) -> list[Path]:
-        """``<stem>.csv`` and ``<stem>.md`` in ``folder``."""
+        """``<stem>.csv``, ``<stem>.md`` and ``<stem>.json`` (title, caveat, notes: what
+        report.html prints beside the table) in ``folder``."""
         folder.mkdir(parents=True, exist_ok=True)
+        meta = {"title": self.title, "caveat": self.caveat, "notes": list(self.notes)}
         return [write_text(folder / f"{stem}.csv", self.to_csv()),
-                write_text(folder / f"{stem}.md", self.to_markdown())]
+                write_text(folder / f"{stem}.md", self.to_markdown()),
+                write_text(folder / f"{stem}.json", json.dumps(meta, indent=1) + "\n")]

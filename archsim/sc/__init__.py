@@ -6,7 +6,8 @@
 - ``archsim.sc.kernels``: the kernels the simulator calls, dispatched to the compiled
   ``archsim._kernels_*`` modules when built, else to the reference; both give identical bits.
 
-Definitions follow ``shared/reference/sc_definitions.md``; the API is in ``docs/design.md``.
+Definitions: docs/dwcnn-model.md (bipolar coding, XNOR, APC after Kim, Lee and Choi, ISOCC
+2015, Btanh after Kim et al., DAC 2016); the API is in ``docs/design.md``.
 """
 
 from archsim.sc.rng import kim_r, n_words, pack_bits, unpack_bits

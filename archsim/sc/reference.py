@@ -1,6 +1,6 @@
 """NumPy reference of every bit kernel of the SC datapath: the oracle.
 
-Each function here states the definition of ``sc_definitions.md`` (sections 1-7 and 9) as
+Each function here states the SC definition it implements (docs/dwcnn-model.md) as
 directly as NumPy allows: streams are unpacked to one ``uint8`` per bit, combined with
 element-wise operations and summed. Speed is secondary; the compiled kernels in
 ``archsim._kernels_*`` (``cython_kernels/*.pyx``) must return the same bits, and the tests check

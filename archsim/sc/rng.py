@@ -1,7 +1,7 @@
 """Random-number sources of the stochastic number generators, and bit-packing helpers.
 
 An SNG compares a w-bit value with one number per cycle from a random source (see
-``sc_definitions.md`` section 2). This module defines the sources archsim models, as plain
+docs/dwcnn-model.md, "Streams and coding"). This module defines the sources archsim models, as plain
 NumPy/Python reference code:
 
 - a Fibonacci LFSR with a fixed maximal-length feedback polynomial per width (3..32), an

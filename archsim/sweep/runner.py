@@ -588,6 +588,10 @@ def sweep_main(args: Any) -> int:
         bar.close()
     for key, err in report.failures.items():
         print(f"archsim: point {key} failed: {err}", file=sys.stderr)
-    print(f"{out}: results.csv, results.parquet ({len(report.points)} points)")
+    if any(r.get("status") == "ok" for r in report.rows):
+        from archsim.report import write_report
+
+        write_report(out)
+    print(f"{out}: results.csv, results.parquet, report.html ({len(report.points)} points)")
     print(report.line())
     return 1 if report.failed else 0

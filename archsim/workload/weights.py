@@ -310,6 +310,10 @@ def _mask(label: str, key: str, a: np.ndarray, op: WeightedOp, workload: Workloa
         bad = m[~np.isin(m, (0.0, 1.0))][0]
         raise ConfigError(label, key, float(bad), "a mask of 0/1 (or bool) values: 1 keeps "
                           "a weight, 0 prunes it")
+    if not m.any():
+        raise ConfigError(label, key, f"a mask pruning all {m.size} weights",
+                          f"a mask keeping at least one weight of {what} (a pruning must not "
+                          "leave a layer empty)")
     return m.astype(bool)
 
 

@@ -17,7 +17,10 @@ Terms, for a layer with stream length L, S = passes x L datapath steps:
 * weight streams: ``(weights + biases) x stored length`` bits, packed (stochastic weights are
   stored at their own length, binary weights become L-bit streams);
 * neuron outputs: ``neurons x S`` bytes (a count or a bit per neuron and cycle, unpacked);
-* misalignment faults (p > 0): ``tracks x S`` int64 offsets, every track hit (worst case);
+* float weights: ``(weights + biases) x 24`` bytes (the model's float64 array and two copies);
+* misalignment faults (p > 0): twice the expected fault events (``tracks x S x p``, one shift
+  step per access), 64 B each, the misread block temporaries (2^22 accesses x 24 B) and the
+  stored streams a byte per bit;
 * DWM heads: ``ports x tracks of a chain`` int64 positions.
 """
 
@@ -37,6 +40,10 @@ DEFAULT_LIMIT_BYTES = 2 * 1024**3
 LIMIT_ENV = "ARCHSIM_MEMORY_LIMIT_GB"
 
 _RNG_BYTES_PER_ENTRY = 24
+#: a fault event: its row, access and direction (int64 each), their sort and the draws
+_FAULT_EVENT_BYTES = 64
+#: the misread temporaries of one block of tracks (2^22 accesses: offsets, bits, masks)
+_FAULT_BLOCK_BYTES = (1 << 22) * 24
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,8 @@ def _layer_terms(lay: LayerSpec, i: int, L: int) -> list[MemoryTerm]:
                    else "stream.length",
                    lay.weight_length if lay.weight_format == "stochastic" else L),
         MemoryTerm(lay.neurons * S, "per-cycle neuron outputs", size_key, size_value),
+        MemoryTerm(weight_count * 8 * 3, "float weights (model, clipped and quantized copies)",
+                   size_key, size_value),
     ]
     mem = lay.memory
     if mem.is_dwm:
@@ -94,7 +103,10 @@ def _layer_terms(lay: LayerSpec, i: int, L: int) -> list[MemoryTerm]:
                                 f"{here}.weights.memory", lay.memory.name))
         if mem.misalignment > 0:
             tracks = weight_count * chain
-            terms.append(MemoryTerm(tracks * S * 8, "misalignment offsets (every track hit)",
+            events = int(tracks * S * min(1.0, mem.misalignment) * 2) + tracks
+            terms.append(MemoryTerm(events * _FAULT_EVENT_BYTES + _FAULT_BLOCK_BYTES
+                                    + weight_count * stored,
+                                    "misalignment fault events and misread blocks",
                                     f"memories.{mem.name}.misalignment.probability",
                                     mem.misalignment))
     if lay.weight_format == "binary":

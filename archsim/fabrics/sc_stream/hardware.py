@@ -80,7 +80,8 @@ class LayerHardware:
         blocks.append(_block("xnor", name, "xnor", self.xnors, lg["xnor"], "multiply",
                              "bipolar XNOR multipliers"))
         per_input = lg["apc_per_input" if lay.counter == "apc" else "pc_per_input"]
-        blocks.append(_block(lay.counter, name, "apc", self.counters,
+        blocks.append(_block(lay.counter, name, "apc" if lay.counter == "apc" else "counter",
+                             self.counters,
                              per_input.scaled(lay.counter_inputs), "count",
                              f"{lay.counter_inputs}-input {lay.counter.upper()}"))
         self.buffer_bits = lay.inputs * store.L if lay.passes > 1 else 0

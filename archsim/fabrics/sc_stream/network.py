@@ -6,12 +6,12 @@ per-cycle engines, so both simulate exactly the same hardware.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from archsim.blocks.misalignment import FaultDraw, FaultTable, draw_faults
+from archsim.blocks.misalignment import FaultDraw, FaultTable, TrackStreams, draw_faults
 from archsim.blocks.specs import NetworkSpec
 from archsim.blocks.streams import LayerWeights, input_streams
 from archsim.blocks.weight_store import WeightStore
@@ -106,14 +106,11 @@ def _fault_model(el: ElaboratedLayer, seed: int) -> FaultDraw:
     store, mem = el.store, el.spec.memory
     streams = store.nanowires
     tracks = int(store.track_of_stream(np.array([streams - 1]))[0]) + 1
-    cache: dict[int, tuple[FaultTable, Callable[[int], np.ndarray]]] = {}
+    cache: dict[int, tuple[FaultTable, TrackStreams]] = {}
 
-    def streams_of(track: int) -> np.ndarray:
-        if store.zone_mode:
-            return np.arange(track * mem.ports, min((track + 1) * mem.ports, streams))
-        return np.array([track])
+    streams_of = TrackStreams(mem.ports if store.zone_mode else 1, streams)
 
-    def faults(image: int) -> tuple[FaultTable, Callable[[int], np.ndarray]]:
+    def faults(image: int) -> tuple[FaultTable, TrackStreams]:
         if image not in cache:
             if len(cache) > 4:
                 cache.clear()
