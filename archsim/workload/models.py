@@ -53,6 +53,10 @@ BUILTIN_MODELS: dict[str, BuiltinModel] = {
         BuiltinModel("lenet5_mnist_apc_sc", "lenet5_mnist_apc_sc.npz", "mnist", _LENET,
                      "lenet5_mnist_apc fine-tuned through the hardware model (APC, MUX-shared "
                      "FC)"),
+        BuiltinModel("lenet5_mnist_apc_hil", "lenet5_mnist_apc_hil.npz", "mnist", _LENET,
+                     "lenet5_mnist_apc_sc fine-tuned by archsim train with the hardware in the "
+                     "loop (fc1 on the simulator's conv2 outputs, fc2 on its fc1 outputs; APC, "
+                     "MUX-shared FC; fc2 on the 32-level grid); docs/accuracy.md"),
         BuiltinModel("bnn_fmnist_conv", "bnn_fmnist_conv.npz", "fashion-mnist", _BNN_FMNIST,
                      "binarized 784-1024-1024-10 MLP, conventional training (real-valued "
                      "first-layer input p/255)",
