@@ -9,7 +9,9 @@
                              [--out DIR] [--images N] [--seed S] [--set ...] [--data-dir DIR]
     archsim data fetch mnist|fashion-mnist|cifar10 [--dir DIR] [--base-url URL] [--allow-http]
                        [--deadline SECONDS]
-    archsim reproduce dwcnn|scbnn [--images N] [--hw-images N] [--out DIR] [--jobs N]
+    archsim train CONFIG --out MODEL.npz [--epochs N] [--calibrate N] [--hil-after LAYER] ...
+    archsim import-onnx MODEL.onnx --out DIR [--mapping M] [--dataset D] [--clip C]
+    archsim reproduce dwcnn|imce|scbnn [--images N] [--hw-images N] [--out DIR] [--jobs N]
                             [--only table1|table2|table3|fig8|fig11 ...] [--data-dir DIR]
     archsim --version
 
@@ -132,6 +134,43 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--data-dir", help="folder with mnist/ (or ARCHSIM_DATA)")
     rp.add_argument("--quiet", action="store_true", help="no progress lines")
 
+    t = sub.add_parser("train", help="fine-tune a design's model through a differentiable "
+                       "model of its fabric (docs/training.md; needs torch)")
+    t.add_argument("config", help="design file whose model is fine-tuned (path or builtin:)")
+    t.add_argument("--out", required=True, help="the .npz to write (model.weights of a design)")
+    t.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   help="override of the design (e.g. model.weights=init.npz)")
+    t.add_argument("--epochs", type=int, default=3)
+    t.add_argument("--lr", type=float, default=5e-4, help="peak Adam learning rate")
+    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--val-count", type=int, default=5000,
+                   help="training images held out for choosing the best epoch")
+    t.add_argument("--max-train", type=int, default=0, help="use the first N training images")
+    t.add_argument("--calibrate", type=int, default=100, metavar="N",
+                   help="training images the simulator measures the model's gains on (0: off)")
+    t.add_argument("--hil-after", metavar="LAYER", help="train the layers after LAYER on the "
+                   "accelerator's real outputs of LAYER (hardware in the loop)")
+    t.add_argument("--hil-images", type=int, default=2000)
+    t.add_argument("--augment-shift", type=int, default=1)
+    t.add_argument("--tune", action="append", default=[], metavar="ATTR=VALUE",
+                   help="hardware-model attribute, e.g. pool_tau=0.8 or noise_scale=0.5")
+    t.add_argument("--seed", type=int, default=1)
+    t.add_argument("--threads", type=int, default=2)
+    t.add_argument("--data-dir", help="folder with mnist/ and fashion-mnist/ (or ARCHSIM_DATA)")
+    t.add_argument("--quiet", action="store_true")
+
+    io = sub.add_parser("import-onnx", help="an ONNX model as a workload file and its weights "
+                        "(docs/workloads.md)")
+    io.add_argument("model", help="the .onnx file")
+    io.add_argument("--out", required=True, help="folder for <name>.yaml and <name>.npz")
+    io.add_argument("--name", help="workload name (default: the file stem)")
+    io.add_argument("--mapping", choices=("unipolar", "bipolar", "raw"), default="unipolar",
+                    help="how pixels became the model's input in training (default p/255)")
+    io.add_argument("--dataset", choices=("mnist", "fashion-mnist", "random"),
+                    default="random")
+    io.add_argument("--input-shape", help="C,H,W of the images when the graph takes vectors")
+    io.add_argument("--clip", type=float, help="model.clip (1.0 for SC fabrics)")
+
     d = sub.add_parser("data", help="data sets")
     dsub = d.add_subparsers(dest="data_command", required=True)
     f = dsub.add_parser("fetch", help="download and verify an official data set")
@@ -161,24 +200,24 @@ def _load(path: str, overrides: list[str], seed: int | None = None):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """``archsim run``: :func:`archsim.api.load`, :func:`archsim.api.run` (its checks first),
+    then the run folder's writers, with a progress bar and the console summary."""
+    from archsim.api import load, run
     from archsim.children import WorkerDied
     from archsim.config.errors import ConfigError
     from archsim.nn.errors import DatasetError
     from archsim.outputs.run_folder import OutputFolderError, check_output_folder
-    from archsim.run import RunOptions, prepare_run, run_config
 
-    opts = RunOptions(images=args.images, start=args.start, data_dir=args.data_dir,
-                      mode=args.mode, probes=tuple(args.probe), probe_images=args.probe_images,
-                      jobs=args.jobs)
-    try:  # every check before the run folder is touched
-        cfg = _load(args.config, args.set, args.seed)
-        prepared = prepare_run(cfg, opts)
+    try:  # every check before the run folder is touched (run() makes the others first)
+        design = load(args.config, args.set, seed=args.seed)
+        cfg = design.config
         out = Path(args.out) if args.out else (
             Path("traces") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}")
         check_output_folder(out)
     except (ConfigError, DatasetError, OutputFolderError) as e:
         return _error(str(e))
-    bar = _progress(prepared.count, args.quiet)
+    count = args.images if args.images is not None else cfg.dataset.images
+    bar = _progress(count, args.quiet)
     correct = [0, 0]
 
     def progress(rec) -> None:
@@ -191,7 +230,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                 bar.set_postfix(acc=f"{100.0 * correct[0] / correct[1]:.2f}%")
 
     try:
-        result, _ = run_config(cfg, opts, progress, prepared=prepared)
+        result = run(design, images=args.images, start=args.start, data_dir=args.data_dir,
+                     mode=args.mode, probes=tuple(args.probe), probe_images=args.probe_images,
+                     jobs=args.jobs, progress=progress)
     except (ConfigError, DatasetError) as e:
         return _error(str(e))
     except WorkerDied as e:
@@ -289,6 +330,69 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return reproduce_main(args)
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from archsim.config.errors import ConfigError
+    from archsim.nn.errors import DatasetError
+
+    try:
+        from archsim.train.finetune import finetune
+    except ImportError as e:
+        return _error(f"archsim train needs torch ({e}): pip install torch==2.13.0")
+    tuning = {}
+    for text in args.tune:
+        key, sep, value = text.partition("=")
+        if not sep:
+            return _error(f"--tune {text!r}: expected ATTR=VALUE")
+        import yaml
+
+        tuning[key.strip()] = yaml.safe_load(value)
+
+    def progress(rec: dict) -> None:
+        if not args.quiet:
+            print(f"archsim: train: {rec}", flush=True)
+
+    try:
+        rep = finetune(args.config, args.out, overrides=args.set, epochs=args.epochs,
+                       lr=args.lr, batch_size=args.batch_size, data_dir=args.data_dir,
+                       val_count=args.val_count, max_train=args.max_train,
+                       calibrate_images=args.calibrate, hil_after=args.hil_after,
+                       hil_images=args.hil_images, augment_shift=args.augment_shift,
+                       seed=args.seed, threads=args.threads, tuning=tuning,
+                       progress=progress)
+    except (ConfigError, DatasetError) as e:
+        return _error(str(e))
+    except KeyboardInterrupt:
+        print("archsim: interrupted; no model written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if not args.quiet:
+        print(f"archsim: wrote {rep.out} ({rep.metadata['train_seconds']} s)")
+    return EXIT_OK
+
+
+def cmd_import_onnx(args: argparse.Namespace) -> int:
+    from archsim.config.errors import ConfigError
+    from archsim.workload.onnx_import import import_onnx
+
+    shape = None
+    if args.input_shape:
+        try:
+            shape = tuple(int(v) for v in args.input_shape.split(","))
+        except ValueError:
+            return _error(f"--input-shape {args.input_shape!r}: expected C,H,W integers")
+    try:
+        imported = import_onnx(args.model, name=args.name, mapping=args.mapping,
+                               dataset={"name": args.dataset}, input_shape=shape,
+                               clip=args.clip)
+        yaml_path, npz = imported.save(args.out)
+        from archsim.workload import load_weights, load_workload
+
+        load_weights(load_workload(yaml_path))  # what a design will read: valid
+    except ConfigError as e:
+        return _error(str(e))
+    print(f"archsim: {args.model}: {len(imported.workload['ops'])} ops -> {yaml_path}, {npz}")
+    return EXIT_OK
+
+
 def cmd_data(args: argparse.Namespace) -> int:
     from archsim.nn.fetch import DEFAULT_DEADLINE_S, fetch_main
 
@@ -311,7 +415,8 @@ def main(argv: list[str] | None = None) -> int:
     if problem is not None:
         parser.error(problem)  # exits 2, before anything is read or written
     handlers = {"run": cmd_run, "validate": cmd_validate, "plot": cmd_plot, "report": cmd_report,
-                "data": cmd_data, "sweep": cmd_sweep, "reproduce": cmd_reproduce}
+                "data": cmd_data, "sweep": cmd_sweep, "reproduce": cmd_reproduce,
+                "train": cmd_train, "import-onnx": cmd_import_onnx}
     hup = (signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()
     try:
         with terminate_raises((signal.SIGTERM, *hup)):

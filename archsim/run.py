@@ -5,6 +5,9 @@ model weights, the data set, the probes) and elaborates the hardware; ``archsim 
 calls it too, so it accepts exactly what ``run`` accepts.  ``run_config`` is the pure entry
 point the CLI and the sweeps call: it prepares, simulates and returns the result object
 (writers are separate).
+
+The module is also the API function: ``archsim.run(design, ...)`` is :func:`archsim.api.run`
+(:mod:`archsim.callmodule`; ``archsim.run`` can only be one object).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from archsim.callmodule import make_callable
 from archsim.config.errors import ConfigError
 from archsim.config.schema import DesignConfig
 from archsim.engine.fabric import FabricNetwork, Probe, ProbeError
@@ -22,6 +26,8 @@ from archsim.engine.results import ImageRecord, RunResult
 from archsim.fabrics import get_fabric
 from archsim.seeds import derive_seed
 from archsim.simulator import Image, SimTrace, simulate
+
+make_callable(__name__, "run")
 
 
 @dataclass

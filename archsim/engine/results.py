@@ -7,9 +7,12 @@ plots in ``archsim.plots`` into figures.  Nothing here knows a file format.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archsim.engine.ledger import Ledger
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass
@@ -171,3 +174,17 @@ class RunResult:
         if not labelled:
             return None
         return sum(bool(r.correct) for r in labelled) / len(labelled)
+
+    # ------------------------------------------------------------ tables
+    def to_frame(self, table: str = "layers", *, events: str = "aggregated") -> pd.DataFrame:
+        """One table of the run as a pandas DataFrame, the rows of the run folder's file:
+        ``"layers"`` (layers.csv), ``"blocks"`` (blocks.csv), ``"events"`` (events.parquet,
+        ``events="aggregated"`` or ``"per-action"``), ``"accuracy"`` (accuracy.csv). Built
+        by :mod:`archsim.outputs.frames`."""
+        from archsim.outputs.frames import run_frame
+
+        return run_frame(self, table, events=events)
+
+    def to_pandas(self, table: str = "layers", *, events: str = "aggregated") -> pd.DataFrame:
+        """Same as :meth:`to_frame`."""
+        return self.to_frame(table, events=events)

@@ -19,18 +19,15 @@ from archsim.engine.results import RunResult
 from archsim.outputs.atomic import atomic_open
 from archsim.outputs.summary import layer_names
 
-__all__ = ["ACCURACY_CSV", "write_accuracy_csv"]
+__all__ = ["ACCURACY_CSV", "accuracy_rows", "write_accuracy_csv"]
 
 ACCURACY_CSV = "accuracy.csv"
 
 
-def _opt(v: object) -> object:
-    return "" if v is None else v
-
-
-def write_accuracy_csv(result: RunResult, out_dir: str | os.PathLike[str]) -> list[Path]:
-    """Write ``accuracy.csv`` into ``out_dir``."""
-    path = Path(out_dir) / ACCURACY_CSV
+def accuracy_rows(result: RunResult) -> tuple[list[str], list[list[object]]]:
+    """The header and rows of ``accuracy.csv`` as Python values (``None`` for a missing
+    label, float prediction or layer error; ``correct`` a bool or ``None``).
+    ``RunResult.to_frame("accuracy")`` is these rows."""
     layers = list(layer_names(result))
     for rec in result.accuracy:  # layers that only appear in error records, in their order
         layers.extend(k for k in rec.layer_error if k not in layers)
@@ -47,25 +44,39 @@ def write_accuracy_csv(result: RunResult, out_dir: str | os.PathLike[str]) -> li
         "end_cycle",
         *(f"err_{n}" for n in layers),
     ]
+    rows: list[list[object]] = [
+        [
+            rec.index,
+            rec.label,
+            rec.prediction,
+            rec.correct,
+            rec.float_prediction,
+            rec.latency_cycles,
+            rec.start_cycle,
+            rec.end_cycle,
+            *(float(rec.layer_error[n]) if n in rec.layer_error else None for n in layers),
+        ]
+        for rec in result.accuracy
+    ]
+    return header, rows
+
+
+def _csv_cell(column: str, v: object) -> object:
+    if v is None:
+        return ""
+    if column == "correct":
+        return int(bool(v))
+    if column.startswith("err_"):
+        return repr(float(v))  # type: ignore[arg-type]
+    return v
+
+
+def write_accuracy_csv(result: RunResult, out_dir: str | os.PathLike[str]) -> list[Path]:
+    """Write ``accuracy.csv`` into ``out_dir``."""
+    path = Path(out_dir) / ACCURACY_CSV
+    header, rows = accuracy_rows(result)
     with atomic_open(path, "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(header)
-        for rec in result.accuracy:
-            correct = rec.correct
-            w.writerow(
-                [
-                    rec.index,
-                    _opt(rec.label),
-                    rec.prediction,
-                    "" if correct is None else int(correct),
-                    _opt(rec.float_prediction),
-                    rec.latency_cycles,
-                    rec.start_cycle,
-                    rec.end_cycle,
-                    *(
-                        repr(float(rec.layer_error[n])) if n in rec.layer_error else ""
-                        for n in layers
-                    ),
-                ]
-            )
+        w.writerows([_csv_cell(c, v) for c, v in zip(header, row, strict=True)] for row in rows)
     return [path]

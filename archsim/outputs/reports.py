@@ -17,7 +17,8 @@ from typing import Any
 
 from archsim.outputs.atomic import atomic_open
 
-__all__ = ["BLOCKS_CSV", "LAYERS_CSV", "LAYER_COLUMNS", "write_reports"]
+__all__ = ["BLOCKS_CSV", "LAYERS_CSV", "LAYER_COLUMNS", "block_rows", "layer_rows",
+           "write_reports"]
 
 LAYERS_CSV = "layers.csv"
 BLOCKS_CSV = "blocks.csv"
@@ -61,9 +62,11 @@ def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> Path:
     return path
 
 
-def write_layers_csv(summary: dict[str, Any], path: Path) -> Path:
+def layer_rows(summary: dict[str, Any]) -> list[list[Any]]:
+    """The rows of ``layers.csv`` (columns :data:`LAYER_COLUMNS`) as Python values; ``None``
+    where a layer has no timing. ``RunResult.to_frame("layers")`` is these rows."""
     per_image = max(summary["images"], 1)
-    rows = [
+    return [
         [
             lay["name"],
             lay["start_cycle"],
@@ -87,10 +90,15 @@ def write_layers_csv(summary: dict[str, Any], path: Path) -> Path:
         ]
         for lay in summary["layers"]
     ]
-    return _write_csv(path, list(LAYER_COLUMNS), rows)
 
 
-def write_blocks_csv(summary: dict[str, Any], path: Path) -> Path:
+def write_layers_csv(summary: dict[str, Any], path: Path) -> Path:
+    return _write_csv(path, list(LAYER_COLUMNS), layer_rows(summary))
+
+
+def block_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    """The header and rows of ``blocks.csv`` as Python values (``None`` where a block has no
+    such action). ``RunResult.to_frame("blocks")`` is these rows."""
     actions: list[str] = []
     for b in summary["blocks"]:
         actions.extend(a for a in b["actions"] if a not in actions)
@@ -127,6 +135,11 @@ def write_blocks_csv(summary: dict[str, Any], path: Path) -> Path:
         ]
         for b in summary["blocks"]
     ]
+    return header, rows
+
+
+def write_blocks_csv(summary: dict[str, Any], path: Path) -> Path:
+    header, rows = block_rows(summary)
     return _write_csv(path, header, rows)
 
 

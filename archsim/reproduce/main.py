@@ -19,23 +19,15 @@ from __future__ import annotations
 import csv
 import io
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from archsim.outputs.atomic import write_text
 from archsim.reproduce import collect, figures
 from archsim.reproduce.calibrate import fit_table2, fitted_numbers
-from archsim.reproduce.studies import (
-    CALIBRATED,
-    GENERIC,
-    OUTPUTS,
-    STUDIES,
-    configs_dir,
-    run_studies,
-)
+from archsim.reproduce.studies import CALIBRATED, GENERIC, OUTPUTS, configs_dir
+from archsim.reproduce.tables import Table
 from archsim.reproduce.trends import check_trends, trends_markdown
-from archsim.resources import resolve
 
 __all__ = ["reproduce_main", "write_outputs"]
 
@@ -98,10 +90,12 @@ def _fit_report(results: dict, tech_file: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_outputs(results: dict, out: Path, tech_file: Path, wall_s: float | None = None
-                  ) -> list[Path]:
-    """Tables, figures, trends, fit and report for whatever studies ``results`` holds."""
+def write_outputs(results: dict, out: Path, tech_file: Path, wall_s: float | None = None,
+                  tables: dict[str, Table] | None = None) -> list[Path]:
+    """Tables, figures, trends, fit and report for whatever studies ``results`` holds; each
+    table also goes into ``tables`` (by its file stem) when given."""
     written: list[Path] = []
+    made: dict[str, Table] = {} if tables is None else tables
     tdir, fdir = out / "tables", out / "figures"
     md: list[str] = ["# DW-CNN reproduced by archsim", ""]
     if wall_s is not None:
@@ -111,6 +105,7 @@ def write_outputs(results: dict, out: Path, tech_file: Path, wall_s: float | Non
         sfx = "" if tech == GENERIC else "_calibrated"
         if set(OUTPUTS["table1"]) <= has:
             t = collect.table1(results, tech)
+            made[f"table1{sfx}"] = t
             written += t.write(tdir, f"table1{sfx}")
             md.append(t.to_markdown())
             written += figures.fig11(collect.fig11_series(results, tech), fdir, f"fig11{sfx}",
@@ -122,6 +117,7 @@ def write_outputs(results: dict, out: Path, tech_file: Path, wall_s: float | Non
                             "dwcnn_calibrated.yaml), whose energy and area parameters were "
                             "fitted to this same Table II (fit.md): agreement here shows the "
                             "fit, not a prediction. Table I and Fig. 11 are its check.")
+            made[f"table2{sfx}"] = t
             written += t.write(tdir, f"table2{sfx}")
             md.append(t.to_markdown())
             c = collect.claims_table(results, tech)
@@ -129,6 +125,7 @@ def write_outputs(results: dict, out: Path, tech_file: Path, wall_s: float | Non
                 c.caveat = ("computed from the Table II design points with the calibrated "
                             "technology, which was fitted to Table II: not an independent "
                             "check of the claims.")
+            made[f"claims{sfx}"] = c
             written += c.write(tdir, f"claims{sfx}")
             md.append(c.to_markdown())
     if set(OUTPUTS["table2"]) <= has:
@@ -136,6 +133,7 @@ def write_outputs(results: dict, out: Path, tech_file: Path, wall_s: float | Non
                                          for tech in (GENERIC, CALIBRATED)}, fdir, "table2")
     if set(OUTPUTS["table3"]) <= has:
         t = collect.table3(results)
+        made["table3"] = t
         written += t.write(tdir, "table3")
         md.append(t.to_markdown())
         written += figures.table3_chart(
@@ -172,10 +170,11 @@ def write_outputs(results: dict, out: Path, tech_file: Path, wall_s: float | Non
 
 
 def reproduce_main(args: Any) -> int:
-    """``archsim reproduce dwcnn`` / ``scbnn`` (``args`` from the CLI parser)."""
+    """``archsim reproduce dwcnn`` (``args`` from the CLI parser): checks the arguments and
+    calls :func:`archsim.api.reproduce`, the function the Python API exports."""
+    from archsim.api import reproduce
     from archsim.children import Terminated
     from archsim.config.errors import ConfigError
-    from archsim.nn.datasets import load_dataset
     from archsim.nn.errors import DatasetError
     from archsim.outputs.run_folder import OutputFolderError
     from archsim.sweep.folder import SweepLocked
@@ -197,30 +196,20 @@ def reproduce_main(args: Any) -> int:
     bad = [o for o in only if o not in OUTPUTS]
     if bad:
         return _error(f"--only {bad[0]!r}: expected one of {', '.join(OUTPUTS)}")
-    try:
-        tech_file = (resolve(args.tech) if args.tech
-                     else configs_dir() / "tech" / "dwcnn_calibrated.yaml")
-    except ConfigError as e:
-        return _error(str(e))
-    if not tech_file.is_file():
-        return _error(f"{tech_file}: calibrated technology file not found")
-    try:
-        load_dataset("mnist", split="test", data_dir=args.data_dir, start=0, count=args.images)
-    except DatasetError as e:
-        return _error(str(e))
-    except ValueError as e:
-        return _error(f"--images {args.images}: {e}")
-    wanted = {s for o in only for s in OUTPUTS[o]}
-    names = [s.name for s in STUDIES if s.name in wanted]
     out = Path(args.out) if args.out else Path("traces") / "reproduce" / "dwcnn"
-    out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
+
+    def progress(line: str) -> None:
+        print(f"archsim: reproduce: {line}", flush=True)
+
     try:
-        results = run_studies(names, out, images=args.images, hw_images=args.hw_images,
-                              jobs=args.jobs, data_dir=args.data_dir, overrides=list(args.set),
-                              tech_file=tech_file, quiet=args.quiet)
-    except (ConfigError, SweepLocked, OutputFolderError) as e:
+        rep = reproduce(args.paper, out, only=only, images=args.images,
+                        hw_images=args.hw_images, jobs=args.jobs, tech=args.tech,
+                        overrides=list(args.set), data_dir=args.data_dir,
+                        progress=None if args.quiet else progress)
+    except (ConfigError, DatasetError, FileNotFoundError, SweepLocked, OutputFolderError) as e:
         return _error(str(e))
+    except ValueError as e:  # the data set is shorter than --images
+        return _error(f"--images {args.images}: {e}")
     except (RuntimeError, OSError) as e:
         print(f"archsim: {e}", file=sys.stderr)
         return EXIT_FAILED
@@ -228,9 +217,7 @@ def reproduce_main(args: Any) -> int:
         print(f"archsim: {e or 'interrupted'}; finished points stay in {out}/runs and are "
               "reused", file=sys.stderr)
         return 128 + e.signum if isinstance(e, Terminated) else EXIT_INTERRUPTED
-    wall = time.perf_counter() - t0
-    written = write_outputs(results, out, tech_file, wall)
     if not args.quiet:
-        print(f"{out}: {len(written)} files (tables/, figures/, trends.md, fit.md, report.md) "
-              f"in {wall / 60:.1f} min")
+        print(f"{out}: {len(rep.written)} files (tables/, figures/, trends.md, fit.md, "
+              f"report.md) in {rep.wall_s / 60:.1f} min")
     return EXIT_OK

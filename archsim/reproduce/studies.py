@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,8 +127,12 @@ def technology_overrides(tech_file: str | os.PathLike[str]) -> list[str]:
 
 def run_studies(names: Iterable[str], out: Path, *, images: int, hw_images: int,
                 jobs: int, data_dir: str | None, overrides: list[str],
-                tech_file: Path, quiet: bool = False) -> dict[tuple[str, str], list[Point]]:
+                tech_file: Path, quiet: bool = False,
+                progress: Callable[[str], None] | None = None
+                ) -> dict[tuple[str, str], list[Point]]:
     """Run the named studies (both technologies for hardware studies); the finished points.
+    ``progress(line)`` gets one line per study as it starts (else it is printed unless
+    ``quiet``).
 
     Raises :class:`ConfigError` on a bad sweep file or override (nothing runs) and
     ``RuntimeError`` naming the failed points when a point fails.
@@ -150,9 +154,11 @@ def run_studies(names: Iterable[str], out: Path, *, images: int, hw_images: int,
     for study, tech, sweep, ov in plans:
         folder = out / "runs" / (study.name if tech == GENERIC else f"{study.name}-{tech}")
         n = hw_images if study.kind == "hardware" else images
-        if not quiet:
-            print(f"archsim: reproduce: {folder.name} ({len(sweep.combos)} points, "
-                  f"{n} image(s) each)", flush=True)
+        line = f"{folder.name} ({len(sweep.combos)} points, {n} image(s) each)"
+        if progress is not None:
+            progress(line)
+        elif not quiet:
+            print(f"archsim: reproduce: {line}", flush=True)
         report = run_sweep(sweep, folder, overrides=ov, images=n, jobs=jobs,
                            data_dir=data_dir, quiet=True)
         pts = []

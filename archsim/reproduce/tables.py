@@ -12,8 +12,12 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from archsim.outputs.atomic import write_text
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["Table", "ratio"]
 
@@ -91,6 +95,12 @@ class Table:
             lines.append("")
             lines += [f"* {n}" for n in self.notes]
         return "\n".join(lines) + "\n"
+
+    def to_frame(self) -> pd.DataFrame:
+        """The table as a pandas DataFrame, the columns of :meth:`header` (as the CSV)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.records(), columns=self.header())
 
     def write(self, folder: Path, stem: str) -> list[Path]:
         """``<stem>.csv``, ``<stem>.md`` and ``<stem>.json`` (title, caveat, notes: what

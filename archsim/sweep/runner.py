@@ -34,7 +34,7 @@ import traceback
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -52,6 +52,9 @@ from archsim.sweep.folder import (
     write_error,
 )
 from archsim.sweep.spec import Sweep, override_text
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "BACKENDS",
@@ -98,6 +101,19 @@ class SweepReport:
 
     def line(self) -> str:
         return f"done {self.done}, skipped {self.skipped}, failed {self.failed}"
+
+    def to_frame(self) -> pd.DataFrame:
+        """The results table as a pandas DataFrame: one row per point, the columns of
+        ``results.csv`` (key, status, the axis values, seed, images, every scalar of the
+        point's ``summary.json``, cached, wall_s, error), with their Python types."""
+        import pandas as pd
+
+        cols = _columns(self.rows)
+        return pd.DataFrame([[r.get(c) for c in cols] for r in self.rows], columns=cols)
+
+    def to_pandas(self) -> pd.DataFrame:
+        """Same as :meth:`to_frame`."""
+        return self.to_frame()
 
 
 def _hash(obj: Any) -> str:
@@ -336,8 +352,12 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike[str], *, overrides: Iterable[
               images: int | None = None, seed: int | None = None, jobs: int | None = None,
               backend: str = "local", scheduler: str | None = None,
               data_dir: str | None = None, mode: str = "fast", quiet: bool = False,
-              dashboard: bool = False) -> SweepReport:
+              dashboard: bool = False,
+              progress: Callable[[dict[str, Any]], None] | None = None) -> SweepReport:
     """Run every unfinished point of ``sweep`` into ``out`` and write the results tables.
+
+    ``progress(status)`` is called as each point finishes (and once per point found
+    finished in ``out``), with ``{"key", "status", "wall_s", "error", "cached"}``.
 
     Raises :class:`~archsim.sweep.folder.SweepLocked` if another sweep writes into ``out``;
     on any exception (Ctrl-C and SIGTERM included) the queued points are cancelled, the
@@ -354,13 +374,15 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike[str], *, overrides: Iterable[
     with sweep_lock(out):
         return _run_locked(sweep, out, points, overrides=list(overrides), images=images,
                            seed=seed, jobs=jobs, backend=backend, scheduler=scheduler,
-                           data_dir=data_dir, mode=mode, quiet=quiet, dashboard=dashboard)
+                           data_dir=data_dir, mode=mode, quiet=quiet, dashboard=dashboard,
+                           progress=progress)
 
 
 def _run_locked(sweep: Sweep, out: Path, points: list[Point], *, overrides: list[str],
                 images: int | None, seed: int | None, jobs: int, backend: str,
                 scheduler: str | None, data_dir: str | None, mode: str, quiet: bool,
-                dashboard: bool) -> SweepReport:
+                dashboard: bool,
+                progress: Callable[[dict[str, Any]], None] | None = None) -> SweepReport:
     remove_stale_temporaries(out / "points")  # left by a killed sweep; we hold the lock
     (out / "points").mkdir(parents=True, exist_ok=True)
     write_text(out / "sweep.yaml", yaml.safe_dump(
@@ -379,6 +401,9 @@ def _run_locked(sweep: Sweep, out: Path, points: list[Point], *, overrides: list
             status[pt.key] = {"status": "failed", "wall_s": 0.0, "error": pt.error}
         elif is_complete_run_folder(folder):
             cached.add(pt.key)
+            if progress is not None:
+                progress({"key": pt.key, "status": "ok", "wall_s": None, "error": None,
+                          "cached": True})
         else:
             tasks.append({"key": pt.key, "axes": pt.axes, "overrides": pt.overrides,
                           "seed": pt.seed, "images": pt.images, "folder": str(folder),
@@ -394,6 +419,8 @@ def _run_locked(sweep: Sweep, out: Path, points: list[Point], *, overrides: list
                 for res in results:
                     status[res["key"]] = res
                     bar.update(1)
+                    if progress is not None:
+                        progress({**res, "cached": False})
     except BaseException as e:
         stopped = e
         raise
@@ -531,6 +558,7 @@ def sweep_main(args: Any) -> int:
     the sweep folder could not be written, 2 bad sweep file or arguments, or the folder is in
     use by another sweep (nothing runs), 130 interrupted (143 on SIGTERM).
     """
+    from archsim.api import sweep as api_sweep
     from archsim.children import Terminated
     from archsim.config.errors import ConfigError
     from archsim.sweep.spec import load_sweep
@@ -548,11 +576,13 @@ def sweep_main(args: Any) -> int:
         print(f"archsim: error: {e}", file=sys.stderr)
         return 2
     out = Path(args.out) if args.out else Path("traces") / "sweeps" / sweep.name
+    bar = _progress(len(sweep.combos), args.quiet)
     try:
-        report = run_sweep(sweep, out, overrides=overrides, images=args.images, seed=args.seed,
-                           jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
-                           data_dir=args.data_dir, mode=args.mode, quiet=args.quiet,
-                           dashboard=getattr(args, "dashboard", False))
+        report = api_sweep(args.sweep, out, overrides=overrides, images=args.images,
+                           seed=args.seed, jobs=args.jobs, backend=args.backend,
+                           scheduler=args.scheduler, data_dir=args.data_dir, mode=args.mode,
+                           dashboard=getattr(args, "dashboard", False),
+                           progress=lambda _status: bar.update(1))
     except (ConfigError, SweepLocked, OutputFolderError) as e:
         print(f"archsim: error: {e}", file=sys.stderr)
         return 2
@@ -569,6 +599,8 @@ def sweep_main(args: Any) -> int:
               f"{out}/points and {out}/results.csv lists them; re-run to resume",
               file=sys.stderr)
         return 128 + e.signum if isinstance(e, Terminated) else 130
+    finally:
+        bar.close()
     for key, err in report.failures.items():
         print(f"archsim: point {key} failed: {err}", file=sys.stderr)
     if any(r.get("status") == "ok" for r in report.rows):

@@ -1,11 +1,14 @@
 """The one registry of built-in models: the ``.npz`` files shipped in ``archsim/models/``.
 
 ``builtin:<name>`` in a workload's ``model.weights`` names an entry of :data:`BUILTIN_MODELS`;
-:func:`builtin_model_path` finds its file inside the installed package. Every shipped model is
-either the SC LeNet-5 of ``arch_configs/workloads/lenet5.yaml`` (1x28x28 -> 10), trained by
-``training/train_lenet5.py`` (docs/data-and-model.md says how each one was made), or a DoReFa
-low bit-width CNN for the SOT-MRAM bit-plane fabric, trained by ``training/train_dorefa.py``
-(its workload file ``arch_configs/workloads/<name>.yaml``; docs/pim-bitplane.md).
+:func:`builtin_model_path` finds its file inside the installed package. Every entry names
+the workload file it fits and the exact command that made it. Shipped: the SC LeNet-5 of
+``arch_configs/workloads/lenet5.yaml`` (trained by the LeNet-only script that preceded
+``archsim train``, docs/data-and-model.md; ``lenet5_mnist_apc_hil`` by ``archsim train``,
+docs/training.md); the binarized MLPs of the BNN fabric (``training/train_bnn.py``); the DoReFa
+low bit-width CNNs of the SOT-MRAM bit-plane fabric (``training/train_dorefa.py``,
+docs/pim-bitplane.md); and the ADMM-compressed CNNs of the same fabric
+(``training/train_admm.py``, docs/training.md).
 """
 
 from __future__ import annotations
@@ -129,6 +132,10 @@ BUILTIN_MODELS: dict[str, BuiltinModel] = {
         BuiltinModel("lenet5_mnist_apc_sc", "lenet5_mnist_apc_sc.npz", "mnist", _LENET,
                      "lenet5_mnist_apc fine-tuned through the hardware model (APC, MUX-shared "
                      "FC)"),
+        BuiltinModel("lenet5_mnist_apc_hil", "lenet5_mnist_apc_hil.npz", "mnist", _LENET,
+                     "lenet5_mnist_apc_sc fine-tuned by archsim train with the hardware in the "
+                     "loop (fc1 on the simulator's conv2 outputs, fc2 on its fc1 outputs; APC, "
+                     "MUX-shared FC; fc2 on the 32-level grid); docs/accuracy.md"),
         BuiltinModel("bnn_fmnist_conv", "bnn_fmnist_conv.npz", "fashion-mnist", _BNN_FMNIST,
                      "binarized 784-1024-1024-10 MLP, conventional training (real-valued "
                      "first-layer input p/255)",

@@ -136,7 +136,7 @@ def model_weights(cfg: ArchConfig, spec: NetworkSpec) -> tuple[dict, dict]:
 
     ``random``: seeded random weights.  ``builtin:<name>`` or a path: an .npz holding
     ``<layer>_w`` and ``<layer>_b`` for every layer of the config (the format
-    ``training/train_lenet5.py`` writes).
+    ``archsim train`` writes).
     """
     src = cfg.model.weights
     if src == "random":
