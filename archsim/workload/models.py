@@ -41,6 +41,11 @@ BNN_PRESENTATIONS = (1, 2, 4, 8, 16, 32)
 #: The (weight bits, activation bits) of the shipped DoReFa models.
 DOREFA_WIDTHS = ((1, 2), (2, 2), (4, 4))
 
+#: The compressed CNNs of the SOT-MRAM PIM engine (training/train_admm.py, docs/training.md):
+#: (name, data set, description, command); each fits arch_configs/workloads/pim_admm/<name>.yaml.
+_PIMC: tuple[tuple[str, str, str, str], ...] = (
+)
+
 #: Built-in model name -> entry. The test suite holds this table to the folder's files.
 BUILTIN_MODELS: dict[str, BuiltinModel] = {
     m.name: m
@@ -72,12 +77,15 @@ BUILTIN_MODELS: dict[str, BuiltinModel] = {
                        f"--init /tmp/bnn/fmnist_conv.pt --epochs {4 if n <= 8 else 2} --lr 2e-3"
                        # N = 1, 2 were trained when the SNG drew 0..255 (docs/training.md)
                        + (" --sng-levels 256" if n <= 2 else ""))
-          for n in (1, 2, 4, 8)),
+          for n in BNN_PRESENTATIONS),
         *(BuiltinModel(f"dorefa_{tag}_w{m}a{k}", f"dorefa_{tag}_w{m}a{k}.npz", ds,
                        f"arch_configs/workloads/dorefa_{tag}_w{m}a{k}.yaml",
                        f"DoReFa CNN, {m}-bit weights, {k}-bit activations (QAT)")
           for tag, ds in (("mnist", "mnist"), ("fashion", "fashion-mnist"))
           for m, k in DOREFA_WIDTHS),
+        *(BuiltinModel(name, f"{name}.npz", dataset, f"arch_configs/workloads/pim_admm/{name}.yaml",
+                       description, command)
+          for name, dataset, description, command in _PIMC),
     )
 }
 
