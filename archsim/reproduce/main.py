@@ -181,8 +181,12 @@ def reproduce_main(args: Any) -> int:
         from archsim.reproduce.imce import reproduce_imce
 
         return reproduce_imce(args)
+    if args.paper == "pim-admm":
+        from archsim.reproduce.pim_admm import reproduce_pim_admm
+
+        return reproduce_pim_admm(args)
     if args.paper != "dwcnn":
-        return _error(f"unknown paper {args.paper!r}; known: dwcnn, imce")
+        return _error(f"unknown paper {args.paper!r}; known: dwcnn, imce, pim-admm")
     for opt in ("images", "hw_images", "jobs"):
         if getattr(args, opt) is not None and getattr(args, opt) < 1:
             return _error(f"--{opt.replace('_', '-')} must be at least 1")
