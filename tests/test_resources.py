@@ -34,7 +34,7 @@ def _source_files() -> list[str]:
 def test_every_yaml_file_of_arch_configs_is_shipped_with_its_bytes() -> None:
     names = _source_files()
     assert len(names) > 30 and {n.split("/")[0] for n in names} == {
-        "dwcnn", "tech", "sweeps", "reproduce", "workloads", "sc_stream"}
+        "dwcnn", "tech", "sweeps", "reproduce", "workloads", "sc_stream", "pim"}
     assert shipped_configs() == names
     for name in names:
         assert builtin_path(name).read_bytes() == (SOURCE / name).read_bytes(), name
