@@ -67,7 +67,8 @@ def _conv_keep(filters: tuple[int, ...] = (), channels: tuple[int, ...] = (),
 # filters per sub-array fit = (16 - K1) // (M + mask), sub-arrays = ceil(N / 8) x
 # ceil(F / fit), cycles of one step = K1 x 2 (writes) + min(fit, F) (M + mask) K1 x 1
 # (+ K1 x 1 activation-count reads without a mask plane), activation writes per image =
-# K1 x N x filter sets x 4 windows (the run also writes the weights once: (M + mask) F N), ANDs per image = K1 (M + mask) F N x 4)
+# K1 x N x filter sets x 4 windows (the run also writes the weights once: (M + mask) F N),
+# ANDs per image = K1 (M + mask) F N x 4)
 CASES = {
     # nothing pruned: 3 chunks x 1 filter set; step 16 + 4*2*8 + 8 = 88
     "dense": (None, dict(F=4, N=18, mask=False, sub=3, step=88, writes=8 * 18 * 4,

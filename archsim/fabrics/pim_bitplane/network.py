@@ -36,6 +36,7 @@ from archsim.workload import (
     MaxPool,
     Quantize,
     Relu,
+    WeightedOp,
     Workload,
     layer_outputs,
     load_weights,
@@ -88,7 +89,7 @@ def _input_grid(wl: Workload) -> tuple[int, float]:
     return 8, (1.0 / 255.0 if wl.input.mapping == "unipolar" else 1.0)
 
 
-def _dead_outputs(op: Conv2d | Dense, mp: LayerMapping, digital: DigitalOps,
+def _dead_outputs(op: WeightedOp, mp: LayerMapping, digital: DigitalOps,
                   bias: np.ndarray | None) -> np.ndarray | None:
     """Per element of the stage's output codes (flattened): True where it is code 0 in every
     image, i.e. its channel's filter is unmapped (so ``z = b``, a constant per channel) and the
@@ -111,7 +112,7 @@ def _dead_outputs(op: Conv2d | Dense, mp: LayerMapping, digital: DigitalOps,
     return np.repeat(dead_ch, per_ch.shape[1])
 
 
-def _dead_fan_in(op: Conv2d | Dense, dead: np.ndarray | None) -> np.ndarray | None:
+def _dead_fan_in(op: WeightedOp, dead: np.ndarray | None) -> np.ndarray | None:
     """(F, fan-in) bool of the layer's fan-in positions whose input is always code 0
     (``dead``: per input element, from :func:`_dead_outputs` of the previous layer)."""
     if dead is None or not dead.any():
@@ -119,8 +120,9 @@ def _dead_fan_in(op: Conv2d | Dense, dead: np.ndarray | None) -> np.ndarray | No
     f = op.weight_shape[0]
     if isinstance(op, Dense):
         return np.broadcast_to(dead.reshape(1, -1), (f, dead.size))
+    assert isinstance(op, Conv2d)
     c_in = op.in_shape[0]
-    dead_ch = dead.reshape(c_in, -1).all(axis=1)
+    dead_ch: np.ndarray = np.asarray(dead.reshape(c_in, -1).all(axis=1))
     cg, per = c_in // op.groups, f // op.groups
     taps = op.kernel[0] * op.kernel[1]
     out = np.zeros((f, cg * taps), dtype=bool)
