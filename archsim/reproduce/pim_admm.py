@@ -121,7 +121,7 @@ def accuracy_point(name: str, images: int, extra: list[str]) -> dict[str, Any]:
     n = len(res.accuracy)
     out = {
         "model": name, "net": info.get("net", ""), "dataset": entry.dataset,
-        "method": info.get("method", ""), "images": n,
+        "method": info.get("method") or name.split("_")[2], "images": n,
         "weight_bits": bits, "activation_bits": info.get("abits"),
         "compression": rate, "kept_fraction": kept,
         "accuracy_sim": float(np.mean(sim == np.asarray(labels)[:n])),
