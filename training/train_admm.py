@@ -27,7 +27,8 @@ Methods (``--method``), all from one float pre-trained model (``--pretrain-epoch
   over W for ``--admm-steps`` mini-batches (W-step, Adam), then ``Z_l = proj_S(W_l + U_l)``
   (Z-step: the Euclidean projection, prune then quantize: keep the groups of largest L2 norm,
   round the kept weights to the grid of their step), ``U_l += W_l - Z_l`` (U-step), ``rho *=
-  --rho-mult`` (the schedule); for ``--admm-epochs``. Then hard-prune (the masks of
+  --rho-mult`` (the schedule; the scaled dual U divided by the same factor); for
+  ``--admm-epochs``. Then hard-prune (the masks of
   ``proj_S(W)``), fix the masks, and retrain for ``--retrain-epochs`` with the weights
   quantized in the forward pass (straight-through estimator);
 * ``magnitude`` (baseline): structured magnitude pruning of the pre-trained weights (same
@@ -370,6 +371,10 @@ def admm(model: Any, net: Net, x: Any, y: Any, keep: dict[str, float], bits: dic
                 r[n] = float(torch.linalg.norm(model.w[n] - Z[n])
                              / torch.linalg.norm(model.w[n]).clamp_min(1e-12))
             residuals.append({"step": step, "rho": rho[0], "rel_primal_residual": r})
+            # scaled dual U = y / rho: rescaled when rho grows (Boyd et al., "Distributed
+            # Optimization and Statistical Learning via ADMM", 2011, section 3.4.1)
+            for n in names:
+                U[n] /= args.rho_mult
         rho[0] *= args.rho_mult
 
     hist = train_epochs(model, x, y, args.admm_epochs, args.lr, args.batch_size, gen, hook,
@@ -447,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--admm-epochs", type=float, default=1.0)
     p.add_argument("--retrain-epochs", type=float, default=0.5)
     p.add_argument("--admm-steps", type=int, default=25, help="mini-batches per ADMM iteration")
-    p.add_argument("--rho", type=float, default=1e-2)
+    p.add_argument("--rho", type=float, default=5e-2)
     p.add_argument("--rho-mult", type=float, default=1.4)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--batch-size", type=int, default=256)
