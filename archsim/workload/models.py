@@ -61,6 +61,12 @@ _PIMC: tuple[tuple[str, str, str, str], ...] = (
      "python training/train_admm.py --net lenet5 --method magnitude --init "
      "/tmp/bnn/lenet5_pre.pt --keep conv1=1,conv2=0.5,fc1=0.5,fc2=0.5,fc3=1 --bits 4 "
      "--max-train 20000 --name pimc_lenet5_magnitude_c2"),
+    ("pimc_lenet5_admm_c4", "mnist",
+     "lenet5 on mnist, admm: 10035/61470 weights kept (6.1x), weight bits 3/3/3/3/3, "
+     "activations 4 bits",
+     "python training/train_admm.py --net lenet5 --method admm --init /tmp/bnn/lenet5_pre.pt "
+     "--keep conv1=0.5,conv2=0.25,fc1=0.125,fc2=0.25,fc3=1 --bits 3 --max-train 20000 "
+     "--admm-steps 20 --name pimc_lenet5_admm_c4"),
     ("pimc_lenet5_magnitude_c4", "mnist",
      "lenet5 on mnist, magnitude: 10035/61470 weights kept (6.1x), weight bits 3/3/3/3/3, "
      "activations 4 bits",
@@ -81,7 +87,7 @@ _PIMC: tuple[tuple[str, str, str, str], ...] = (
      "cnn on fashion-mnist, admm: 28688/56592 weights kept (2.0x), weight bits 4/4/4/4, "
      "activations 4 bits",
      "python training/train_admm.py --net cnn --method admm --init /tmp/bnn/cnn_pre.pt --keep "
-     "conv1=1,conv2=0.5,fc1=0.5,fc2=1 --bits 4 --max-train 20000 --admm-steps 8 --name "
+     "conv1=1,conv2=0.5,fc1=0.5,fc2=1 --bits 4 --max-train 20000 --admm-steps 20 --name "
      "pimc_cnn_admm_c2"),
     ("pimc_cnn_magnitude_c2", "fashion-mnist",
      "cnn on fashion-mnist, magnitude: 28688/56592 weights kept (2.0x), weight bits 4/4/4/4, "
@@ -101,6 +107,11 @@ _PIMC: tuple[tuple[str, str, str, str], ...] = (
      "python training/train_admm.py --net cnn --method magnitude --init /tmp/bnn/cnn_pre.pt "
      "--keep conv1=0.5,conv2=0.25,fc1=0.125,fc2=0.75 --bits 3 --max-train 20000 --name "
      "pimc_cnn_magnitude_c4"),
+    ("pimc_cnn_binary", "fashion-mnist",
+     "cnn on fashion-mnist, binary: 56592/56592 weights kept (1.0x), weight bits 1/1/1/1, "
+     "activations 4 bits",
+     "python training/train_admm.py --net cnn --method binary --init /tmp/bnn/cnn_pre.pt "
+     "--max-train 20000 --name pimc_cnn_binary"),
 )
 
 #: Built-in model name -> entry. The test suite holds this table to the folder's files.
