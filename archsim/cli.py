@@ -111,11 +111,11 @@ def _parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser("reproduce", help="re-run a paper's design points and write its tables "
                         "and figures beside the paper's numbers (docs/reproducing-dwcnn.md)")
-    rp.add_argument("paper", choices=("dwcnn", "imce", "scbnn"),
-                    help="the paper: dwcnn (DW-CNN, docs/reproducing-dwcnn.md), imce (IMCE "
-                    "on SOT-MRAM, AlexNet, beside an RRAM crossbar design, "
-                    "docs/reproducing-imce.md) or scbnn (SC-BNN on ST-MRAM, "
-                    "docs/reproducing-scbnn.md)")
+    from archsim.reproduce.papers import PAPERS
+
+    rp.add_argument("paper", choices=tuple(PAPERS),
+                    help="the paper: " + "; ".join(f"{p.name} ({p.title}, {p.doc})"
+                                                   for p in PAPERS.values()))
     rp.add_argument("--images", type=int, default=200,
                     help="MNIST test images per accuracy point (default 200)")
     rp.add_argument("--hw-images", type=int, default=10,
@@ -126,7 +126,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="parallel design points (default: all cores)")
     rp.add_argument("--only", action="append", metavar="OUTPUT",
                     help="dwcnn: only this table/figure (table1, table2, table3, fig8, "
-                    "fig11); imce: only this W:A width (w1a4, ...); repeatable")
+                    "fig11); imce: only this W:A width (w1a4, ...); pim-admm: accuracy, "
+                    "hardware or a shipped pimc_* model; repeatable")
     rp.add_argument("--tech", help="calibrated technology file (default the shipped "
                     "builtin:tech/dwcnn_calibrated.yaml)")
     rp.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",

@@ -170,8 +170,19 @@ def write_outputs(results: dict, out: Path, tech_file: Path, wall_s: float | Non
 
 
 def reproduce_main(args: Any) -> int:
-    """``archsim reproduce dwcnn`` (``args`` from the CLI parser): checks the arguments and
-    calls :func:`archsim.api.reproduce`, the function the Python API exports."""
+    """``archsim reproduce <paper>`` (``args`` from the CLI parser): the paper's command from
+    the registry :data:`archsim.reproduce.papers.PAPERS`."""
+    from archsim.reproduce.papers import PAPERS
+
+    paper = PAPERS.get(args.paper)
+    if paper is None:
+        return _error(f"unknown paper {args.paper!r}; known: {', '.join(PAPERS)}")
+    return paper.command()(args)
+
+
+def reproduce_dwcnn(args: Any) -> int:
+    """``archsim reproduce dwcnn``: checks the arguments and calls
+    :func:`archsim.api.reproduce`, the function the Python API exports."""
     from archsim.api import reproduce
     from archsim.children import Terminated
     from archsim.config.errors import ConfigError
@@ -179,16 +190,6 @@ def reproduce_main(args: Any) -> int:
     from archsim.outputs.run_folder import OutputFolderError
     from archsim.sweep.folder import SweepLocked
 
-    if args.paper == "imce":
-        from archsim.reproduce.imce import reproduce_imce
-
-        return reproduce_imce(args)
-    if args.paper == "scbnn":  # the SC-BNN study of the BNN fabric (archsim.reproduce.scbnn)
-        from archsim.reproduce.scbnn import scbnn_main
-
-        return scbnn_main(args)
-    if args.paper != "dwcnn":
-        return _error(f"unknown paper {args.paper!r}; known: dwcnn, imce, scbnn")
     for opt in ("images", "hw_images", "jobs"):
         if getattr(args, opt) is not None and getattr(args, opt) < 1:
             return _error(f"--{opt.replace('_', '-')} must be at least 1")

@@ -163,20 +163,29 @@ def map_layer(name: str, groups: int, weight_shape: tuple[int, ...], keep: np.nd
               positions: int, m_bits: int, k_bits: int, rows: int, columns: int,
               filters_per_subarray: int | None, windows: int, replicas: int,
               double_buffer: bool, write_cycles: int, and_cycles: int, read_cycles: int,
-              lanes: int) -> LayerMapping:
-    """Place a layer (``keep``: the mask, True = kept, or None). Raises ValueError with the
-    reason when a sub-array cannot hold it (the caller turns it into a ConfigError)."""
+              lanes: int, dead_inputs: np.ndarray | None = None) -> LayerMapping:
+    """Place a layer (``keep``: the mask, True = kept, or None). ``dead_inputs`` (F, fan-in)
+    bool, True where the layer's input is code 0 in every image (a channel of the previous
+    layer whose filter is unmapped and whose constant output quantizes to 0): such fan-in
+    positions contribute nothing to P or S, so they are not mapped or written either; a
+    filter left with no live kept weight is not mapped. The mask plane is stored only if a
+    mapped weight is pruned (structured pruning of whole filters and columns needs none).
+    Raises ValueError with the reason when a sub-array cannot hold the layer (the caller
+    turns it into a ConfigError)."""
     f_total = weight_shape[0]
     n_fan = int(np.prod(weight_shape[1:]))
     per_group = f_total // groups
     keep2 = (np.ones((f_total, n_fan), dtype=bool) if keep is None
              else np.asarray(keep, dtype=bool).reshape(f_total, n_fan))
+    live = keep2 if dead_inputs is None else keep2 & ~np.asarray(dead_inputs, dtype=bool)
     kept_filters, kept_cols = [], []
+    masked = False
     for g in range(groups):
-        block = keep2[g * per_group:(g + 1) * per_group]
-        kept_filters.append(g * per_group + np.flatnonzero(block.any(axis=1)))
-        kept_cols.append(np.flatnonzero(block.any(axis=0)))
-    masked = keep is not None and not bool(keep2.all())
+        block = live[g * per_group:(g + 1) * per_group]
+        rows_g, cols_g = np.flatnonzero(block.any(axis=1)), np.flatnonzero(block.any(axis=0))
+        kept_filters.append(g * per_group + rows_g)
+        kept_cols.append(cols_g)
+        masked = masked or not bool(keep2[g * per_group + rows_g][:, cols_g].all())
     planes = m_bits + int(masked)
     act_rows = windows * k_bits * (2 if double_buffer else 1)
     fit = (rows - act_rows) // planes

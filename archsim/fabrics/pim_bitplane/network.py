@@ -36,6 +36,7 @@ from archsim.workload import (
     MaxPool,
     Quantize,
     Relu,
+    WeightedOp,
     Workload,
     layer_outputs,
     load_weights,
@@ -88,6 +89,48 @@ def _input_grid(wl: Workload) -> tuple[int, float]:
     return 8, (1.0 / 255.0 if wl.input.mapping == "unipolar" else 1.0)
 
 
+def _dead_outputs(op: WeightedOp, mp: LayerMapping, digital: DigitalOps,
+                  bias: np.ndarray | None) -> np.ndarray | None:
+    """Per element of the stage's output codes (flattened): True where it is code 0 in every
+    image, i.e. its channel's filter is unmapped (so ``z = b``, a constant per channel) and the
+    stage's per-channel ops (batch norm, ReLU, max pool, re-quantization) turn that constant
+    into code 0. None when every filter is mapped."""
+    f = op.weight_shape[0]
+    unmapped = np.ones(f, dtype=bool)
+    for kf in mp.kept_filters:
+        unmapped[kf] = False
+    if not unmapped.any():
+        return None
+    z = np.zeros(op.out_shape, dtype=np.float64)
+    if bias is not None:
+        z += np.asarray(bias, dtype=np.float64).reshape((f,) + (1,) * (z.ndim - 1))
+    _, codes = digital.apply(z)
+    if codes is None:
+        return None
+    per_ch = np.asarray(codes).reshape(f, -1)
+    dead_ch = unmapped & (per_ch == 0).all(axis=1)
+    return np.repeat(dead_ch, per_ch.shape[1])
+
+
+def _dead_fan_in(op: WeightedOp, dead: np.ndarray | None) -> np.ndarray | None:
+    """(F, fan-in) bool of the layer's fan-in positions whose input is always code 0
+    (``dead``: per input element, from :func:`_dead_outputs` of the previous layer)."""
+    if dead is None or not dead.any():
+        return None
+    f = op.weight_shape[0]
+    if isinstance(op, Dense):
+        return np.broadcast_to(dead.reshape(1, -1), (f, dead.size))
+    assert isinstance(op, Conv2d)
+    c_in = op.in_shape[0]
+    dead_ch: np.ndarray = np.asarray(dead.reshape(c_in, -1).all(axis=1))
+    cg, per = c_in // op.groups, f // op.groups
+    taps = op.kernel[0] * op.kernel[1]
+    out = np.zeros((f, cg * taps), dtype=bool)
+    for g in range(op.groups):
+        out[g * per:(g + 1) * per] = np.repeat(dead_ch[g * cg:(g + 1) * cg], taps)[None]
+    return out
+
+
 class PimNetwork(FabricNetwork):
     """A bit-plane in-memory accelerator elaborated from a design (module docstring)."""
 
@@ -136,6 +179,7 @@ class PimNetwork(FabricNetwork):
         self.layers: list[PimLayerModel] = []
         self.mappings: list[LayerMapping] = []
         used = 0
+        dead: np.ndarray | None = None  # per input element of the next layer: always code 0
         for j, stage in enumerate(stages):
             op = stage.layer
             meta = wl.model.layers.get(op.name)
@@ -163,7 +207,8 @@ class PimNetwork(FabricNetwork):
                     cfg.subarray.rows, cfg.subarray.columns,
                     entry.filters_per_subarray if entry else None,
                     entry.windows if entry else 1, entry.replicas if entry else 1,
-                    cfg.double_buffer, wcyc, acyc, rcyc, cfg.digital_lanes)
+                    cfg.double_buffer, wcyc, acyc, rcyc, cfg.digital_lanes,
+                    _dead_fan_in(op, dead))
             except ValueError as exc:
                 key = (f"{where}.filters_per_subarray" if entry is not None
                        and entry.filters_per_subarray is not None
@@ -201,6 +246,7 @@ class PimNetwork(FabricNetwork):
                                 cfg.seed, k_bits)
             self.layers.append(lay)
             self.mappings.append(mp)
+            dead = None if is_last else _dead_outputs(op, mp, digital, params.b)
             if out_bits is not None:
                 k_bits, step_x = out_bits, 1.0 / ((1 << out_bits) - 1)
         if used > cfg.organisation.subarrays:
