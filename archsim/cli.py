@@ -35,26 +35,6 @@ from archsim import __version__
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
-#: the largest count or index the command line takes (an int64 the engine can hold)
-_MAX_INT = 2**63 - 1
-
-
-def _int_at_least(low: int):
-    """An argparse type: an integer in [low, 2**63 - 1] (a bad one exits 2 naming it)."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text, 10)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if not low <= value <= _MAX_INT:
-            raise argparse.ArgumentTypeError(f"{value} is out of range (expected an integer "
-                                             f">= {low})")
-        return value
-    parse.__name__ = f"integer >= {low}"
-    return parse
-
-
-_COUNT, _INDEX = _int_at_least(1), _int_at_least(0)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -69,9 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="simulate an architecture description")
     r.add_argument("config", help="YAML architecture description (a path, or builtin:<name> "
                    "for a shipped one, e.g. builtin:dwcnn/small_conv_fc.yaml)")
-    r.add_argument("--images", type=_COUNT, help="number of images (overrides dataset.images)")
-    r.add_argument("--start", type=_INDEX, help="index of the first image (dataset.start)")
-    r.add_argument("--seed", type=_INDEX, help="run seed (overrides seed)")
+    r.add_argument("--images", type=int, help="number of images (overrides dataset.images)")
+    r.add_argument("--start", type=int, help="index of the first image (dataset.start)")
+    r.add_argument("--seed", type=int, help="run seed (overrides seed)")
     r.add_argument("--out", help="output folder (default traces/<config>-<timestamp>)")
     r.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
                    help="override a config value, e.g. --set stream.length=256")
@@ -83,9 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--probe", action="append", default=[], metavar="SIGNAL",
                    help="waveform probe for waves.vcd, e.g. fc1.mux.select, conv1.apc.count[0], "
                    "fc1.btanh.state[3] (see archsim/fabrics/sc_stream/probes.py)")
-    r.add_argument("--probe-images", type=_COUNT, default=1,
+    r.add_argument("--probe-images", type=int, default=1,
                    help="probe the first N images (default 1)")
-    r.add_argument("--jobs", type=_COUNT, default=os.cpu_count() or 1,
+    r.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                    help="image-parallel worker processes (default: all cores); results do not "
                    "depend on it")
     r.add_argument("--quiet", action="store_true", help="no progress bar or summary")
@@ -96,8 +76,8 @@ def _parser() -> argparse.ArgumentParser:
                        "(mapping, model, data set, probes), without simulating")
     v.add_argument("config", help="YAML design description (a path or builtin:<name>)")
     v.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE")
-    v.add_argument("--images", type=_COUNT, default=None, help="as for run")
-    v.add_argument("--start", type=_INDEX, default=None, help="as for run")
+    v.add_argument("--images", type=int, default=None, help="as for run")
+    v.add_argument("--start", type=int, default=None, help="as for run")
     v.add_argument("--data-dir", default=None, help="as for run")
     v.add_argument("--probe", action="append", default=[], metavar="SIGNAL", help="as for run")
 
@@ -114,15 +94,15 @@ def _parser() -> argparse.ArgumentParser:
 
     sw = sub.add_parser("sweep", help="run a design-space sweep (docs/sweeps.md)")
     sw.add_argument("sweep", help="YAML sweep file (a path, or builtin:sweeps/<name>)")
-    sw.add_argument("--jobs", type=_COUNT, default=None, help="parallel points (default: CPUs)")
+    sw.add_argument("--jobs", type=int, default=None, help="parallel points (default: CPUs)")
     sw.add_argument("--backend", choices=("local", "dask", "ray"), default="local")
     sw.add_argument("--scheduler", help="dask scheduler / ray cluster address (neither is "
                     "authenticated: see docs/sweeps.md)")
     sw.add_argument("--dashboard", action="store_true",
                     help="open the dask / ray dashboard of a local cluster (on 127.0.0.1)")
     sw.add_argument("--out", help="sweep folder (default traces/sweeps/<name>)")
-    sw.add_argument("--images", type=_COUNT, help="images per point (overrides the sweep file)")
-    sw.add_argument("--seed", type=_INDEX, help="one seed for every point (overrides the policy)")
+    sw.add_argument("--images", type=int, help="images per point (overrides the sweep file)")
+    sw.add_argument("--seed", type=int, help="one seed for every point (overrides the policy)")
     sw.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
                     help="override applied to every point")
     sw.add_argument("--data-dir", help="folder with mnist/ and fashion-mnist/")
@@ -131,18 +111,21 @@ def _parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser("reproduce", help="re-run a paper's design points and write its tables "
                         "and figures beside the paper's numbers (docs/reproducing-dwcnn.md)")
-    rp.add_argument("paper", choices=("dwcnn",), help="the paper: dwcnn (DW-CNN, seed 001)")
-    rp.add_argument("--images", type=_COUNT, default=200,
+    rp.add_argument("paper", choices=("dwcnn", "imce"),
+                    help="the paper: dwcnn (DW-CNN, docs/reproducing-dwcnn.md) or imce (IMCE "
+                    "on SOT-MRAM, AlexNet, beside an RRAM crossbar design, "
+                    "docs/reproducing-imce.md)")
+    rp.add_argument("--images", type=int, default=200,
                     help="MNIST test images per accuracy point (default 200)")
-    rp.add_argument("--hw-images", type=_COUNT, default=10,
+    rp.add_argument("--hw-images", type=int, default=10,
                     help="images per area/power point (default 10: costs per image do not "
                     "depend on the images; binary weights' one-time load is amortised over them)")
-    rp.add_argument("--out", help="output folder (default traces/reproduce/dwcnn)")
-    rp.add_argument("--jobs", type=_COUNT, default=os.cpu_count() or 1,
+    rp.add_argument("--out", help="output folder (default traces/reproduce/<paper>)")
+    rp.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                     help="parallel design points (default: all cores)")
     rp.add_argument("--only", action="append", metavar="OUTPUT",
-                    help="only this table/figure (table1, table2, table3, fig8, fig11); "
-                    "repeatable")
+                    help="dwcnn: only this table/figure (table1, table2, table3, fig8, "
+                    "fig11); imce: only this W:A width (w1a4, ...); repeatable")
     rp.add_argument("--tech", help="calibrated technology file (default the shipped "
                     "builtin:tech/dwcnn_calibrated.yaml)")
     rp.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
@@ -429,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     problem = check_numbers(args)
     if problem is not None:
-        parser.error(problem)  # exits 2
+        parser.error(problem)  # exits 2, before anything is read or written
     handlers = {"run": cmd_run, "validate": cmd_validate, "plot": cmd_plot, "report": cmd_report,
                 "data": cmd_data, "sweep": cmd_sweep, "reproduce": cmd_reproduce,
                 "train": cmd_train, "import-onnx": cmd_import_onnx}

@@ -33,5 +33,5 @@ def check_numbers(args: argparse.Namespace) -> str | None:
             continue
         if not low <= value <= high:
             option = "--" + dest.replace("_", "-")
-            return f"argument {option}: got {value}; expected {what} in {low}..{high}"
+            return f"argument {option}: {value} is out of range; expected {what} in {low}..{high}"
     return None

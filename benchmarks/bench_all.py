@@ -13,7 +13,10 @@ on one core and on two. One command::
    streams on ``--images`` MNIST test images, ``--jobs 1`` and ``--jobs 2``, for the unshared
    FC design and the MUX-shared FC design (DW-CNN Fig. 10, 16 passes);
 4. the one-core times set beside UnarySim's, as quoted in issue 7 (UnarySim itself cannot be
-   installed here), per image and per multiply-accumulate.
+   installed here), per image and per multiply-accumulate;
+5. low bit-width AlexNet (W:A 1:4, ImageNet shapes) through the bit-exact SOT-MRAM bit-plane
+   datapath with cycle and energy accounting (``bench_pim.py``), one core, against an integer
+   GEMM floor over the same layer shapes measured in the same process (issue 16).
 
 Every measurement runs in its own process (clean peak memory); each simulation runs
 ``--repeat`` times (default 5), ``--jobs 1`` and ``--jobs 2`` taking turns, and the fastest run
@@ -143,6 +146,19 @@ def simulations(config: Path, length: int, images: int, jobs: tuple[int, ...]) -
         best[2]["scaling_pairs"] = pairs
         best[2]["scaling_pairs_median"] = statistics.median(pairs)
     return best
+
+
+PIM_TARGET_IMG_S = 10.0  # issue 16: AlexNet through the bit-exact PIM datapath, one core
+PIM_TARGET_FLOOR_RATIO = 2.0
+
+
+def pim_alexnet(images: int = 20) -> dict:
+    """``bench_pim.py`` in its own process (one BLAS thread): its JSON result."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "pim.json"
+        subprocess.run([sys.executable, str(HERE / "bench_pim.py"), "--images", str(images),
+                        "--json", str(out)], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        return json.loads(out.read_text())
 
 
 def scaling_text(r: dict, machine: dict | None = None) -> str:
@@ -308,6 +324,20 @@ def main(argv=None) -> int:
     checks.append((f"per-cycle engine <= {TARGET_PERCYCLE:g}x its time before the redesign "
                    f"(recorded {pc_old:.1f} ms for the small designs)",
                    pc_new <= TARGET_PERCYCLE * pc_old, f"{pc_new:.1f} ms = {pc_new / pc_old:.2f}x"))
+    print("== AlexNet W:A 1:4 through the SOT-MRAM bit-plane datapath (bench_pim.py), one core",
+          flush=True)
+    pim = pim_alexnet()
+    res["pim_alexnet"] = pim
+    print(f"  {pim['images_per_s']:6.1f} img/s ({1e3 * pim['s_per_image']:.1f} ms/image, "
+          f"best of {len(pim['repeats_simulation_s'])} runs of {pim['images']} images), "
+          f"GEMM floor {1e3 * pim['floor_s_per_image']:.1f} ms/image "
+          f"({pim['floor_gmacs_per_s']:.1f} GMAC/s): {pim['floor_ratio']:.2f}x floor; "
+          f"{pim['energy_uj_per_image']:.1f} uJ/image, {pim['cycles_per_image']:.0f} "
+          "cycles/image", flush=True)
+    checks.append((f"PIM AlexNet W:A 1:4: >= {PIM_TARGET_IMG_S:g} img/s on one core",
+                   pim["images_per_s"] >= PIM_TARGET_IMG_S, f"{pim['images_per_s']:.1f}"))
+    checks.append((f"PIM AlexNet W:A 1:4: <= {PIM_TARGET_FLOOR_RATIO:g}x the integer GEMM floor",
+                   pim["floor_ratio"] <= PIM_TARGET_FLOOR_RATIO, f"{pim['floor_ratio']:.2f}x"))
     res["targets"] = [{"target": t, "met": ok, "measured": v} for t, ok, v in checks]
     res["extra_checks"] = [{"check": t, "met": ok, "measured": v} for t, ok, v in extra]
     res["machine"]["load_average_at_end"] = list(os.getloadavg())

@@ -52,10 +52,27 @@ def test_ray_local_instance_registers_on_loopback(monkeypatch):
     fake.get = lambda ref: ref  # type: ignore[attr-defined]
     fake.cancel = lambda ref, force=False: None  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "ray", fake)
+    monkeypatch.setenv(runner._RAY_LOCAL_ONLY_ENV, "1")
     monkeypatch.setattr(runner, "run_point", lambda t: {"key": t["key"], "status": "ok"})
     got = list(runner._ray([{"key": "a"}, {"key": "b"}], 2, None))
     assert [g["key"] for g in got] == ["a", "b"]
     assert calls == [{"num_cpus": 2, "include_dashboard": False,
                       "_node_ip_address": "127.0.0.1"}]
+    assert runner.os.environ[runner._RAY_LOCAL_ONLY_ENV] == "0"
     assert runner.ray_init_kwargs(1, None, dashboard=True)["dashboard_host"] == "127.0.0.1"
     assert runner.ray_init_kwargs(1, "ray://host:10001") == {"address": "ray://host:10001"}
+
+
+def test_a_real_local_ray_instance_is_on_loopback():
+    ray = pytest.importorskip("ray")
+    if ray.is_initialized():
+        pytest.skip("a Ray instance is already running in this process")
+    runner._ray_loopback(ray)
+    ray.init(**runner.ray_init_kwargs(1, None))
+    try:
+        nodes = ray.nodes()
+        assert nodes and all(n["NodeManagerAddress"] == "127.0.0.1" for n in nodes)
+        gcs = ray.get_runtime_context().gcs_address
+        assert gcs.startswith("127.0.0.1:"), gcs
+    finally:
+        ray.shutdown()

@@ -1,7 +1,8 @@
 """Sweep and run folders: one sweep per folder, a point key that sees the model's content,
 the data source and the archsim version, failed re-runs that leave complete results alone, a
 full disk that is a clear error and never loses results.csv, writers that follow no planted
-symlink, and command-line numbers that are range-checked before anything is written."""
+symlink, and command-line numbers (archsim.cli_numbers) range-checked before anything is
+written."""
 
 from __future__ import annotations
 
@@ -203,10 +204,11 @@ def test_no_writer_follows_a_planted_symlink(tmp_path, monkeypatch):
         (out / n).unlink()
         (out / n).symlink_to(victim)
     (out / "INCOMPLETE").symlink_to(victim)
-    # and the temporary names a writer would pick
+    # and the temporary names a writer would pick (random ones made predictable here)
     monkeypatch.setattr(atomic.secrets, "token_hex", lambda n: "ab" * n)
     for n in names:
         (out / f"{n}.tmp-{os.getpid()}-abababab").symlink_to(victim)
+        (out / f"{n}.tmp-{os.getpid()}").symlink_to(victim)
     assert main(["run", str(SMALL), "--images", "1", "--out", str(out), "--quiet"]) == 0
     assert victim.read_text() == "precious"
     assert is_complete_run_folder(out)
@@ -253,5 +255,5 @@ def test_cli_numbers_are_range_checked(tmp_path, monkeypatch, capsys, argv):
         main([*argv, "--out", str(tmp_path / "o")] if argv[0] != "validate" else argv)
     assert e.value.code == 2
     err = capsys.readouterr().err
-    assert "out of range" in err or "is not an integer" in err
+    assert "expected" in err and "argument --" in err
     assert list(tmp_path.iterdir()) == []

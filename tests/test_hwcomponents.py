@@ -28,8 +28,8 @@ else:
 from archsim.config import load_config
 from archsim.config.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[1]
-SMALL = ROOT / "arch_configs" / "dwcnn" / "small_conv_fc.yaml"
+# the shipped design (CI installs archsim outside the checkout, where it is found this way)
+SMALL = "builtin:dwcnn/small_conv_fc.yaml"
 TECH = load_config(SMALL).technology
 Q = {"tech_node": 45e-9}
 
@@ -69,7 +69,7 @@ def test_the_plugin_answers_with_archsims_numbers():
 
 def _design(tmp_path: Path, logic: dict) -> Path:
     path = tmp_path / "hwc_design.yaml"
-    path.write_text(yaml.safe_dump({"include": str(SMALL), "technology": {"logic": logic}}))
+    path.write_text(yaml.safe_dump({"include": SMALL, "technology": {"logic": logic}}))
     return path
 
 

@@ -30,7 +30,10 @@ def test_every_kernel_is_in_the_module_the_table_names():
         assert re.search(rf"^def {name}\(", source, re.M), f"{name} is not in {k.module}.pyx"
         if k.reference is not None:
             assert k.reference is getattr(kernels.numpy, name)
-    assert set(kernels.COMPILED_MODULES) == {
+    # every other compiled module belongs to a fabric that dispatches it itself: the bit-plane
+    # fabric's (archsim.fabrics.pim_bitplane.bitplane, tested in tests/test_pim_bitplane.py)
+    fabric_modules = {"archsim._kernels_pim_bitplane"}
+    assert set(kernels.COMPILED_MODULES) | fabric_modules == {
         f"archsim._kernels_{p.stem}" for p in SOURCES.glob("*.pyx")
     }
 

@@ -108,11 +108,11 @@ def test_sigint_mid_run_writes_nothing_and_leaves_no_temporary(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "archsim", "run", str(cfg), "--images", "400",
                              "--out", str(out), "--quiet", "--jobs", "1"],
                             stderr=subprocess.PIPE)
-    time.sleep(6.0)  # loading and elaboration take ~2 s; then it simulates for a minute
+    time.sleep(10.0)  # loading and elaboration take ~2 s (more under load); then it simulates
     assert proc.poll() is None
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
-    assert b"no output written" in err and b"Traceback" not in err
+    assert b"interrupted" in err and b"Traceback" not in err
     # the run folder is written whole at the end or not at all
     assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -57,7 +57,8 @@ def test_every_cell_has_paper_ours_and_ratio_equal_to_ours_over_paper(tmp_path: 
     t.add(["a"], {"area_mm2": (2.0, 3.0), "power_w": (0.5, 0.25)})
     t.add(["b"], {"area_mm2": (4.0, 1.0), "power_w": (1.0, 8.0)})
     files = t.write(tmp_path, "t")
-    assert [f.name for f in files] == ["t.csv", "t.md"]
+    assert [f.name for f in files] == ["t.csv", "t.md", "t.json"]  # json: what report.html
+    # prints beside the table (title, caveat, notes)
     rows = list(csv.DictReader(open(tmp_path / "t.csv", encoding="utf-8")))
     assert list(rows[0]) == ["design", "area_mm2 paper", "area_mm2 ours", "area_mm2 ratio",
                              "power_w paper", "power_w ours", "power_w ratio"]
@@ -283,16 +284,20 @@ def test_calibrated_technology_applies_as_sourced_overrides(tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--images", "0"], "--images must be at least 1"),
-    (["--hw-images", "0"], "--hw-images must be at least 1"),
+    # numbers are checked by the command line before reproduce runs (archsim.cli_numbers)
+    (["--images", "0"], "argument --images: 0 is out of range"),
+    (["--hw-images", "0"], "argument --hw-images: 0 is out of range"),
     (["--only", "table9"], "--only 'table9'"),
     (["--tech", "/nonexistent.yaml"], "calibrated technology file not found"),
     (["--data-dir", "/nonexistent-archsim-data"], "nonexistent-archsim-data"),
     (["--set", "layers.fc9.weights.length=3"], "fc9"),
 ])
 def test_bad_input_is_a_clear_error_and_exit_2(tmp_path: Path, capsys, argv, message) -> None:
-    rc = main(["reproduce", "dwcnn", "--out", str(tmp_path / "o"), "--only", "table3",
-               "--images", "1", *argv])
+    try:
+        rc = main(["reproduce", "dwcnn", "--out", str(tmp_path / "o"), "--only", "table3",
+                   "--images", "1", *argv])
+    except SystemExit as e:  # argparse's error exit
+        rc = e.code
     assert rc == 2
     assert message in capsys.readouterr().err
 

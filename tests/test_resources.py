@@ -34,7 +34,7 @@ def _source_files() -> list[str]:
 def test_every_yaml_file_of_arch_configs_is_shipped_with_its_bytes() -> None:
     names = _source_files()
     assert len(names) > 30 and {n.split("/")[0] for n in names} == {
-        "dwcnn", "tech", "sweeps", "reproduce", "workloads", "sc_stream"}
+        "dwcnn", "tech", "sweeps", "reproduce", "workloads", "sc_stream", "pim"}
     assert shipped_configs() == names
     for name in names:
         assert builtin_path(name).read_bytes() == (SOURCE / name).read_bytes(), name
@@ -69,7 +69,7 @@ def test_arch_configs_paths_name_the_shipped_file_outside_a_checkout(tmp_path, m
     assert main(["validate", "builtin:dwcnn/small_conv_fc.yaml"]) == 0
     # not a shipped name: left alone, and reported missing as before
     assert resolve("arch_configs/dwcnn/nope.yaml") == Path("arch_configs/dwcnn/nope.yaml")
-    with pytest.raises(ConfigError, match="an existing YAML file"):
+    with pytest.raises(ConfigError, match="expected an existing"):
         load_config("arch_configs/dwcnn/nope.yaml")
 
 
@@ -147,6 +147,9 @@ def test_configs_outside_the_file_system_are_copied_out_with_their_tree(tmp_path
         copied = configs_dir()
         assert copied != SOURCE and shipped_configs() == _source_files()
         cfg = load_config(BUILTIN + QUICKSTART)
+        # the checkout's copy, for comparison: its includes lie outside the (now copied)
+        # shipped folder, so its tree is named as an include root
+        monkeypatch.setenv("ARCHSIM_INCLUDE_PATH", str(SOURCE))
         assert cfg.resolved_dict() == load_config(SOURCE / QUICKSTART).resolved_dict()
     finally:
         configs_dir.cache_clear()

@@ -78,8 +78,21 @@ def test_registry_is_the_models_folder() -> None:
         builtin_model_path("lenet7")
 
 
-@pytest.mark.parametrize("name", sorted(n for n, m in BUILTIN_MODELS.items()
-                                         if m.workload == "arch_configs/workloads/lenet5.yaml"))
+LENET_BUILTINS = sorted(n for n, m in BUILTIN_MODELS.items()
+                        if m.workload == "arch_configs/workloads/lenet5.yaml")
+
+
+@pytest.mark.parametrize("name", sorted(n for n in BUILTIN_MODELS if n not in LENET_BUILTINS))
+def test_every_other_builtin_model_loads_for_its_workload(name: str) -> None:
+    wl = load_workload(ROOT / BUILTIN_MODELS[name].workload)
+    assert wl.model.weights == f"builtin:{name}"
+    w = load_weights(wl)
+    for op in wl.weighted_ops:
+        p = w[op.name]
+        assert p.w.shape == op.weight_shape and p.codes is not None and p.bits is not None
+
+
+@pytest.mark.parametrize("name", LENET_BUILTINS)
 def test_every_builtin_model_loads_for_lenet5(name: str) -> None:
     wl = load_workload(LENET, [f"model.weights=builtin:{name}"])
     w = load_weights(wl)

@@ -16,9 +16,11 @@ archsim reads design, workload and sweep files written by people it does not hav
 * never echoes the content of a file it refuses: an error names the file, the line and column
   of a syntax error and what was expected, never the text.
 
-:class:`IncludeRoots` confines the files a document pulls in (``include:``, ``workload:``) to
-the top-level file's directory tree, the shipped ``arch_configs/`` tree, and the directories
-listed in the environment variable :data:`INCLUDE_PATH_ENV` (``os.pathsep``-separated).
+:class:`IncludeRoots` confines the files a document pulls in (``include:``, ``workload:``,
+a sweep's ``base:``) to the top-level file's directory tree, the shipped ``arch_configs/``
+tree (and the ``arch_configs/`` folder the top-level file lies in, if any: a checkout, a copy
+of the tree), and the directories listed in the environment variable :data:`INCLUDE_PATH_ENV`
+(``os.pathsep``-separated).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from archsim.config.errors import ConfigError, format_key_path
@@ -94,6 +97,9 @@ class IncludeRoots:
 
         self.top = top
         roots = [top.parent, configs_dir(), *extra]
+        # a file inside a copy of the shipped tree (a checkout's arch_configs/, a copy being
+        # edited) may include across that tree, as the shipped files do (../tech/...)
+        roots += [p for p in top.parents if p.name == "arch_configs"][:1]
         env = os.environ.get(INCLUDE_PATH_ENV, "")
         roots += [Path(p) for p in env.split(os.pathsep) if p.strip()]
         self.roots = tuple(dict.fromkeys(_real(r) for r in roots))
@@ -194,18 +200,18 @@ def read_bytes(path: Path, display: str, what: str, limit: int = MAX_FILE_BYTES,
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise ConfigError(display, key_path, shown,
-                              f"{what} (the path is a symlink loop)") from None
+                              f"a {what} (the path is a symlink loop)") from None
         raise ConfigError(display, key_path, shown,
-                          f"an existing, readable {what} ({exc.strerror})") from None
+                          f"an existing {what} ({exc.strerror})") from None
     real = _resolve(path, display, key_path, shown)
     if not stat.S_ISREG(st.st_mode) or any(t == real or t in real.parents
                                            for t in _SPECIAL_TREES):
         raise ConfigError(display, key_path, shown,
-                          f"{what} that is a regular file (not a directory, device, FIFO, "
+                          f"a {what} that is a regular file (not a directory, device, FIFO, "
                           "socket or a file under /proc, /sys, /dev)")
     if st.st_size > limit:
         raise ConfigError(display, key_path, Hidden(f"{st.st_size} bytes"),
-                          f"{what} of at most {limit} bytes")
+                          f"a {what} of at most {limit} bytes")
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
@@ -213,7 +219,7 @@ def read_bytes(path: Path, display: str, what: str, limit: int = MAX_FILE_BYTES,
                           f"a readable {what} ({exc.strerror})") from None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ConfigError(display, key_path, shown, f"{what} that is a regular file")
+            raise ConfigError(display, key_path, shown, f"a {what} that is a regular file")
         chunks: list[bytes] = []
         total = 0
         while total <= limit:
@@ -226,7 +232,7 @@ def read_bytes(path: Path, display: str, what: str, limit: int = MAX_FILE_BYTES,
         os.close(fd)
     if total > limit:
         raise ConfigError(display, key_path, Hidden(f"more than {limit} bytes"),
-                          f"{what} of at most {limit} bytes")
+                          f"a {what} of at most {limit} bytes")
     return b"".join(chunks)
 
 
@@ -314,6 +320,22 @@ def _check_graph(root: yaml.Node, display: str) -> None:
         stack.extend((k, False) for k in _children(node))
 
 
+def _check_flow_depth(text: str, display: str, key_path: str) -> None:
+    """Refuse flow collections (``[[[...`` / ``{a: {a: ...``) nested past the depth limit
+    before PyYAML sees them: its scanner keeps a list of possible simple keys per flow level
+    and takes quadratic time in the depth.  Brackets are counted as written (inside quoted
+    text too), an upper bound of the real depth."""
+    raw = np.frombuffer(text.encode("utf-8", "replace"), dtype=np.uint8)
+    delta = (np.isin(raw, _OPEN).astype(np.int32) - np.isin(raw, _CLOSE).astype(np.int32))
+    if len(delta) and int(np.cumsum(delta).max()) > MAX_YAML_DEPTH:
+        raise ConfigError(display, key_path, Hidden("deeply nested flow collections"),
+                          f"mappings and lists nested at most {MAX_YAML_DEPTH} deep")
+
+
+_OPEN = np.frombuffer(b"[{", dtype=np.uint8)
+_CLOSE = np.frombuffer(b"]}", dtype=np.uint8)
+
+
 def parse_yaml_text(text: str, display: str, key_path: str = "") -> Any:
     """Parse one YAML document with every check of the module docstring; errors name
     ``display`` and, for a syntax error, its line and column (never the text)."""
@@ -322,6 +344,7 @@ def parse_yaml_text(text: str, display: str, key_path: str = "") -> Any:
     if len(text) > MAX_FILE_BYTES:
         raise ConfigError(display, key_path, Hidden(f"{len(text)} characters"),
                           f"at most {MAX_FILE_BYTES} characters of YAML")
+    _check_flow_depth(text, display, key_path)
     loader: UniqueKeyLoader | None = None
     try:
         loader = UniqueKeyLoader(text)  # its reader refuses non-printable characters
@@ -352,7 +375,7 @@ def parse_yaml_text(text: str, display: str, key_path: str = "") -> Any:
 
 def read_yaml_file(path: Path, display: str, what: str = "YAML file") -> Any:
     """Read and parse the YAML file ``path`` with every check of the module docstring."""
-    data = read_bytes(path, display, f"a {what}")
+    data = read_bytes(path, display, what)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

@@ -89,7 +89,7 @@ display_path = _display_path
 
 
 def _read_yaml(path: Path, display: str) -> dict[str, Any]:
-    data = read_yaml_file(path, display, "YAML design file")
+    data = read_yaml_file(path, display, "YAML file")
     if data is None:
         raise ConfigError(display, "", None,
                           "a non-empty YAML mapping of top-level keys "

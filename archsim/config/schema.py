@@ -354,6 +354,40 @@ class SttMramTech(SramTech):
     """Per-bit costs of an STT-MRAM weight array."""
 
 
+class SotMramTech(TechSection):
+    """Per-bit costs of a spin-orbit-torque MRAM array (2T-1MTJ cell): the write current flows
+    through the heavy-metal (spin-Hall) strip under the MTJ, the read current through the MTJ,
+    so the two paths have their own energy and latency. A dual-row read (two word lines on,
+    the sense amplifier's reference shifted) senses AND (or OR) of two cells of a bit-line."""
+
+    read_energy_per_bit: TechEnergy
+    """Energy to sense one cell through its MTJ (single-row read), pJ."""
+    write_energy_per_bit: TechEnergy
+    """Energy to switch one cell: the write pulse through the heavy-metal strip, pJ."""
+    and_energy_per_bit: TechEnergy
+    """Energy of a dual-row (AND/OR) sensing of one bit-line, pJ."""
+    leakage_per_bit: TechPower
+    """Standby power of one stored bit, mW: 0 for the MTJ cell (non-volatile, no standby
+    current path); periphery leakage is charged on the periphery blocks."""
+    cell_area: TechArea
+    """Area of one 2T-1MTJ cell, um^2."""
+    read_latency: TechTime
+    """Read (sense) time of a row through the MTJs, ns."""
+    write_latency: TechTime
+    """Write pulse of a row through the heavy-metal strips, ns."""
+    and_latency: TechTime
+    """Dual-row sensing time, ns."""
+
+    @model_validator(mode="after")
+    def _no_standby(self) -> SotMramTech:
+        if self.leakage_per_bit.value != 0.0:
+            raise FieldProblem(self.leakage_per_bit.value,
+                               "0 W: an SOT-MRAM cell has no standby leakage (the periphery's "
+                               "leakage belongs to the periphery blocks)",
+                               ("leakage_per_bit", "value"))
+        return self
+
+
 class DwmTech(SramTech):
     """Per-bit costs of a domain-wall (racetrack) memory: access through ports, plus shifts."""
 
@@ -611,6 +645,29 @@ class SttMramMemory(_MemoryBase):
         return "an stt_mram memory"
 
 
+class SotMramMemory(_MemoryBase):
+    """A spin-orbit-torque MRAM array (non-volatile; separate read and write paths)."""
+
+    kind: Literal["sot_mram"]
+    read_error: float = Field(0.0, ge=0.0, le=1.0)
+    """Per-bit read-error probability of a single-row read (a weight store's reads)."""
+    read_energy_per_bit: TechEnergy | None = None
+    write_energy_per_bit: TechEnergy | None = None
+    and_energy_per_bit: TechEnergy | None = None
+    leakage_per_bit: TechPower | None = None
+    cell_area: TechArea | None = None
+    read_latency: TechTime | None = None
+    write_latency: TechTime | None = None
+    and_latency: TechTime | None = None
+
+    def spec_fields(self) -> dict[str, Any]:
+        return {"read_error": self.read_error}
+
+    @classmethod
+    def _what(cls) -> str:
+        return "a sot_mram memory"
+
+
 class DwmMemory(_MemoryBase):
     """A domain-wall (racetrack) weight memory: nanowires of ``domains`` bits shifted past
     ``ports`` access ports (RTSim organisation)."""
@@ -706,6 +763,9 @@ MEMORY_KINDS: dict[str, MemoryKind] = {k.name: k for k in (
                "domain-wall (racetrack) nanowires shifted past access ports"),
     MemoryKind("stt_mram", SttMramMemory, SttMramTech, False,
                "spin-transfer-torque MRAM arrays (1T-1MTJ)"),
+    MemoryKind("sot_mram", SotMramMemory, SotMramTech, False,
+               "spin-orbit-torque MRAM arrays (2T-1MTJ: heavy-metal write path, MTJ read "
+               "path; dual-row AND/OR sensing)"),
 )}
 
 if TYPE_CHECKING:  # the union is built from the registry; to a type checker it is the base

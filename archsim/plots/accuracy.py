@@ -99,7 +99,7 @@ def plot_layer_error(run: RunData, path: Path, fmt: str) -> Path:
             (i + 0.42, m),
             ha="right",
             va="bottom",
-            fontsize=8,
+            fontsize="small",
             xytext=(0, 2),
             textcoords="offset points",
         )

@@ -217,13 +217,14 @@ def plot_energy_breakdown(run: RunData, path: Path, fmt: str) -> Path:
     if layers and any(totals):
         order, colors = category_order(per_image)
         stacked_bars(ax_abs, layers, per_image, order, colors, scale)
+        ax_abs.set_ylim(0, max(totals) / scale * 1.12)  # room for the totals above the bars
         for i, t in enumerate(totals):
             ax_abs.annotate(
                 f"{t / scale:.3g}",
                 (i, t / scale),
                 ha="center",
                 va="bottom",
-                fontsize=8,
+                fontsize="small",
                 xytext=(0, 2),
                 textcoords="offset points",
             )
@@ -235,9 +236,9 @@ def plot_energy_breakdown(run: RunData, path: Path, fmt: str) -> Path:
         ax_pct.set_ylim(0, 100)
         fig.legend(
             *ax_abs.get_legend_handles_labels(),
-            loc="outside right upper",
+            loc="outside right center",
             title="energy category",
-            fontsize=8,
+            fontsize="small",
         )
     else:
         _no_data(ax_abs, "energy")
@@ -253,6 +254,14 @@ def plot_energy_breakdown(run: RunData, path: Path, fmt: str) -> Path:
         f"{run.summary.get('mode')} mode)"
     )
     return save_figure(fig, path, fmt)
+
+
+def _count(n: float) -> str:
+    """``32_800_000_000`` -> ``'32.8 G'``: a count with a decimal prefix, never e-notation."""
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M")):
+        if n >= 10 * factor:
+            return f"{n / factor:.3g} {prefix}"
+    return f"{n:,.0f}"
 
 
 def plot_activity(run: RunData, path: Path, fmt: str) -> Path:
@@ -278,21 +287,21 @@ def plot_activity(run: RunData, path: Path, fmt: str) -> Path:
             ax.barh(i, n, color=colors[lay], label=None if lay in seen else lay)
             seen.add(lay)
             ax.annotate(
-                f"{n:,.0f}" if n < 1e7 else f"{n:.3g}",
+                _count(n),
                 (n, i),
                 va="center",
-                fontsize=7,
+                fontsize="x-small",
                 xytext=(2, 0),
                 textcoords="offset points",
             )
-        ax.set_yticks(y, [b[0] for b in bars], fontsize=8)
+        ax.set_yticks(y, [b[0] for b in bars], fontsize="small")
         ax.invert_yaxis()
         ax.set_xscale("log")
         ax.set_xlim(right=max(b[2] for b in bars) * 8)
-        ax.legend(title="layer", loc="lower right", fontsize=8)
+        ax.legend(title="layer", loc="lower right", fontsize="small")
     else:
         _no_data(ax, "actions")
-    ax.set_xlabel("action count over the run (log scale)")
+    ax.set_xlabel("action count over the run (log scale; M = 10⁶, G = 10⁹)")
     ax.set_ylabel("layer.block.action")
     ax.set_title(f"{run.label}: hardware activity ({run.summary.get('images')} image(s))")
     ax.grid(axis="x", which="major", alpha=0.3)
@@ -324,7 +333,7 @@ def plot_area_breakdown(run: RunData, path: Path, fmt: str) -> Path:
                 f"{100 * by_kind[k] / total:.1f}%",
                 (by_kind[k] / k_scale, i),
                 va="center",
-                fontsize=8,
+                fontsize="small",
                 xytext=(2, 0),
                 textcoords="offset points",
             )
@@ -334,9 +343,9 @@ def plot_area_breakdown(run: RunData, path: Path, fmt: str) -> Path:
         ax_kind.set_xlabel(f"area ({k_unit})")
         fig.legend(
             *ax_layer.get_legend_handles_labels(),
-            loc="outside right upper",
+            loc="outside right center",
             title="block kind",
-            fontsize=8,
+            fontsize="small",
         )
     else:
         _no_data(ax_layer, "area")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.text import Annotation
 
 from archsim.plots.breakdown import (
     AREA_KINDS,
@@ -47,7 +48,7 @@ def _bars(
     x = np.arange(len(runs))
     for i, (r, v) in enumerate(zip(runs, values, strict=True)):
         if v is None:
-            ax.annotate("n/a", (i, 0), ha="center", va="bottom", fontsize=8, color="grey")
+            ax.annotate("n/a", (i, 0), ha="center", va="bottom", fontsize="small", color="grey")
             continue
         ax.bar(i, v, color=colors[r.label], label=r.label)
         ax.annotate(
@@ -55,19 +56,22 @@ def _bars(
             (i, v),
             ha="center",
             va="bottom",
-            fontsize=8,
+            fontsize="small",
             xytext=(0, 2),
             textcoords="offset points",
         )
+    # long design names side by side would overlap: slant them
+    slant = len(runs) > 3 or max((len(r.label) for r in runs), default=0) * len(runs) > 40
     ax.set_xticks(
         x,
         [r.label for r in runs],
-        rotation=20 if len(runs) > 3 else 0,
-        ha="right" if len(runs) > 3 else "center",
-        fontsize=8,
+        rotation=20 if slant else 0,
+        ha="right" if slant else "center",
+        rotation_mode="anchor",
+        fontsize="small",
     )
     ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title, fontsize="medium")
     ax.set_xlabel("design")
     top = max((v for v in values if v is not None), default=0.0)
     ax.set_ylim(0, top * 1.18 if top > 0 else 1)
@@ -125,10 +129,14 @@ def plot_metrics(runs: list[RunData], path: Path, fmt: str) -> Path:
                                 ecolor="black", capsize=4, linewidth=1)
             ax.set_ylim(0, 110)
             ax.set_ylabel("accuracy (%), 95% Wilson interval")
+            for text in ax.texts:  # the values beside their error bars, not on them
+                if isinstance(text, Annotation):
+                    text.xyann = (4, 2)
+                    text.set_horizontalalignment("left")
     for ax in axes[len(panels) :]:
         ax.set_visible(False)
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside right upper", title="design", fontsize=8)
+    fig.legend(handles, labels, loc="outside right center", title="design", fontsize="small")
     fig.suptitle(f"Design comparison ({len(runs)} runs)")
     return save_figure(fig, path, fmt)
 
@@ -152,9 +160,9 @@ def plot_energy_by_category(runs: list[RunData], path: Path, fmt: str) -> Path:
     ax.set_title("Energy per image by category")
     fig.legend(
         *ax.get_legend_handles_labels(),
-        loc="outside right upper",
+        loc="outside right center",
         title="energy category",
-        fontsize=8,
+        fontsize="small",
     )
     return save_figure(fig, path, fmt)
 
@@ -178,7 +186,8 @@ def plot_area_by_kind(runs: list[RunData], path: Path, fmt: str) -> Path:
     ax.set_ylabel(f"area ({unit})")
     ax.set_title("Area by block kind")
     fig.legend(
-        *ax.get_legend_handles_labels(), loc="outside right upper", title="block kind", fontsize=8
+        *ax.get_legend_handles_labels(), loc="outside right center", title="block kind",
+        fontsize="small",
     )
     return save_figure(fig, path, fmt)
 
@@ -211,7 +220,7 @@ def plot_layer_energy(runs: list[RunData], path: Path, fmt: str) -> Path:
         ax.set_yscale("log")
     ax.set_ylabel(f"energy per image ({unit}{', log scale' if log else ''})")
     ax.set_title("Energy per image by layer")
-    ax.legend(title="design", fontsize=8)
+    ax.legend(title="design", fontsize="small")
     ax.grid(axis="y", alpha=0.3)
     return save_figure(fig, path, fmt)
 

@@ -45,7 +45,7 @@ def _gantt(ax: Any, run: RunData, layers: list[str], cycle_ns: float) -> None:
                                                lambda t: t * scale / cycle_ns))
     sec.set_xlabel(f"simulated time ({unit})")
     ax.figure.legend(*ax.get_legend_handles_labels(), loc="outside lower left",
-                     ncols=min(6, len(images)), fontsize="small", title="Gantt chart")
+                     ncols=min(3, len(images)), fontsize="small", title="Gantt chart")
     ax.set_title(f"first {len(images)} image(s): first step to last output token per layer")
 
 
@@ -91,7 +91,7 @@ def plot_layer_timeline(run: RunData, path: Path, fmt: str) -> Path:
             left += share
         ax_split.set_xlim(0, 100)
         ax_split.set_xlabel("share of the layer's span (%)")
-        fig.legend(*ax_split.get_legend_handles_labels(), loc="outside lower right", ncols=4,
+        fig.legend(*ax_split.get_legend_handles_labels(), loc="outside lower right", ncols=2,
                    fontsize="small", title="share of span")
         ax_split.set_title("where each layer's cycles went")
         if neck in layers:

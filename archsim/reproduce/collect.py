@@ -141,6 +141,18 @@ def table3(results: Results) -> Table:
                    f"elsewhere, DWM, APC inner products; FC layers unshared (model {m_un}) "
                    f"or MUX-shared (G = 25, 16 passes: the DW-CNN design; model {m_sh}). "
                    "Paper: full 10,000-image test set, one value per length.")
+    from archsim.outputs.metrics import wilson_interval
+
+    for name, values in (("unshared FC", acc), ("shared FC", acc_sh)):
+        cells = []
+        for length in sorted(values):
+            pct, n = values[length]
+            ci = wilson_interval(round(pct / 100 * n), n)
+            if ci is not None:
+                cells.append(f"{length}: {100 * ci[0]:.1f}-{100 * ci[1]:.1f} %")
+        if cells:
+            t.notes.append(f"95% Wilson intervals of ours, {name} (bits: interval): "
+                           + ", ".join(cells) + ".")
     return t
 
 

@@ -1,4 +1,5 @@
-"""``archsim reproduce dwcnn``: run DW-CNN's design points and write its tables and figures.
+"""``archsim reproduce dwcnn``: run DW-CNN's design points and write its tables and figures
+(``archsim reproduce imce`` is :mod:`archsim.reproduce.imce`).
 
 Output folder layout::
 
@@ -24,7 +25,12 @@ from typing import Any
 from archsim.outputs.atomic import write_text
 from archsim.reproduce import collect, figures
 from archsim.reproduce.calibrate import fit_table2, fitted_numbers
-from archsim.reproduce.studies import CALIBRATED, GENERIC, OUTPUTS, configs_dir
+from archsim.reproduce.studies import (
+    CALIBRATED,
+    GENERIC,
+    OUTPUTS,
+    configs_dir,
+)
 from archsim.reproduce.tables import Table
 from archsim.reproduce.trends import check_trends, trends_markdown
 
@@ -172,8 +178,11 @@ def reproduce_main(args: Any) -> int:
     """``archsim reproduce dwcnn`` (``args`` from the CLI parser): checks the arguments and
     calls :func:`archsim.api.reproduce`, the function the Python API exports."""
     from archsim.api import reproduce
+    from archsim.children import Terminated
     from archsim.config.errors import ConfigError
     from archsim.nn.errors import DatasetError
+    from archsim.outputs.run_folder import OutputFolderError
+    from archsim.sweep.folder import SweepLocked
 
     if args.paper != "dwcnn":
         return _error(f"unknown paper {args.paper!r}; known: dwcnn")
@@ -194,17 +203,17 @@ def reproduce_main(args: Any) -> int:
                         hw_images=args.hw_images, jobs=args.jobs, tech=args.tech,
                         overrides=list(args.set), data_dir=args.data_dir,
                         progress=None if args.quiet else progress)
-    except (ConfigError, DatasetError, FileNotFoundError) as e:
+    except (ConfigError, DatasetError, FileNotFoundError, SweepLocked, OutputFolderError) as e:
         return _error(str(e))
     except ValueError as e:  # the data set is shorter than --images
         return _error(f"--images {args.images}: {e}")
-    except RuntimeError as e:
+    except (RuntimeError, OSError) as e:
         print(f"archsim: {e}", file=sys.stderr)
         return EXIT_FAILED
-    except KeyboardInterrupt:
-        print(f"archsim: interrupted; finished points stay in {out}/runs and are reused",
-              file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as e:
+        print(f"archsim: {e or 'interrupted'}; finished points stay in {out}/runs and are "
+              "reused", file=sys.stderr)
+        return 128 + e.signum if isinstance(e, Terminated) else EXIT_INTERRUPTED
     if not args.quiet:
         print(f"{out}: {len(rep.written)} files (tables/, figures/, trends.md, fit.md, "
               f"report.md) in {rep.wall_s / 60:.1f} min")

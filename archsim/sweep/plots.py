@@ -131,12 +131,13 @@ def _scatter(rows: list[dict[str, Any]], xk: str, yk: str,
     ax.plot([xy[i][0] for i in front], [xy[i][1] for i in front], "o-", color=PALETTE[5],
             zorder=3, label="Pareto front")
     for r, x, y in pts:
-        ax.annotate(r["_label"], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        ax.annotate(r["_label"], (x, y), textcoords="offset points", xytext=(4, 4),
+                    fontsize="x-small")
     ax.set_xlabel(_label(xk, xu))
     ax.set_ylabel(_label(yk, yu))
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize="small")
     return save_figure(fig, path, fmt)
 
 
@@ -213,7 +214,7 @@ def plot_sweep(folder: str | Path, fmt: str = "png") -> list[Path]:
                     _wilson_bars(ax, with_v, [p[0] for p in pts], colour)
                 for x, y, point in pts:
                     ax.annotate(point, (x, y), textcoords="offset points", xytext=(3, 3),
-                                fontsize=6)
+                                fontsize="xx-small")
             ax.set_xlabel(axis)
             ax.set_ylabel(_label(key, unit))
             if not numeric:

@@ -283,8 +283,8 @@ def _dask(tasks: list[dict[str, Any]], jobs: int, scheduler: str | None,
 
 def ray_init_kwargs(jobs: int, scheduler: str | None, dashboard: bool = False
                     ) -> dict[str, Any]:
-    """``ray.init`` arguments: the cluster at ``scheduler``, else a local instance whose node
-    registers on 127.0.0.1 (not the host's routable address), dashboard only if asked."""
+    """``ray.init`` arguments: the cluster at ``scheduler``, else a local instance (its node
+    kept on 127.0.0.1 by :func:`_ray_loopback`), dashboard only if asked, on 127.0.0.1."""
     if scheduler:
         return {"address": scheduler}
     kw: dict[str, Any] = {"num_cpus": max(1, jobs), "include_dashboard": dashboard,
@@ -292,6 +292,19 @@ def ray_init_kwargs(jobs: int, scheduler: str | None, dashboard: bool = False
     if dashboard:
         kw["dashboard_host"] = "127.0.0.1"
     return kw
+
+
+#: Ray registers a local node on the host's routable address unless "clusters" are off, as it
+#: has them on macOS and Windows; off, the node, its GCS and its raylet stay on 127.0.0.1
+_RAY_LOCAL_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+def _ray_loopback(ray: Any) -> None:
+    """Keep a local Ray instance started from here on the loopback address."""
+    os.environ[_RAY_LOCAL_ONLY_ENV] = "0"  # the processes Ray starts read it too
+    consts = getattr(getattr(ray, "_private", None), "ray_constants", None)
+    if consts is not None and hasattr(consts, "ENABLE_RAY_CLUSTER"):
+        consts.ENABLE_RAY_CLUSTER = False  # read when ray.init picks the node address
 
 
 def _ray(tasks: list[dict[str, Any]], jobs: int, scheduler: str | None,
@@ -302,6 +315,8 @@ def _ray(tasks: list[dict[str, Any]], jobs: int, scheduler: str | None,
         raise RuntimeError("the ray backend needs ray: pip install 'archsim[ray]'") from None
     started = not ray.is_initialized()
     if started:
+        if not scheduler:
+            _ray_loopback(ray)
         ray.init(**ray_init_kwargs(jobs, scheduler, dashboard))
     pending: list[Any] = []
     try:

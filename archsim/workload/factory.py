@@ -223,7 +223,8 @@ def _build(raw: dict[str, Any], origins: Origins, fallback: str,
         if mask is not None and not mask.is_file():
             raise err(("model", "layers", name, "mask"), meta.mask,
                       f"an existing .npz file (looked for {mask})")
-        layers[name] = LayerMeta(bits=meta.bits, mask=mask, sparsity=meta.sparsity)
+        layers[name] = LayerMeta(bits=meta.bits, quantizer=meta.quantizer, mask=mask,
+                                sparsity=meta.sparsity)
     weights = top.model.weights
     if weights.startswith("builtin:"):
         key = weights.split(":", 1)[1]

@@ -2,9 +2,12 @@
 
 ``builtin:<name>`` in a workload's ``model.weights`` names an entry of :data:`BUILTIN_MODELS`;
 :func:`builtin_model_path` finds its file inside the installed package. Every shipped model is
-the SC LeNet-5 of ``arch_configs/workloads/lenet5.yaml`` (1x28x28 -> 10), trained by
+either the SC LeNet-5 of ``arch_configs/workloads/lenet5.yaml`` (1x28x28 -> 10), trained by
 the LeNet-only script that preceded ``archsim train`` (docs/data-and-model.md says how each
-one was made; docs/training.md for ``lenet5_mnist_apc_hil``, made by ``archsim train``).
+one was made; docs/training.md and docs/accuracy.md for ``lenet5_mnist_apc_hil``, made by
+``archsim train``), or a DoReFa low bit-width CNN for the SOT-MRAM bit-plane fabric, trained
+by ``training/train_dorefa.py`` (its workload file ``arch_configs/workloads/<name>.yaml``;
+docs/pim-bitplane.md).
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["BNN_PRESENTATIONS", "BUILTIN_MODELS", "BuiltinModel", "builtin_model_path",
-           "models_dir"]
+__all__ = ["BNN_PRESENTATIONS", "BUILTIN_MODELS", "DOREFA_WIDTHS", "BuiltinModel",
+           "builtin_model_path", "models_dir"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,9 @@ _BNN_FMNIST = "arch_configs/workloads/bnn_fmnist_mlp.yaml"
 _TRAIN_BNN = "python training/train_bnn.py"
 #: Presentation counts N of the shipped stochastic-input (adapted) BNN models.
 BNN_PRESENTATIONS = (1, 2, 4, 8, 16, 32)
+
+#: The (weight bits, activation bits) of the shipped DoReFa models.
+DOREFA_WIDTHS = ((1, 2), (2, 2), (4, 4))
 
 #: Built-in model name -> entry. The test suite holds this table to the folder's files.
 BUILTIN_MODELS: dict[str, BuiltinModel] = {
@@ -73,6 +79,11 @@ BUILTIN_MODELS: dict[str, BuiltinModel] = {
                        # N = 1, 2 were trained when the SNG drew 0..255 (docs/training.md)
                        + (" --sng-levels 256" if n <= 2 else ""))
           for n in (1, 2, 4, 8)),
+        *(BuiltinModel(f"dorefa_{tag}_w{m}a{k}", f"dorefa_{tag}_w{m}a{k}.npz", ds,
+                       f"arch_configs/workloads/dorefa_{tag}_w{m}a{k}.yaml",
+                       f"DoReFa CNN, {m}-bit weights, {k}-bit activations (QAT)")
+          for tag, ds in (("mnist", "mnist"), ("fashion", "fashion-mnist"))
+          for m, k in DOREFA_WIDTHS),
     )
 }
 

@@ -138,6 +138,9 @@ class LayerMetaSection(_Section):
 
     bits: int | None = Field(None, ge=1, le=16)
     """Weight quantization bits (None: float weights)."""
+    quantizer: Literal["symmetric", "dorefa"] = "symmetric"
+    """How ``bits`` quantizes: ``symmetric`` (codes -(2^(K-1)-1)..2^(K-1)-1) or ``dorefa``
+    (DoReFa-Net levels: odd codes 2u - (2^K - 1), u = 0..2^K - 1)."""
     mask: str | None = None
     """An .npz holding the pruning mask '<op>_mask' (relative to this file)."""
     sparsity: float | None = Field(None, ge=0.0, lt=1.0)

@@ -441,7 +441,8 @@ def load_weights(workload: Workload) -> WorkloadWeights:
         bits = meta_l.bits if meta_l is not None else None
         codes = step = None
         if bits is not None:
-            codes, step = quantize_weights(w, bits, mask)
+            codes, step = quantize_weights(w, bits, mask,
+                                           meta_l.quantizer if meta_l else "symmetric")
             w = dequantize_weights(codes, step)
         layers[op.name] = LayerParams(
             name=op.name, w=_frozen(w), b=_frozen(b) if b is not None else None,

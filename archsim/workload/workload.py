@@ -66,10 +66,12 @@ class DataSource:
 @dataclass(frozen=True)
 class LayerMeta:
     """Per-layer model metadata of a weighted op: ``bits`` (weight quantization, None =
-    float weights), ``mask`` (an ``.npz`` holding ``<op>_mask``, resolved path) and
-    ``sparsity`` (magnitude pruning of that fraction of the weights)."""
+    float weights), ``quantizer`` (``symmetric`` or ``dorefa``: how ``bits`` quantizes),
+    ``mask`` (an ``.npz`` holding ``<op>_mask``, resolved path) and ``sparsity`` (magnitude
+    pruning of that fraction of the weights)."""
 
     bits: int | None = None
+    quantizer: Literal["symmetric", "dorefa"] = "symmetric"
     mask: Path | None = None
     sparsity: float | None = None
 
