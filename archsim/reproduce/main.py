@@ -25,7 +25,12 @@ from typing import Any
 from archsim.outputs.atomic import write_text
 from archsim.reproduce import collect, figures
 from archsim.reproduce.calibrate import fit_table2, fitted_numbers
-from archsim.reproduce.studies import CALIBRATED, GENERIC, OUTPUTS, configs_dir
+from archsim.reproduce.studies import (
+    CALIBRATED,
+    GENERIC,
+    OUTPUTS,
+    configs_dir,
+)
 from archsim.reproduce.tables import Table
 from archsim.reproduce.trends import check_trends, trends_markdown
 
