@@ -65,7 +65,7 @@ def block_kinds() -> dict[str, BlockKind]:
     return dict(_KINDS)
 
 
-# the kinds of the shared hardware and the SC stream fabric
+# the kinds of the shared hardware, the SC stream fabric and the MRAM sense amplifiers
 for _name, _role, _what in (
     ("memory", "storage", "weight memory cells and read/write circuitry (SRAM, DWM, MRAM)"),
     ("ports", "storage", "DWM access ports (sense amplifier and access transistor per port)"),
@@ -79,5 +79,8 @@ for _name, _role, _what in (
     ("btanh", "compute", "Btanh up/down counters"),
     ("accumulator", "compute", "output counters of the last layer"),
     ("mux", "interconnect", "input-selection multiplexers of the shared FC layer"),
+    # shared by the MRAM fabrics (BNN: single-cell reads or the 2T-2MTJ XNOR; bit-plane PIM:
+    # single-row reads and dual-row AND sensing)
+    ("sense_amp", "conversion", "sense amplifiers of memory columns (reads, XNOR or AND sensing)"),
 ):
     register_block_kind(_name, _role, _what)

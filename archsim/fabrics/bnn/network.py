@@ -40,7 +40,6 @@ from archsim.workload import BatchNormParams, Workload, WorkloadWeights, load_we
 from archsim.workload.batchnorm import sign_thresholds
 
 for _name, _role, _what in (
-    ("sense_amp", "conversion", "sense amplifiers of MRAM columns (2T-2MTJ ones with the XNOR)"),
     ("popcount", "compute", "popcount (adder) trees of XNOR-popcount lanes"),
     ("threshold", "compute", "per-neuron integer threshold comparators (batchnorm folded)"),
     ("adder", "compute", "multi-bit adder datapaths (conditional negation + adder tree)"),

@@ -48,7 +48,6 @@ from archsim.workload.quantize import quantize_activation_codes
 
 for _name, _role, _what in (
     ("pim_subarray", "storage", "computational SOT-MRAM sub-array cells (bit-plane rows)"),
-    ("sense_amp", "conversion", "bit-line sense amplifiers (single-row read, dual-row AND)"),
     ("bit_counter", "compute", "bit-counters of sensed rows"),
     ("shift_adder", "compute", "shift-and-add of counts into partial sums"),
     ("digital_unit", "compute", "digital unit: accumulation, scaling, batch norm, ReLU, "
