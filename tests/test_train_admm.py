@@ -139,13 +139,11 @@ def test_torch_quantizer_is_the_loaders() -> None:
 
 
 @needs_torch
-def test_admm_run_end_to_end(tmp_path: Path) -> None:
+def test_admm_run_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A tiny ADMM run (embedded 500 MNIST test images stand in as training data): the masks
     are structured with the asked keep, the ADMM residual was recorded, and the exported
     model's simulator accuracy equals the torch model's on the same images."""
-    import os
-
-    os.environ.pop("ARCHSIM_DATA", None)
+    monkeypatch.delenv("ARCHSIM_DATA", raising=False)  # for this test only
     from archsim.nn import datasets
 
     real = datasets.load_dataset
