@@ -28,6 +28,7 @@ from archsim.workload import (
     Workload,
     load_workload,
 )
+from archsim.workload.design import merge_workload_defaults
 
 _SUPPORTED = ("dense / conv2d (bias: false) + batchnorm + sign [+ maxpool after the sign], "
               "a last dense + batchnorm")
@@ -169,18 +170,7 @@ def expand_design(raw: dict[str, Any], origins: dict[tuple[Any, ...], str]) -> N
     raw["workload_file"] = str(path.resolve())
     origins[("workload_file",)] = file
     label = _label(path)
-    ds = wl.dataset
-    base: dict[str, Any] = {"name": ds.name, "start": ds.start}
-    if ds.name == "custom":
-        base["path"] = str(ds.path)
-    if ds.images is not None:
-        base["images"] = ds.images
-    for key, default in (("dataset", base), ("model", {"weights": str(wl.model.weights)})):
-        given = raw.get(key)
-        if given is None:
-            origins[(key,)] = label
-        if given is None or isinstance(given, dict):
-            raw[key] = {**default, **(given or {})}
+    merge_workload_defaults(raw, origins, wl, label)
 
 
 def design_workload(workload_file: str, weights: str) -> Workload:

@@ -42,6 +42,7 @@ class PimBitplaneFabric(Fabric):
         """Resolve ``workload:`` against the file that wrote it, and take the workload's data
         set and model under what the design sets."""
         from archsim.workload import load_workload
+        from archsim.workload.design import merge_workload_defaults
 
         if "workload" not in raw:
             return
@@ -57,18 +58,7 @@ class PimBitplaneFabric(Fabric):
         raw["workload"] = str(path.resolve())  # absolute: the resolved config loads again
         sets = raw.get("workload_set", [])
         wl = load_workload(path, sets if isinstance(sets, list) else [])
-        ds = wl.dataset
-        base: dict[str, Any] = {"name": ds.name, "start": ds.start}
-        if ds.name == "custom":
-            base["path"] = str(ds.path)
-        if ds.images is not None:
-            base["images"] = ds.images
-        for key, default in (("dataset", base), ("model", {"weights": str(wl.model.weights)})):
-            given = raw.get(key)
-            if given is None:
-                origins[(key,)] = str(path)
-            if given is None or isinstance(given, dict):
-                raw[key] = {**default, **(given or {})}
+        merge_workload_defaults(raw, origins, wl, str(path))
 
     def elaborate(self, cfg: Any) -> tuple[Any, dict[str, Any]]:
         from archsim.fabrics.pim_bitplane.network import PimNetwork

@@ -37,6 +37,7 @@ from archsim.workload import (
     reference_forward,
     workload_from_dict,
 )
+from archsim.workload.design import merge_workload_defaults
 
 #: keys of a layer entry that the workload defines (a design naming a workload may not)
 SHAPE_KEYS = ("kind", "in_channels", "in_size", "filters", "kernel", "stride", "padding",
@@ -158,19 +159,7 @@ def expand_design(raw: dict[str, Any], origins: dict[tuple[Any, ...], str]) -> N
             origins[("layers", j, key)] = label
     raw["layers"] = layers
     raw["workload_file"] = ref  # as written (informational: the layers above are complete)
-    # the workload's data set and model, under what the design file (or an override) sets
-    ds = wl.dataset
-    base: dict[str, Any] = {"name": ds.name, "start": ds.start}
-    if ds.name == "custom":
-        base["path"] = str(ds.path)
-    if ds.images is not None:
-        base["images"] = ds.images
-    for key, default in (("dataset", base), ("model", {"weights": str(wl.model.weights)})):
-        given = raw.get(key)
-        if given is None:
-            origins[(key,)] = label
-        if given is None or isinstance(given, dict):  # anything else: the schema's error
-            raw[key] = {**default, **(given or {})}
+    merge_workload_defaults(raw, origins, wl, label)
 
 
 def workload_of(spec: NetworkSpec) -> Workload:
