@@ -101,6 +101,16 @@ def test_config_error_message_format() -> None:
     assert "got nothing" in str(ConfigError("a.yaml", "clock", MISSING, "a frequency"))
 
 
+def test_config_error_cuts_a_huge_value_but_keeps_file_and_expectation() -> None:
+    # a YAML alias bomb expands to a value whose repr is tens of kilobytes; the message must
+    # stay one short line that still names the file, the key and what was expected
+    huge = [[["x"] * 9] * 9] * 9
+    msg = str(ConfigError("s.yaml", "base", huge, "Field required"))
+    assert msg.startswith("s.yaml: base: got [[['x'")
+    assert msg.endswith("; expected Field required")
+    assert " ... " in msg and len(msg) < 260
+
+
 def test_key_paths_round_trip() -> None:
     loc = ("layers", 2, "weights", "memory")
     assert format_key_path(loc) == "layers[2].weights.memory"

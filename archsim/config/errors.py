@@ -62,6 +62,20 @@ def parse_key_path(key_path: str) -> tuple[str | int, ...]:
     return tuple(out)
 
 
+#: The longest rendering of a bad value in a message; a longer one (a whole expanded file, say)
+#: is cut in the middle so the message stays one readable line that still names the file.
+BRIEF_REPR_CHARS = 160
+
+
+def brief_repr(value: object, limit: int = BRIEF_REPR_CHARS) -> str:
+    """``repr(value)``, cut to ``limit`` characters with `` ... `` in the middle if longer."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    half = (limit - 5) // 2
+    return f"{text[:half]} ... {text[-half:]}"
+
+
 class ConfigError(Exception):
     """An architecture description is invalid.
 
@@ -92,7 +106,7 @@ class ConfigError(Exception):
         where = [self.file or "<config>"]
         if self.key_path:
             where.append(self.key_path)
-        return f"{': '.join(where)}: got {self.value!r}; expected {self.expected}"
+        return f"{': '.join(where)}: got {brief_repr(self.value)}; expected {self.expected}"
 
     def with_file(self, file: str) -> ConfigError:
         """Return this error with ``file`` filled in if it was not known where it was raised."""
