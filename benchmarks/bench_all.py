@@ -206,8 +206,10 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=REPEAT,
                     help=f"runs per simulation measurement, the fastest kept (default {REPEAT})")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "bench.json")
-    ap.add_argument("--bnn-images", type=int, default=2000,
-                    help="images of the BNN step (default 2000)")
+    ap.add_argument("--bnn-images", type=int,
+                    default=2000 if os.environ.get("ARCHSIM_DATA") else 500,
+                    help="images of the BNN step (default 2000 with $ARCHSIM_DATA, else the "
+                         "500 the package ships)")
     ap.add_argument("--bnn-only", action="store_true", help="run only the BNN step (6.)")
     args = ap.parse_args(argv)
     if args.bnn_only:
