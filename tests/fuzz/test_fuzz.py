@@ -24,6 +24,7 @@ import os
 import struct
 import sys
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +87,19 @@ def _check(worker: Worker, task: dict, names: list[str], label: str) -> None:
 def _settings(n: int) -> settings:
     return settings(max_examples=n, deadline=None, database=None, derandomize=False,
                     suppress_health_check=list(HealthCheck))
+
+
+def _fuzz(worker: Worker, make_task: Callable[[st.DataObject], tuple[dict, list[str]]],
+          label: str, examples: int) -> None:
+    """Run ``examples`` tasks drawn by ``make_task`` in the sandboxed worker, each checked by
+    :func:`_check` under ``label``."""
+    @given(st.data())
+    @_settings(examples)
+    def inner(data: st.DataObject) -> None:
+        task, names = make_task(data)
+        _check(worker, task, names, label)
+
+    inner()
 
 
 # --------------------------------------------------------------------------------------------
@@ -203,24 +217,12 @@ def _design_task(data: st.DataObject) -> tuple[dict, list[str]]:
 
 @pytest.mark.parametrize("n", [SHORT])
 def test_fuzz_loader_short(worker, n):
-    @given(st.data())
-    @_settings(n)
-    def inner(data):
-        task, names = _design_task(data)
-        _check(worker, task, names, "loader")
-
-    inner()
+    _fuzz(worker, _design_task, "loader", n)
 
 
 @pytest.mark.fuzz_long
 def test_fuzz_loader_long(worker):
-    @given(st.data())
-    @_settings(LONG_LOADER * 6 // 10)
-    def inner(data):
-        task, names = _design_task(data)
-        _check(worker, task, names, "loader")
-
-    inner()
+    _fuzz(worker, _design_task, "loader", LONG_LOADER * 6 // 10)
 
 
 # --------------------------------------------------------------------------------------------
@@ -246,24 +248,12 @@ def _sweep_task(data: st.DataObject) -> tuple[dict, list[str]]:
 
 
 def test_fuzz_sweep_short(worker):
-    @given(st.data())
-    @_settings(SHORT)
-    def inner(data):
-        task, names = _sweep_task(data)
-        _check(worker, task, names, "sweep")
-
-    inner()
+    _fuzz(worker, _sweep_task, "sweep", SHORT)
 
 
 @pytest.mark.fuzz_long
 def test_fuzz_sweep_long(worker):
-    @given(st.data())
-    @_settings(LONG_LOADER * 1 // 10)
-    def inner(data):
-        task, names = _sweep_task(data)
-        _check(worker, task, names, "sweep")
-
-    inner()
+    _fuzz(worker, _sweep_task, "sweep", LONG_LOADER * 1 // 10)
 
 
 # --------------------------------------------------------------------------------------------
@@ -339,24 +329,12 @@ def _model_task(data: st.DataObject) -> tuple[dict, list[str]]:
 
 
 def test_fuzz_model_short(worker):
-    @given(st.data())
-    @_settings(SHORT)
-    def inner(data):
-        task, names = _model_task(data)
-        _check(worker, task, names, "model")
-
-    inner()
+    _fuzz(worker, _model_task, "model", SHORT)
 
 
 @pytest.mark.fuzz_long
 def test_fuzz_model_long(worker):
-    @given(st.data())
-    @_settings(LONG_LOADER * 2 // 10)
-    def inner(data):
-        task, names = _model_task(data)
-        _check(worker, task, names, "model")
-
-    inner()
+    _fuzz(worker, _model_task, "model", LONG_LOADER * 2 // 10)
 
 
 # --------------------------------------------------------------------------------------------
@@ -394,24 +372,12 @@ def _idx_task(data: st.DataObject) -> tuple[dict, list[str]]:
 
 
 def test_fuzz_idx_short(worker):
-    @given(st.data())
-    @_settings(SHORT)
-    def inner(data):
-        task, names = _idx_task(data)
-        _check(worker, task, names, "idx")
-
-    inner()
+    _fuzz(worker, _idx_task, "idx", SHORT)
 
 
 @pytest.mark.fuzz_long
 def test_fuzz_idx_long(worker):
-    @given(st.data())
-    @_settings(LONG_LOADER * 1 // 10)
-    def inner(data):
-        task, names = _idx_task(data)
-        _check(worker, task, names, "idx")
-
-    inner()
+    _fuzz(worker, _idx_task, "idx", LONG_LOADER * 1 // 10)
 
 
 # --------------------------------------------------------------------------------------------
@@ -460,21 +426,9 @@ def _run_task(data: st.DataObject) -> tuple[dict, list[str]]:
 
 
 def test_fuzz_runs_short(worker):
-    @given(st.data())
-    @_settings(8)
-    def inner(data):
-        task, names = _run_task(data)
-        _check(worker, task, names, "run")
-
-    inner()
+    _fuzz(worker, _run_task, "run", 8)
 
 
 @pytest.mark.fuzz_long
 def test_fuzz_runs_long(worker):
-    @given(st.data())
-    @_settings(LONG_RUNS)
-    def inner(data):
-        task, names = _run_task(data)
-        _check(worker, task, names, "run")
-
-    inner()
+    _fuzz(worker, _run_task, "run", LONG_RUNS)
