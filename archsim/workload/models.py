@@ -37,6 +37,7 @@ class BuiltinModel:
 
 _LENET = "arch_configs/workloads/lenet5.yaml"
 _BNN_FMNIST = "arch_configs/workloads/bnn_fmnist_mlp.yaml"
+_BNN_MNIST = "arch_configs/workloads/bnn_mnist_mlp.yaml"
 _TRAIN_BNN = "python training/train_bnn.py"
 #: Presentation counts N of the shipped stochastic-input (adapted) BNN models.
 BNN_PRESENTATIONS = (1, 2, 4, 8, 16, 32)
@@ -152,6 +153,17 @@ BUILTIN_MODELS: dict[str, BuiltinModel] = {
                        # N = 1, 2 were trained when the SNG drew 0..255 (docs/training.md)
                        + (" --sng-levels 256" if n <= 2 else ""))
           for n in BNN_PRESENTATIONS),
+        BuiltinModel("bnn_mnist_conv", "bnn_mnist_conv.npz", "mnist", _BNN_MNIST,
+                     "binarized 784-1024-1024-10 MLP on MNIST, conventional training "
+                     "(real-valued first-layer input p/255)",
+                     f"{_TRAIN_BNN} --dataset mnist --input conventional --epochs 15 --lr 5e-3 "
+                     "--checkpoint /tmp/bnn/mnist_conv.pt --out /tmp/bnn/bnn_mnist_conv.npz"),
+        BuiltinModel("bnn_mnist_sc_n8", "bnn_mnist_sc_n8.npz", "mnist", _BNN_MNIST,
+                     "bnn_mnist_conv fine-tuned with stochastic inputs (comparator SNG, fresh "
+                     "bits per pass), 8 presentations combined by first-layer accumulation",
+                     f"{_TRAIN_BNN} --dataset mnist --input stochastic --n 8 "
+                     "--init /tmp/bnn/mnist_conv.pt --epochs 4 --lr 2e-3 "
+                     "--out /tmp/bnn/bnn_mnist_sc_n8.npz"),
         *(BuiltinModel(f"dorefa_{tag}_w{m}a{k}", f"dorefa_{tag}_w{m}a{k}.npz", ds,
                        f"arch_configs/workloads/dorefa_{tag}_w{m}a{k}.yaml",
                        f"DoReFa CNN, {m}-bit weights, {k}-bit activations (QAT)")
