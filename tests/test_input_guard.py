@@ -250,9 +250,12 @@ i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
 
 
 def _timed_refusal(path: Path, *overrides: str, limit_s: float = 10.0) -> ConfigError:
-    t0 = time.perf_counter()
+    """The refusal, in less than ``limit_s`` seconds of this process's CPU time (a bomb that
+    got through would take minutes or forever; CPU time, unlike wall time, does not grow when
+    other jobs share the machine)."""
+    t0 = time.process_time()
     err = _refused(path, *overrides)
-    assert time.perf_counter() - t0 < limit_s
+    assert time.process_time() - t0 < limit_s
     return err
 
 
