@@ -1,18 +1,34 @@
-"""A design file that names a workload: the workload's data set and model as the design's
-defaults.
+"""A design file that names a workload: where the workload file is, and the workload's data
+set and model as the design's defaults.
 
-Every fabric's ``Fabric.expand`` that reads a ``workload:`` key merges the workload's
-``dataset`` and ``model`` sections under what the design file (or an override) sets, and
-records where each came from for error messages; this is that one merge.
+Every fabric's ``Fabric.expand`` that reads a ``workload:`` key finds the file relative to
+the file that names it (:func:`workload_path`) and merges the workload's ``dataset`` and
+``model`` sections under what the design file (or an override) sets, recording where each came
+from for error messages (:func:`merge_workload_defaults`); these are those two steps, once.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from archsim.config.errors import ConfigError
 from archsim.workload.workload import Workload
 
-__all__ = ["merge_workload_defaults"]
+__all__ = ["merge_workload_defaults", "workload_path"]
+
+
+def workload_path(ref: object, file: str) -> Path:
+    """The workload file that ``workload: <ref>`` in ``file`` names: relative to ``file``'s
+    folder (a command-line override, which has no file: to the working directory). A ref that
+    is not a non-empty string or names no file is a :class:`ConfigError` on ``workload``."""
+    if not isinstance(ref, str) or not ref:
+        raise ConfigError(file, "workload", ref, "the path of a workload file (docs/workloads.md)")
+    anchor = Path(file).parent if Path(file).is_file() else Path.cwd()
+    path = Path(ref) if Path(ref).is_absolute() else anchor / ref
+    if not path.is_file():
+        raise ConfigError(file, "workload", ref, f"an existing workload file ({path})")
+    return path
 
 
 def merge_workload_defaults(raw: dict[str, Any], origins: dict[tuple[Any, ...], str],

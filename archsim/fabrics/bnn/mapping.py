@@ -28,7 +28,7 @@ from archsim.workload import (
     Workload,
     load_workload,
 )
-from archsim.workload.design import merge_workload_defaults
+from archsim.workload.design import merge_workload_defaults, workload_path
 
 _SUPPORTED = ("dense / conv2d (bias: false) + batchnorm + sign [+ maxpool after the sign], "
               "a last dense + batchnorm")
@@ -159,13 +159,7 @@ def expand_design(raw: dict[str, Any], origins: dict[tuple[Any, ...], str]) -> N
     if "workload" not in raw:
         raise ConfigError(file, "workload", None,
                           "the path of a workload file: a BNN design runs a workload's network")
-    ref = raw.pop("workload")
-    if not isinstance(ref, str) or not ref:
-        raise ConfigError(file, "workload", ref, "the path of a workload file (docs/workloads.md)")
-    anchor = Path(file).parent if Path(file).is_file() else Path.cwd()  # an override: the cwd
-    path = (anchor / ref) if not Path(ref).is_absolute() else Path(ref)
-    if not path.is_file():
-        raise ConfigError(file, "workload", ref, f"an existing workload file ({path})")
+    path = workload_path(raw.pop("workload"), file)
     wl = load_workload(path)
     raw["workload_file"] = str(path.resolve())
     origins[("workload_file",)] = file

@@ -16,10 +16,8 @@ describes the hardware and the integer arithmetic; modules:
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from archsim.config.errors import ConfigError
 from archsim.engine.fabric import Fabric
 from archsim.fabrics import register_fabric
 
@@ -42,19 +40,12 @@ class PimBitplaneFabric(Fabric):
         """Resolve ``workload:`` against the file that wrote it, and take the workload's data
         set and model under what the design sets."""
         from archsim.workload import load_workload
-        from archsim.workload.design import merge_workload_defaults
+        from archsim.workload.design import merge_workload_defaults, workload_path
 
         if "workload" not in raw:
             return
         file = origins.get(("workload",), origins[()])
-        ref = raw["workload"]
-        if not isinstance(ref, str) or not ref:
-            raise ConfigError(file, "workload", ref, "the path of a workload file")
-        # relative to the file that names it (an override on the command line: the cwd)
-        here = Path(file).parent if Path(file).is_file() else Path.cwd()
-        path = Path(ref) if Path(ref).is_absolute() else here / ref
-        if not path.is_file():
-            raise ConfigError(file, "workload", ref, f"an existing workload file ({path})")
+        path = workload_path(raw["workload"], file)
         raw["workload"] = str(path.resolve())  # absolute: the resolved config loads again
         sets = raw.get("workload_set", [])
         wl = load_workload(path, sets if isinstance(sets, list) else [])

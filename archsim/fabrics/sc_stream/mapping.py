@@ -37,7 +37,7 @@ from archsim.workload import (
     reference_forward,
     workload_from_dict,
 )
-from archsim.workload.design import merge_workload_defaults
+from archsim.workload.design import merge_workload_defaults, workload_path
 
 #: keys of a layer entry that the workload defines (a design naming a workload may not)
 SHAPE_KEYS = ("kind", "in_channels", "in_size", "filters", "kernel", "stride", "padding",
@@ -103,11 +103,7 @@ def expand_design(raw: dict[str, Any], origins: dict[tuple[Any, ...], str]) -> N
         return
     file = origins.get(("workload",), origins[()])
     ref = raw.pop("workload")
-    if not isinstance(ref, str) or not ref:
-        raise ConfigError(file, "workload", ref, "the path of a workload file (docs/workloads.md)")
-    path = (Path(file).parent / ref) if not Path(ref).is_absolute() else Path(ref)
-    if not path.is_file():
-        raise ConfigError(file, "workload", ref, f"an existing workload file ({path})")
+    path = workload_path(ref, file)
     wl = load_workload(path)
     label = _display(path)
     if wl.input.mapping != "bipolar":
