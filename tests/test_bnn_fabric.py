@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from engines_agree import assert_engines_agree, run_both
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -169,23 +170,8 @@ def test_reference_is_the_workload_float_forward():
 # ---------------------------------------------------------------- fast == per-cycle
 def _both(path, overrides=()):
     cfg = load_config(path, list(overrides))
-    fast, tf = run_config(cfg, RunOptions(keep_trace=True))
-    slow, ts = run_config(cfg, RunOptions(mode="per-cycle", keep_trace=True))
-    assert tf is not None and ts is not None
-    assert fast.cycles == slow.cycles
-    for a, b in zip(fast.layers, slow.layers, strict=True):
-        assert (a.start_cycle, a.end_cycle, a.busy_cycles, a.stall_cycles, a.starve_cycles) == (
-            b.start_cycle, b.end_cycle, b.busy_cycles, b.stall_cycles, b.starve_cycles)
-    assert fast.ledger.action_counts() == slow.ledger.action_counts()
-    for name in tf.produce:
-        for x, y in zip(tf.produce[name], ts.produce[name], strict=True):
-            assert np.array_equal(x, y)
-        for x, y in zip(tf.layer_bits[name], ts.layer_bits[name], strict=True):
-            assert np.array_equal(x, y)
-    for x, y in zip(tf.counts_sum, ts.counts_sum, strict=True):
-        assert np.array_equal(x, y)
-    assert [r.prediction for r in fast.accuracy] == [r.prediction for r in slow.accuracy]
-    assert [r.latency_cycles for r in fast.accuracy] == [r.latency_cycles for r in slow.accuracy]
+    fast, tf, slow, ts = run_both(cfg)
+    assert_engines_agree(fast, tf, slow, ts)
     return cfg, fast, slow
 
 

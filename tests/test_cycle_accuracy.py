@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from engines_agree import assert_engines_agree, run_both
 
 from archsim.config import load_config
-from archsim.run import RunOptions, run_config
 from archsim.sc import kernels
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,42 +22,10 @@ SMALL = sorted((ROOT / "arch_configs" / "dwcnn").glob("small_*.yaml"))
 TECH = (ROOT / "arch_configs" / "tech" / "generic45.yaml").as_posix()
 
 
-def _both(cfg):
-    fast, tf = run_config(cfg, RunOptions(mode="fast", keep_trace=True))
-    slow, ts = run_config(cfg, RunOptions(mode="per-cycle", keep_trace=True))
-    return fast, tf, slow, ts
-
-
-def _assert_same(fast, tf, slow, ts):
-    assert fast.cycles == slow.cycles
-    for a, b in zip(fast.layers, slow.layers, strict=True):
-        assert (a.name, a.start_cycle, a.end_cycle, a.busy_cycles, a.stall_cycles) == (
-            b.name, b.start_cycle, b.end_cycle, b.busy_cycles, b.stall_cycles)
-        # the wait split, measured by the per-cycle engine where each step waits
-        assert (a.backpressure_cycles, a.input_wait_cycles, a.starve_cycles) == (
-            b.backpressure_cycles, b.input_wait_cycles, b.starve_cycles), a.name
-        for t in (a, b):
-            assert (t.busy_cycles + t.stall_cycles + t.backpressure_cycles
-                    + t.input_wait_cycles) == t.span_cycles, t
-    assert fast.ledger.action_counts() == slow.ledger.action_counts()
-    assert fast.energy_pj() == pytest.approx(slow.energy_pj(), rel=1e-12)
-    for name in tf.layer_bits:
-        for x, y in zip(tf.layer_bits[name], ts.layer_bits[name], strict=True):
-            assert np.array_equal(x, y), f"output bits of {name} differ"
-        for x, y in zip(tf.produce[name], ts.produce[name], strict=True):
-            assert np.array_equal(x, y), f"produce cycles of {name} differ"
-    for x, y in zip(tf.counts_sum, ts.counts_sum, strict=True):
-        assert np.array_equal(x, y)
-    assert [r.prediction for r in fast.accuracy] == [r.prediction for r in slow.accuracy]
-    assert [r.latency_cycles for r in fast.accuracy] == [r.latency_cycles for r in slow.accuracy]
-    assert [(r.start_cycle, r.end_cycle) for r in fast.accuracy] == [
-        (r.start_cycle, r.end_cycle) for r in slow.accuracy]
-
-
 @pytest.mark.parametrize("path", SMALL, ids=lambda p: p.stem)
 def test_fast_mode_equals_per_cycle_mode_on_shipped_small_configs(path):
     assert SMALL, "no small configs shipped"
-    _assert_same(*_both(load_config(path)))
+    assert_engines_agree(*run_both(load_config(path)))
 
 
 def _random_config(i: int, tmp_path: Path) -> Path:
@@ -114,7 +82,7 @@ def _random_config(i: int, tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("i", range(24))
 def test_fast_mode_equals_per_cycle_mode_on_random_small_configs(i, tmp_path):
-    _assert_same(*_both(load_config(_random_config(i, tmp_path))))
+    assert_engines_agree(*run_both(load_config(_random_config(i, tmp_path))))
 
 
 def test_a_deliberately_broken_fast_engine_is_caught(tmp_path, monkeypatch):
@@ -133,7 +101,7 @@ def test_a_deliberately_broken_fast_engine_is_caught(tmp_path, monkeypatch):
 
     monkeypatch.setattr(ws.WeightStore, "interval_of", skewed)
     with pytest.raises(AssertionError):
-        _assert_same(*_both(cfg))
+        assert_engines_agree(*run_both(cfg))
 
 
 @pytest.mark.parametrize("reread,weight_length,counter", [
@@ -168,6 +136,6 @@ def test_unshared_fc_with_periodic_weight_streams(tmp_path, monkeypatch, reread,
         return real(x, w, length, approx, x_period)
 
     monkeypatch.setattr(kernels, "xnor_counts", spy)
-    _assert_same(*_both(load_config(path)))
+    assert_engines_agree(*run_both(load_config(path)))
     want = {"pingpong": 2 * weight_length // 64, "rewind": weight_length // 64}[reread]
     assert want in periods, f"the periodic path was not taken: {periods}"

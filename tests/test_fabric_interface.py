@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from engines_agree import assert_engines_agree
 from fabrics import int_mac  # noqa: E402  (registers the fabric "int_mac")
 
 from archsim.config import load_config  # noqa: E402
@@ -51,22 +52,7 @@ def _both(overrides=()):
                                        ("macs=200",)], ids=str)
 def test_fast_engine_equals_per_cycle_engine(overrides):
     _, fast, tf, slow, ts = _both(overrides)
-    assert fast.cycles == slow.cycles
-    for a, b in zip(fast.layers, slow.layers, strict=True):
-        assert (a.start_cycle, a.end_cycle, a.busy_cycles, a.stall_cycles, a.starve_cycles) == (
-            b.start_cycle, b.end_cycle, b.busy_cycles, b.stall_cycles, b.starve_cycles)
-        assert (a.backpressure_cycles, a.input_wait_cycles) == (
-            b.backpressure_cycles, b.input_wait_cycles)
-        assert a.busy_cycles + a.stall_cycles + a.backpressure_cycles + a.input_wait_cycles == (
-            a.span_cycles)
-    assert fast.ledger.action_counts() == slow.ledger.action_counts()
-    for name in tf.produce:
-        for x, y in zip(tf.produce[name], ts.produce[name], strict=True):
-            assert np.array_equal(x, y)
-        for x, y in zip(tf.layer_bits[name], ts.layer_bits[name], strict=True):
-            assert np.array_equal(x, y)
-    assert [r.prediction for r in fast.accuracy] == [r.prediction for r in slow.accuracy]
-    assert [r.latency_cycles for r in fast.accuracy] == [r.latency_cycles for r in slow.accuracy]
+    assert_engines_agree(fast, tf, slow, ts)
 
 
 def test_a_slower_memory_stalls_every_step():
