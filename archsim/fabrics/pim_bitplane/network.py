@@ -299,6 +299,14 @@ class PimNetwork(FabricNetwork):
                   for lay, v, r in zip(self.layers, values, refs, strict=True)}
         return errors, int(np.argmax(refs[-1][0]))
 
+    def _weight_counts(self, name: str) -> dict[str, int]:
+        """The layer's weights and how many of them its mask keeps (the storage a
+        compression rate counts: ``weights_kept`` x ``weight_bits``)."""
+        p = self.weights.layers[name]
+        n = int(p.w.size)
+        return {"weights": n,
+                "weights_kept": n if p.mask is None else int(np.count_nonzero(p.mask))}
+
     def metadata(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "workload": self.workload.name,
@@ -310,7 +318,8 @@ class PimNetwork(FabricNetwork):
                                  "windows": mp.windows, "replicas": mp.replicas,
                                  "steps": mp.steps,
                                  "mapped_filters": int(sum(mp.f_g)),
-                                 "mapped_columns": int(sum(mp.n_g))}
+                                 "mapped_columns": int(sum(mp.n_g)),
+                                 **self._weight_counts(mp.name)}
                        for mp in self.mappings},
         }
         if self.cfg.rram is not None:
