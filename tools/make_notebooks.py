@@ -162,7 +162,8 @@ side = pd.DataFrame({label: summary(r) for label, r in results.items()}).T
 side.round(3)"""),
     new_code_cell("""base = side.loc["conventional BNN"]
 sc = side.loc["SC-BNN N=8"]
-print(f"SC-BNN / conventional: energy {sc['energy per image (uJ)'] / base['energy per image (uJ)']:.2f}x, "
+energy = sc["energy per image (uJ)"] / base["energy per image (uJ)"]
+print(f"SC-BNN / conventional: energy {energy:.2f}x, "
       f"area {sc['area (mm^2)'] / base['area (mm^2)']:.3f}x "
       f"(paper: 2.1x less energy, 62 % smaller; docs/reproducing-scbnn.md says why)")"""),
     new_markdown_cell("""## Accuracy and energy against the number of presentations N
@@ -202,7 +203,7 @@ ax.legend(loc="upper left")
 plt.tight_layout()"""),
     new_markdown_cell("## Where the energy goes, layer by layer (the rows of `blocks.csv`)"),
     new_code_cell("""fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
-for ax, label in zip(axes, ["conventional BNN", "SC-BNN N=8"]):
+for ax, label in zip(axes, ["conventional BNN", "SC-BNN N=8"], strict=True):
     r = results[label]
     blocks = r.to_frame("blocks")
     per = blocks.pivot_table(index="layer", columns="kind", values="energy_pj",
@@ -255,9 +256,10 @@ for (m, k), r in points.items():
                  "RRAM / IMCE area": rram["area_um2"] / r.area_um2(), "paper area ratio": "~4",
                  "sub-arrays": r.metadata["subarrays_used"]})
 pd.DataFrame(rows).set_index("W:A").round(2).T"""),
-    new_markdown_cell("""The abstract's 785.25 uJ falls between our W:A 4:4 and 8:8; the RRAM and area
-ratios do not match (docs/reproducing-imce.md explains each difference)."""),
-    new_markdown_cell("## Where the energy goes at W:A 1:4: blocks, layers, and the RRAM reference"),
+    new_markdown_cell("""The abstract's 785.25 uJ falls between our W:A 4:4 and 8:8; the RRAM
+and area ratios do not match (docs/reproducing-imce.md explains each difference)."""),
+    new_markdown_cell("## Where the energy goes at W:A 1:4: blocks, layers, and the RRAM "
+                      "reference"),
     new_code_cell("""import matplotlib.pyplot as plt
 
 r = points[(1, 4)]
@@ -346,7 +348,7 @@ fig, axes = plt.subplots(2, 2, figsize=(10, 7), sharex=True)
 quantities = [("accuracy", f"accuracy on {IMAGES} test images"),
               ("energy_uj", "energy per image (uJ)"), ("area_mm2", "area (mm^2)"),
               ("frames_per_s", "frames/s")]
-for ax, (col, label) in zip(axes.flat, quantities):
+for ax, (col, label) in zip(axes.flat, quantities, strict=True):
     for i, (net, part) in enumerate(table.groupby("net")):
         for kind, marker in MARKERS.items():
             pts = part[part["method"].str.startswith(kind)]
