@@ -38,6 +38,7 @@ from archsim.workload import (
     Relu,
     WeightedOp,
     Workload,
+    WorkloadWeights,
     layer_outputs,
     load_weights,
     load_workload,
@@ -298,6 +299,12 @@ class PimNetwork(FabricNetwork):
         errors = {lay.name: float(np.mean(np.abs(np.asarray(v) - r[0])))
                   for lay, v, r in zip(self.layers, values, refs, strict=True)}
         return errors, int(np.argmax(refs[-1][0]))
+
+    @property
+    def workload_weights(self) -> WorkloadWeights:
+        """The workload's weights as loaded (masked, quantized): what ``archsim train``
+        starts from (archsim.train.registry)."""
+        return self.weights
 
     def _weight_counts(self, name: str) -> dict[str, int]:
         """The layer's weights and how many of them its mask keeps (the storage a
