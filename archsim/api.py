@@ -99,7 +99,8 @@ def load(config: PathLike | Design, overrides: Sequence[str] = (), *,
     ``config``: a YAML path or ``builtin:<path below arch_configs/>`` (a shipped design, e.g.
     ``builtin:dwcnn/small_conv_fc.yaml``). ``overrides``: ``key.path=value`` strings, as
     ``archsim run --set``. ``workload``: a workload file to run instead of the one the
-    design names (docs/workloads.md); ``model``: the weights (``builtin:<name>`` or an .npz
+    design names (docs/workloads.md; a path, or ``builtin:workloads/<name>.yaml`` for a
+    shipped one); ``model``: the weights (``builtin:<name>`` or an .npz
     path); ``seed``: the run seed. Raises ``ConfigError`` naming file, key, value and what
     was expected.
     """
@@ -109,8 +110,10 @@ def load(config: PathLike | Design, overrides: Sequence[str] = (), *,
         return load(config.source, [*config.overrides, *overrides], workload=workload,
                     model=model, seed=seed)
     ov = [str(o) for o in ([overrides] if isinstance(overrides, str) else overrides)]
-    if workload is not None:
-        ov.append(f"workload={Path(workload).resolve()}")
+    if workload is not None:  # a path, arch_configs/<name> or builtin:<name>: absolute
+        from archsim.resources import resolve
+
+        ov.append(f"workload={resolve(workload).resolve()}")
     if model is not None:  # an existing file relative to the working directory: absolute
         weights = model if model.startswith("builtin:") or not Path(model).is_file() else str(
             Path(model).resolve())

@@ -96,6 +96,21 @@ def test_load_overrides_and_errors(tmp_path: Path) -> None:
     assert archsim.run(d2, images=1).cycles == a.cycles
 
 
+def test_load_workload_by_builtin_name(tmp_path: Path, monkeypatch) -> None:
+    """``workload=`` takes a shipped workload by ``builtin:`` name or ``arch_configs/`` path
+    from any working directory (a notebook's), and a missing one is a ConfigError."""
+    from archsim.config.errors import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    name = "workloads/pim_admm/pimc_cnn_admm_c4.yaml"
+    for ref in (f"builtin:{name}", f"arch_configs/{name}"):
+        d = archsim.load("builtin:pim/pimc_sot.yaml", workload=ref)
+        assert Path(d.resolved()["workload"]).name == "pimc_cnn_admm_c4.yaml"
+        assert d.resolved()["dataset"]["name"] == "fashion-mnist"  # the workload's data set
+    with pytest.raises(ConfigError, match="no_such"):
+        archsim.load("builtin:pim/pimc_sot.yaml", workload="builtin:workloads/no_such.yaml")
+
+
 def test_cli_run_is_the_api_run(tmp_path: Path) -> None:
     from archsim.cli import main
 

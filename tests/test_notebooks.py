@@ -20,7 +20,27 @@ NOTEBOOKS = sorted(EXAMPLES.glob("*.ipynb"))
 
 
 def test_there_are_notebooks() -> None:
-    assert {p.name for p in NOTEBOOKS} >= {"dwcnn.ipynb", "design_space_sweep.ipynb"}
+    # one per family (SC streams, BNN, PIM bit-plane, compressed PIM) and the sweep
+    assert {p.name for p in NOTEBOOKS} >= {"dwcnn.ipynb", "design_space_sweep.ipynb",
+                                           "scbnn.ipynb", "imce.ipynb", "pim_admm.ipynb"}
+
+
+def test_notebooks_are_the_generated_ones(tmp_path: Path, monkeypatch) -> None:
+    """tools/make_notebooks.py writes exactly the committed notebooks (edit the tool, not
+    the .ipynb)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "make_notebooks", EXAMPLES.parent / "tools" / "make_notebooks.py")
+    assert spec is not None and spec.loader is not None
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    monkeypatch.setattr(tool, "HERE", tmp_path)
+    assert tool.main() == 0
+    made = sorted(p.name for p in tmp_path.glob("*.ipynb"))
+    assert made == sorted(p.name for p in NOTEBOOKS)
+    for name in made:
+        assert (tmp_path / name).read_text() == (EXAMPLES / name).read_text(), name
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

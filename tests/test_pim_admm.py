@@ -104,6 +104,9 @@ def test_hand_sized_conv_layer(case: str, tmp_path: Path) -> None:
         assert lay["mapped_filters"] == want["F"] and lay["mapped_columns"] == want["N"]
         assert lay["masked"] == want["mask"] and lay["subarrays"] == want["sub"]
         assert lay["steps"] == 4
+        # the storage a compression rate counts: all weights, and those the mask keeps
+        kept = 4 * 2 * 3 * 3 if keep is None else int(np.count_nonzero(keep))
+        assert lay["weights"] == 4 * 2 * 3 * 3 and lay["weights_kept"] == kept
         counts = res.ledger.action_counts()["conv1.compute"]
         # activation writes + the one-time weight load ((M + mask) F N cells, once per run)
         load = (M + int(want["mask"])) * want["F"] * want["N"]

@@ -90,28 +90,50 @@ class HardwareModel:
 
 
 class QuantizerModel(HardwareModel):
-    """The workload's quantizers with straight-through gradients: weights of layers with
-    ``model.layers.<op>.bits`` K on their grid (K >= 2: ``step = max|w| / (2^(K-1) - 1)``,
-    K = 1: ``sign(w) * mean|w|``), ``sign`` and ``quantize`` ops (the base class already
-    computes those two with straight-through gradients). A binarized or bit-plane fabric
-    trains through this model until it registers its own."""
+    """The workload's quantizers with straight-through gradients, as the weights loader
+    applies them (:func:`archsim.workload.quantize.quantize_weights`): the weights of layers
+    with ``model.layers.<op>.bits`` K on their grid, ``symmetric`` (K >= 2: ``step = max|w| /
+    (2^(K-1) - 1)`` over the kept weights, K = 1: ``sign(w) * mean|w|`` of the kept weights)
+    or ``dorefa`` (``quantizers[op]``: the 2^K levels ``(2u - L) / L`` times ``max|w|``),
+    pruned weights (``masks[op]``, True = kept) code 0; ``sign`` and ``quantize`` ops (the base
+    class already computes those two with straight-through gradients). What a bit-plane
+    in-memory fabric computes; a fabric whose arithmetic differs registers its own model."""
 
-    def __init__(self, bits: dict[str, int] | None = None) -> None:
+    def __init__(self, bits: dict[str, int] | None = None,
+                 quantizers: dict[str, str] | None = None,
+                 masks: dict[str, Any] | None = None) -> None:
         self.bits = dict(bits or {})
+        self.quantizers = dict(quantizers or {})
+        self.masks = {n: torch.tensor(np.array(m, dtype=bool))
+                      for n, m in (masks or {}).items() if m is not None}
 
     def weight(self, op: O.WeightedOp, w: torch.Tensor) -> torch.Tensor:
         k = self.bits.get(op.name)
         if not k:
             return w
-        if k == 1:
-            q = torch.where(w >= 0, torch.ones_like(w), -torch.ones_like(w)) * w.abs().mean()
-        else:
-            step = w.abs().max().clamp_min(1e-12) / (2 ** (k - 1) - 1)
-            q = torch.round(w / step) * step
+        keep = self.masks.get(op.name)
+        with torch.no_grad():  # the grid (a straight-through estimator: no gradient)
+            kept = w.abs() if keep is None else w.abs()[keep]
+            biggest = float(kept.max()) if kept.numel() else 0.0
+            if self.quantizers.get(op.name, "symmetric") == "dorefa":
+                levels = (1 << k) - 1
+                scale = biggest if biggest > 0 else 1.0
+                u = torch.clamp(torch.round((w / scale + 1.0) * (levels / 2.0)), 0, levels)
+                q = (2 * u - levels) * (scale / levels)
+            elif k == 1:
+                step = float(kept.mean()) if biggest > 0 else 1.0
+                q = torch.where(w >= 0, torch.ones_like(w), -torch.ones_like(w)) * step
+            else:
+                top = (1 << (k - 1)) - 1
+                step = biggest / top if biggest > 0 else 1.0
+                q = torch.clamp(torch.round(w / step), -top, top) * step
+        if keep is not None:
+            q = torch.where(keep, q, torch.zeros_like(q))
         return w + (q - w).detach()
 
     def describe(self) -> dict[str, Any]:
-        return {"model": "workload quantizers (straight-through)", "weight_bits": self.bits}
+        return {"model": "workload quantizers (straight-through)", "weight_bits": self.bits,
+                "quantizers": {n: self.quantizers.get(n, "symmetric") for n in self.bits}}
 
 
 class TorchWorkload(nn.Module):
@@ -143,7 +165,17 @@ class TorchWorkload(nn.Module):
         self.masks = {n: torch.tensor(np.asarray(weights.layers[n].mask), dtype=torch.float32)
                       for n in self.w if weights.layers[n].mask is not None}
         self.bn: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        # written back unchanged: the batch norms, and the masks the model file held (a mask
+        # the workload names by file or sparsity is applied again when the file is loaded)
+        self.fixed: dict[str, np.ndarray] = {}
+        layer_meta = workload.model.layers
+        for name, mask in self.masks.items():
+            meta = layer_meta.get(name)
+            if meta is None or (meta.mask is None and meta.sparsity is None):
+                self.fixed[f"{name}_mask"] = mask.numpy().astype(bool)
         for name, bn in weights.batchnorm.items():
+            for key in ("gamma", "beta", "mean", "var"):
+                self.fixed[f"{name}_{key}"] = np.asarray(getattr(bn, key), dtype=np.float64)
             scale = bn.gamma / np.sqrt(bn.var + bn.eps)
             shift = bn.beta - bn.mean * scale
             self.bn[name] = (torch.tensor(scale, dtype=torch.float32),
@@ -198,9 +230,9 @@ class TorchWorkload(nn.Module):
             p.clamp_(-c, c)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """The trained parameters in the workload .npz layout (``<op>_w``, ``<op>_b``,
-        batch norm arrays as loaded)."""
-        out: dict[str, np.ndarray] = {}
+        """The trained parameters in the workload .npz layout (``<op>_w``, ``<op>_b``; the
+        batch norm arrays and the model's masks as loaded)."""
+        out: dict[str, np.ndarray] = dict(self.fixed)
         for name, p in self.w.items():
             w = p.detach().double()
             if name in self.masks:

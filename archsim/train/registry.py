@@ -2,12 +2,15 @@
 
 A fabric's training hook is a factory ``(config, network) -> HardwareModel`` (the elaborated
 :class:`~archsim.engine.fabric.FabricNetwork` tells it what the hardware computes: counters,
-stream lengths, quantizers). The SC stream fabric registers :mod:`archsim.train.sc`; any
-other fabric trains through :class:`~archsim.train.model.QuantizerModel` (the quantizers its
-workload declares: weight bits, ``sign``, ``quantize``) until it registers a model of its own::
+stream lengths, quantizers). The SC stream fabric registers :mod:`archsim.train.sc`,
+the binarized fabric :mod:`archsim.train.bnn` (unscaled sign weights); any other fabric
+(the bit-plane PIM fabric) trains through :class:`~archsim.train.model.QuantizerModel`
+(the quantizers its workload declares: weight bits and quantizer, masks, ``sign``,
+``quantize``; its network exposes ``workload`` and ``workload_weights``) until it registers
+a model of its own::
 
     from archsim.train.registry import register_hardware_model
-    register_hardware_model("bnn", lambda cfg, net: MyBnnModel(cfg, net))
+    register_hardware_model("my_fabric", lambda cfg, net: MyModel(cfg, net))
 
 No fabric name appears in the trainer: it asks this registry.
 """
@@ -41,6 +44,10 @@ def _builtin() -> None:
         from archsim.train.sc import sc_hardware_model
 
         _FACTORIES.setdefault("sc_stream", sc_hardware_model)
+    if "bnn" not in _FACTORIES:
+        from archsim.train.bnn import bnn_hardware_model
+
+        _FACTORIES.setdefault("bnn", bnn_hardware_model)
 
 
 def hardware_model_for(cfg: Any, net: Any) -> Any:
@@ -60,6 +67,9 @@ def hardware_model_for(cfg: Any, net: Any) -> Any:
                           "network exposes .workload and .workload_weights")
     bits = {name: p.bits for name, p in weights.layers.items()
             if getattr(p, "bits", None)}
-    model = QuantizerModel(bits)
+    layer_meta = workload.model.layers
+    quantizers = {name: layer_meta[name].quantizer for name in bits if name in layer_meta}
+    masks = {name: p.mask for name, p in weights.layers.items() if p.mask is not None}
+    model = QuantizerModel(bits, quantizers, masks)
     model.workload, model.weights = workload, weights
     return model

@@ -336,6 +336,12 @@ class BnnNetwork(FabricNetwork):
                   for lay, v, r in zip(self.layers, values, ref, strict=True)}
         return errors, int(np.argmax(ref[-1]))
 
+    @property
+    def workload_weights(self) -> WorkloadWeights:
+        """The workload's weights as loaded (masked, quantized): what ``archsim train``
+        starts from (archsim.train.registry)."""
+        return self.weights
+
     def metadata(self) -> dict[str, Any]:
         inp = self.cfg.input
         return {"bnn": {"encoding": inp.encoding, "presentations": inp.presentations,

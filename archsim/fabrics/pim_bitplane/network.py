@@ -38,6 +38,7 @@ from archsim.workload import (
     Relu,
     WeightedOp,
     Workload,
+    WorkloadWeights,
     layer_outputs,
     load_weights,
     load_workload,
@@ -299,6 +300,20 @@ class PimNetwork(FabricNetwork):
                   for lay, v, r in zip(self.layers, values, refs, strict=True)}
         return errors, int(np.argmax(refs[-1][0]))
 
+    @property
+    def workload_weights(self) -> WorkloadWeights:
+        """The workload's weights as loaded (masked, quantized): what ``archsim train``
+        starts from (archsim.train.registry)."""
+        return self.weights
+
+    def _weight_counts(self, name: str) -> dict[str, int]:
+        """The layer's weights and how many of them its mask keeps (the storage a
+        compression rate counts: ``weights_kept`` x ``weight_bits``)."""
+        p = self.weights.layers[name]
+        n = int(p.w.size)
+        return {"weights": n,
+                "weights_kept": n if p.mask is None else int(np.count_nonzero(p.mask))}
+
     def metadata(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "workload": self.workload.name,
@@ -310,7 +325,8 @@ class PimNetwork(FabricNetwork):
                                  "windows": mp.windows, "replicas": mp.replicas,
                                  "steps": mp.steps,
                                  "mapped_filters": int(sum(mp.f_g)),
-                                 "mapped_columns": int(sum(mp.n_g))}
+                                 "mapped_columns": int(sum(mp.n_g)),
+                                 **self._weight_counts(mp.name)}
                        for mp in self.mappings},
         }
         if self.cfg.rram is not None:
