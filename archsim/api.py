@@ -218,14 +218,28 @@ class Reproduction:
     points: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
     written: list[Path] = field(default_factory=list)
     wall_s: float = 0.0
+    results: dict[str, Any] = field(default_factory=dict)
+    """The reproduction's ``results.json`` (the papers other than ``dwcnn``), else empty."""
+
+    def table_names(self) -> list[str]:
+        """The tables :meth:`to_frame` can give: those made in this process and the CSV files
+        under ``out/tables/``."""
+        on_disk = {p.stem for p in (self.out / "tables").glob("*.csv")}
+        return sorted(set(self.tables) | on_disk)
 
     def to_frame(self, table: str) -> pd.DataFrame:
-        """One table as a DataFrame: label columns, then ``<q> paper``, ``<q> ours``,
-        ``<q> ratio`` per quantity (as ``tables/<table>.csv``)."""
-        if table not in self.tables:
+        """One table as a DataFrame. DW-CNN: label columns, then ``<q> paper``, ``<q> ours``,
+        ``<q> ratio`` per quantity (as ``tables/<table>.csv``); the other papers: their
+        ``tables/<table>.csv`` as written."""
+        if table in self.tables:
+            return self.tables[table].to_frame()
+        path = self.out / "tables" / f"{table}.csv"
+        if not path.is_file():
             raise KeyError(f"no table {table!r} in this reproduction; it has "
-                           f"{sorted(self.tables)}")
-        return self.tables[table].to_frame()
+                           f"{self.table_names()}")
+        import pandas as pd
+
+        return pd.read_csv(path)
 
 
 def reproduce(paper: str = "dwcnn", out: PathLike | None = None, *,
@@ -234,9 +248,14 @@ def reproduce(paper: str = "dwcnn", out: PathLike | None = None, *,
               data_dir: PathLike | None = None,
               progress: Callable[[str], None] | None = None) -> Reproduction:
     """Re-run a paper's design points and write its tables and figures beside the paper's
-    numbers (docs/reproducing-dwcnn.md); returns a :class:`Reproduction`.
+    numbers; returns a :class:`Reproduction`.
 
-    ``paper``: ``"dwcnn"``. ``only``: outputs to make (``table1``, ``table2``, ``table3``,
+    ``paper``: a name of :data:`archsim.reproduce.papers.PAPERS` (``"dwcnn"``, ``"imce"``,
+    ``"scbnn"``, ``"pim-admm"``; each compared in its ``docs/reproducing-<paper>.md``). The
+    papers other than DW-CNN run their ``archsim reproduce <paper>`` command with these
+    arguments (``only``, ``images``, ``hw_images``, ``jobs``, ``overrides``, ``data_dir`` as
+    its options ``--only``, ``--images``, ...) and return its ``results.json`` and tables.
+    DW-CNN: ``only``: outputs to make (``table1``, ``table2``, ``table3``,
     ``fig8``, ``fig11``; default all). ``images``: MNIST test images per accuracy point;
     ``hw_images``: images per area/power point; ``jobs``: parallel design points; ``tech``:
     the calibrated technology file (default the shipped one); ``overrides`` apply to every
@@ -248,14 +267,19 @@ def reproduce(paper: str = "dwcnn", out: PathLike | None = None, *,
     """
     from archsim.nn.datasets import load_dataset
     from archsim.reproduce.main import write_outputs
+    from archsim.reproduce.papers import PAPERS
     from archsim.reproduce.studies import OUTPUTS, STUDIES, configs_dir, run_studies
     from archsim.resources import resolve
 
-    if paper != "dwcnn":
-        raise ValueError(f"paper(={paper!r}) must be 'dwcnn' (the papers archsim reproduces)")
+    if paper not in PAPERS:
+        raise ValueError(f"paper(={paper!r}) must be one of {', '.join(PAPERS)} (the papers "
+                         "archsim reproduces)")
     for name, val in (("images", images), ("hw_images", hw_images), ("jobs", jobs)):
         if val < 1:
             raise ValueError(f"{name}(={val}) must be at least 1")
+    if paper != "dwcnn":
+        return _reproduce_command(paper, out, only=only, images=images, hw_images=hw_images,
+                                  jobs=jobs, tech=tech, overrides=overrides, data_dir=data_dir)
     wanted_outputs = list(dict.fromkeys(only if only is not None else OUTPUTS))
     bad = [o for o in wanted_outputs if o not in OUTPUTS]
     if bad:
@@ -278,3 +302,37 @@ def reproduce(paper: str = "dwcnn", out: PathLike | None = None, *,
     tables: dict[str, Table] = {}
     written = write_outputs(points, folder, tech_file, wall, tables=tables)
     return Reproduction(folder, tables, points, written, wall)
+
+
+def _reproduce_command(paper: str, out: PathLike | None, *, only: Iterable[str] | None,
+                       images: int, hw_images: int, jobs: int, tech: PathLike | None,
+                       overrides: Sequence[str], data_dir: PathLike | None) -> Reproduction:
+    """A paper's ``archsim reproduce <paper>`` command, called with these arguments parsed as
+    the command line parses them (so the options mean exactly what they mean there)."""
+    import json
+
+    from archsim.cli import _parser
+    from archsim.reproduce.papers import PAPERS
+
+    folder = Path(out) if out is not None else Path("traces") / "reproduce" / paper
+    argv = ["reproduce", paper, "--out", os.fspath(folder), "--images", str(images),
+            "--hw-images", str(hw_images), "--jobs", str(jobs), "--quiet"]
+    for o in only or ():
+        argv += ["--only", str(o)]
+    if tech is not None:
+        argv += ["--tech", os.fspath(tech)]
+    for ov in overrides:
+        argv += ["--set", str(ov)]
+    if data_dir is not None:
+        argv += ["--data-dir", os.fspath(data_dir)]
+    args = _parser().parse_args(argv)
+    t0 = time.perf_counter()
+    code = PAPERS[paper].command()(args)
+    wall = time.perf_counter() - t0
+    if code != 0:
+        raise RuntimeError(f"archsim reproduce {paper} failed (exit {code}); see its messages")
+    results_file = folder / "results.json"
+    results = json.loads(results_file.read_text(encoding="utf-8")) \
+        if results_file.is_file() else {}
+    written = sorted(p for p in folder.rglob("*") if p.is_file())
+    return Reproduction(folder, {}, {}, written, wall, results)

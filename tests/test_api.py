@@ -130,3 +130,16 @@ def test_sweep_and_reproduce_are_callable_packages() -> None:
     assert sweep_plots.__name__ == "archsim.sweep.plots" and callable(run_sweep)
     with pytest.raises(ValueError, match="paper"):
         archsim.reproduce("nope")
+
+
+def test_reproduce_runs_every_registered_paper_through_its_command(tmp_path) -> None:
+    # a paper other than DW-CNN: its `archsim reproduce` command, results.json returned
+    rep = archsim.reproduce("scbnn", tmp_path / "scbnn", images=4, hw_images=2, jobs=1)
+    assert rep.results["paper"] and rep.results["images"] == 4
+    assert rep.results["hw_images"] == 2
+    assert (tmp_path / "scbnn" / "report.md") in rep.written
+    assert rep.wall_s > 0
+    with pytest.raises(KeyError, match="no table"):
+        rep.to_frame("nope")
+    with pytest.raises(ValueError, match="images"):
+        archsim.reproduce("scbnn", tmp_path / "x", images=0)
