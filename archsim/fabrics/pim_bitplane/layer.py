@@ -22,8 +22,9 @@ Hardware of a layer (blocks, one ledger entry each):
 
 The layer waits for its whole input (``waits_for = "image"``) and emits its output at its last
 step. Between layers travels a *bundle* (name -> codes or values): the next layer's input and
-every tensor a later layer still reads (a branch input, a shortcut operand). :meth:`PimLayerModel.compute` is the fast path (one integer GEMM of the codes per group,
-exact by the bit-plane identity); the per-cycle model (``percycle.py``) does every window's
+every tensor a later layer still reads (a branch input, a shortcut operand).
+:meth:`PimLayerModel.compute` is the fast path (one integer GEMM of the codes per group, exact
+by the bit-plane identity); the per-cycle model (``percycle.py``) does every window's
 AND/bit-count/shift-add in plain Python integers. Both apply the same sensing-error flips.
 """
 
