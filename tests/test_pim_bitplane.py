@@ -340,6 +340,7 @@ BROKEN_TABLE = {
     "compute_not_sot.yaml": "memories.compute.kind",
     "filters_per_subarray_too_many.yaml": "layers[1].filters_per_subarray",
     "input_not_codes.yaml": "ops[3].op",
+    "layer_reads_add.yaml": "ops[4].op",
     "rows_too_small.yaml": "subarray.rows",
     "sot_leakage_nonzero.yaml": "technology.sot_mram.leakage_per_bit.value",
     "unknown_layer.yaml": "layers[0].name",
