@@ -486,6 +486,34 @@ def test_residual_network_fast_equals_per_cycle_and_plain_integers():
     # the sensing errors flip the same bits in both engines through the residual adds
     fast, tf, slow, ts = _both(load_config(RESIDUAL, ["faults.and_error=0.02"]))
     _assert_same(fast, tf, slow, ts)
+    # worker processes pass the same tensors between the layers
+    one, _ = run_config(cfg, RunOptions(jobs=1))
+    two, _ = run_config(cfg, RunOptions(jobs=2))
+    assert one.ledger.action_counts() == two.ledger.action_counts()
+    assert [r.prediction for r in one.accuracy] == [r.prediction for r in two.accuracy]
+
+
+def test_residual_network_with_pruned_filters_in_the_adding_layers(tmp_path):
+    """Whole filters pruned in a layer whose digital unit adds a shortcut (its channels stay
+    alive through the add, so the next layer keeps reading them) and in a block's first
+    layer (whose dead channels the next layer does not map): both engines, the reference."""
+    from archsim.workload import load_workload
+
+    wl = load_workload(ROOT / "tests" / "pim_residual" / "residual.yaml")
+    sets = []
+    for name, filters in (("b1_conv2", (0, 2)), ("b2_proj", (1,)), ("b1_conv1", (3,))):
+        keep = np.ones(wl.op(name).weight_shape, dtype=bool)
+        keep[list(filters)] = False
+        path = tmp_path / f"{name}.npz"
+        np.savez_compressed(path, **{f"{name}_mask": keep})
+        sets.append(f"model.layers.{name}.mask={path}")
+    cfg = load_config(RESIDUAL, [f"workload_set={sets!r}".replace("'", '"')])
+    fast, tf, slow, ts = _both(cfg)
+    _assert_same(fast, tf, slow, ts)
+    for r in fast.accuracy:
+        assert all(e == 0.0 for e in r.layer_error.values())
+    meta = fast.metadata["layers"]
+    assert meta["b1_conv2"]["mapped_filters"] == 2 and meta["b2_proj"]["mapped_filters"] == 5
 
 
 def test_residual_add_and_avgpool_counts_and_energy():

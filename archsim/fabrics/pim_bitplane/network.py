@@ -112,7 +112,10 @@ def _dead_outputs(op: WeightedOp, mp: LayerMapping, digital: DigitalOps,
     """Per element of the stage's output codes (flattened): True where it is code 0 in every
     image, i.e. its channel's filter is unmapped (so ``z = b``, a constant per channel) and the
     stage's per-channel ops (batch norm, ReLU, max pool, re-quantization) turn that constant
-    into code 0. None when every filter is mapped."""
+    into code 0. None when every filter is mapped, or when the stage's ops also read tensors
+    of earlier layers (a residual add: the channel is no longer a constant)."""
+    if digital.remote:
+        return None
     f = op.weight_shape[0]
     unmapped = np.ones(f, dtype=bool)
     for kf in mp.kept_filters:
