@@ -340,6 +340,7 @@ BROKEN_TABLE = {
     "compute_not_sot.yaml": "memories.compute.kind",
     "filters_per_subarray_too_many.yaml": "layers[1].filters_per_subarray",
     "input_not_codes.yaml": "ops[3].op",
+    "layer_reads_add.yaml": "ops[4].op",
     "rows_too_small.yaml": "subarray.rows",
     "sot_leakage_nonzero.yaml": "technology.sot_mram.leakage_per_bit.value",
     "unknown_layer.yaml": "layers[0].name",
@@ -398,3 +399,165 @@ def test_sot_mram_is_a_memory_kind_for_any_fabric(tmp_path):
     tech = cfg.memory_tech("weights")
     assert tech.write_latency.value > tech.read_latency.value  # SOT writes are slower
     assert blocks and all(b.leakage_mw == 0.0 for b in blocks)
+
+
+# ------------------------------------------------------------------ residual networks (DAGs)
+RESIDUAL = ROOT / "tests" / "pim_residual" / "residual_sot.yaml"
+
+
+def _plain_residual_forward(wl, w, pixels):
+    """The residual workload op by op with plain Python integer accumulations
+    (:func:`_loop_conv`, dense as a Python sum) and elementwise float64 digital ops written
+    out here: per op ``(array, divisor)``, the divisor of integer codes or None for values."""
+    from archsim.workload import ops as O
+
+    t = {"input": (np.asarray(pixels).astype(np.int64), 255.0)}
+
+    def val(x):
+        return x[0] if x[1] is None else x[0] / x[1]
+
+    for op in wl.ops:
+        a, div = t[op.input]
+        if isinstance(op, O.WeightedOp):
+            p = w.layers[op.name]
+            step_x = 1.0 / div  # 1/255 for the pixels, 1/(2^K - 1) for a quantize's codes
+            if isinstance(op, O.Conv2d):
+                acc = _loop_conv(a, p.codes, op.kernel, op.stride, op.padding, op.groups)
+            else:
+                acc = np.array([[sum(int(c) * int(x) for c, x in zip(row, a, strict=True))]
+                                for row in p.codes], dtype=np.int64)
+            z = acc.astype(np.float64) * (step_x * p.step)
+            if p.b is not None:
+                z = z + p.b[:, None]
+            t[op.name] = (z.reshape(op.out_shape), None)
+        elif isinstance(op, O.BatchNorm):
+            bn = w.batchnorm[op.name]
+            shape = (-1,) + (1,) * (len(op.in_shape) - 1)
+            y = ((val((a, div)) - bn.mean.reshape(shape)) / np.sqrt(bn.var + bn.eps).reshape(
+                shape) * bn.gamma.reshape(shape) + bn.beta.reshape(shape))
+            t[op.name] = (y, None)
+        elif isinstance(op, O.Relu):
+            t[op.name] = (np.maximum(a, 0), div)
+        elif isinstance(op, O.Quantize):
+            t[op.name] = (np.round(np.clip(val((a, div)), 0.0, 1.0) * op.levels).astype(
+                np.int64), float(op.levels))
+        elif isinstance(op, O.Add):
+            t[op.name] = (val((a, div)) + val(t[op.other]), None)
+        elif isinstance(op, O.AvgPool):
+            (kh, kw), x = op.kernel, val((a, div))
+            s = sum(x[:, ky::op.stride[0], kx::op.stride[1]][:, :op.out_shape[1],
+                                                               :op.out_shape[2]]
+                    for ky in range(kh) for kx in range(kw))
+            t[op.name] = (s / (kh * kw), None)
+        elif isinstance(op, O.Flatten):
+            t[op.name] = (a.reshape(-1), div)
+        else:
+            raise AssertionError(f"no plain model of {op.kind}")
+    return t
+
+
+def test_residual_network_fast_equals_per_cycle_and_plain_integers():
+    """Identity and projection shortcuts, an average pool: the fast engine equals the
+    per-cycle one (every sub-array step in plain Python integers), and every layer's output
+    (codes, or values where a stage ends in a batch norm) equals the network computed here
+    with plain integer convolutions."""
+    from archsim.fabrics import get_fabric
+    from archsim.run import load_images
+
+    cfg = load_config(RESIDUAL)
+    fast, tf, slow, ts = _both(cfg)
+    _assert_same(fast, tf, slow, ts)
+    for r in fast.accuracy:  # and the workload's fixed-point reference
+        assert all(e == 0.0 for e in r.layer_error.values())
+    net, _ = get_fabric("pim_bitplane")().elaborate(cfg)
+    wl, w = net.workload, net.weights
+    imgs, _ = load_images(cfg, wl.input.shape, 0, cfg.dataset.images, None)
+    stages = wl.stages()
+    assert [s.layer.name for s in stages] == [lay.name for lay in net.layers]
+    assert any(len(s.ops) > 1 and any(o.kind == "add" for o in s.ops) for s in stages)
+    for k, img in enumerate(imgs):
+        plain = _plain_residual_forward(wl, w, img.pixels)
+        for stage in stages:
+            want, div = plain[stage.output]
+            got = tf.layer_bits[stage.layer.name][k]
+            if stage is stages[-1]:
+                want = want if div is None else want / div
+            assert got.shape == want.shape and np.array_equal(got, want), stage.output
+    # the sensing errors flip the same bits in both engines through the residual adds
+    fast, tf, slow, ts = _both(load_config(RESIDUAL, ["faults.and_error=0.02"]))
+    _assert_same(fast, tf, slow, ts)
+    # worker processes pass the same tensors between the layers
+    one, _ = run_config(cfg, RunOptions(jobs=1))
+    two, _ = run_config(cfg, RunOptions(jobs=2))
+    assert one.ledger.action_counts() == two.ledger.action_counts()
+    assert [r.prediction for r in one.accuracy] == [r.prediction for r in two.accuracy]
+
+
+def test_residual_network_with_pruned_filters_in_the_adding_layers(tmp_path):
+    """Whole filters pruned in a layer whose digital unit adds a shortcut (its channels stay
+    alive through the add, so the next layer keeps reading them) and in a block's first
+    layer (whose dead channels the next layer does not map): both engines, the reference."""
+    from archsim.workload import load_workload
+
+    wl = load_workload(ROOT / "tests" / "pim_residual" / "residual.yaml")
+    sets = []
+    for name, filters in (("b1_conv2", (0, 2)), ("b2_proj", (1,)), ("b1_conv1", (3,))):
+        keep = np.ones(wl.op(name).weight_shape, dtype=bool)
+        keep[list(filters)] = False
+        path = tmp_path / f"{name}.npz"
+        np.savez_compressed(path, **{f"{name}_mask": keep})
+        sets.append(f"model.layers.{name}.mask={path}")
+    cfg = load_config(RESIDUAL, [f"workload_set={sets!r}".replace("'", '"')])
+    fast, tf, slow, ts = _both(cfg)
+    _assert_same(fast, tf, slow, ts)
+    for r in fast.accuracy:
+        assert all(e == 0.0 for e in r.layer_error.values())
+    meta = fast.metadata["layers"]
+    assert meta["b1_conv2"]["mapped_filters"] == 2 and meta["b2_proj"]["mapped_filters"] == 5
+
+
+def test_residual_add_and_avgpool_counts_and_energy():
+    """The digital unit's add: one integer add per output element on the layer's
+    ``accumulate`` adders (the average pool: kh kw - 1 adds and one scale per output), the
+    shortcut bank holding the operands of earlier layers at their widths (codes: K bits,
+    values: digital_word_bits); energy = counts x cost for each."""
+    from archsim.fabrics import get_fabric
+
+    cfg = load_config(RESIDUAL, ["dataset.images=2"])
+    res, _ = run_config(cfg)
+    net, _ = get_fabric("pim_bitplane")().elaborate(cfg)
+    lay = {x.name: x for x in net.layers}
+    counts = res.ledger.action_counts()
+    n = 2  # images
+    per = cfg.periphery
+    for name, adds, scales, held in (
+            ("b1_conv2", 4 * 6 * 6, 0, 4 * 6 * 6 * 3),     # + q1's 3-bit codes
+            # + b2_bn2's 12-bit values; the add, then the 3x3 average pool of its 6x1x1
+            ("b2_proj", 6 * 3 * 3 + 6 * 8, 6, 6 * 3 * 3 * 12),
+            ("b2_conv2", 0, 0, 0),
+            ("b1_conv1", 0, 0, 0)):
+        mp = lay[name].mp
+        chunks = sum(f * ch for f, ch in zip(mp.f_g, mp.chunks, strict=True))
+        assert counts[f"{name}.accumulate"]["add"] == n * (chunks * mp.positions + adds)
+        assert counts[f"{name}.digital_mac"]["mac"] == n * (
+            mp.out_channels * mp.positions * lay[name].digital.macs_per_output() + scales)
+        if held:
+            assert counts[f"{name}.shortcut"] == {"write": n * held, "read": n * held}
+            assert res.ledger.blocks[f"{name}.shortcut"].instances == held
+        else:
+            assert f"{name}.shortcut" not in res.ledger.blocks
+    # energy = the hand counts x the technology's cost per action
+    e = res.block_energy_pj()
+    tb = cfg.memory_tech("buffer")
+    mp = lay["b1_conv2"].mp
+    chunks = sum(f * ch for f, ch in zip(mp.f_g, mp.chunks, strict=True))
+    assert e["b1_conv2.accumulate"]["add"] == pytest.approx(
+        n * (chunks * mp.positions + 4 * 6 * 6) * per.accumulate.energy.value, rel=1e-12)
+    assert e["b2_proj.shortcut"]["write"] == pytest.approx(
+        n * 6 * 3 * 3 * 12 * tb.write_energy_per_bit.value, rel=1e-12)
+    assert e["b1_conv2.shortcut"]["read"] == pytest.approx(
+        n * 4 * 6 * 6 * 3 * tb.read_energy_per_bit.value, rel=1e-12)
+    dyn = sum(c * res.ledger.blocks[q].actions[a].energy_pj
+              for q, d in counts.items() for a, c in d.items())
+    leak = sum(b.total_leakage_mw for b in res.ledger.blocks.values()) * res.latency_ns
+    assert res.energy_pj() == pytest.approx(dyn + leak, rel=1e-12)

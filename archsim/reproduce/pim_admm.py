@@ -15,9 +15,12 @@ Two studies, both through the simulator (``fabric: pim_bitplane``):
   reference) runs on ``--images`` test images through ``arch_configs/pim/pimc_sot.yaml``; beside
   it the accuracy its training recorded (torch, float64, the same integer arithmetic) and the
   fixed-point reference's prediction image by image (they must agree);
-* hardware against compression: VGG-16 with CIFAR-10 shapes (``vgg16_admm_sot.yaml``) with
-  structurally pruned synthetic weights (the filters of smallest L2 norm pruned per layer and
-  the matching input channels of the next layer, :data:`VGG_POINTS`) and fewer weight bits, on
+* hardware against compression: VGG-16 and ResNet-18 with CIFAR-10 shapes
+  (``vgg16_admm_sot.yaml``, ``resnet18_admm_sot.yaml``) with structurally pruned synthetic
+  weights and fewer weight bits (:data:`VGG_POINTS`, :data:`RESNET_POINTS`): VGG-16 prunes the
+  filters of smallest L2 norm in every layer but the classifier and the matching input channels
+  of the next layer; ResNet-18 the filters of each basic block's first convolution and the
+  matching input channels of its second (the residual path's channels stay), on
   ``--hw-images`` random images: area (sub-arrays and periphery), power, energy per image and
   frames/s (steady-state: images 2..N's completion interval) relative to the uncompressed
   engine (8-bit weights, nothing pruned), and whether each improves monotonically.
@@ -28,7 +31,7 @@ Output folder::
     <out>/tables/*.csv         accuracy.csv, hardware.csv, crossbar.csv
     <out>/figures/*.png        accuracy_vs_compression.png, hardware_vs_compression.png
     <out>/points/*.json        each point's figures
-    <out>/vgg16/               the masks and workload overrides of each VGG-16 point
+    <out>/vgg16/, <out>/resnet18/   the masks of each hardware point
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ import io
 import json
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +50,8 @@ import numpy as np
 
 from archsim.outputs.atomic import write_text
 
-__all__ = ["CROSSBAR", "VGG_POINTS", "compression_rate", "reproduce_pim_admm"]
+__all__ = ["CROSSBAR", "NETWORKS", "RESNET_POINTS", "VGG_POINTS", "compression_rate",
+           "reproduce_pim_admm"]
 
 #: The same group's ADMM compression on memristor crossbars (the issue's figures): weight
 #: compression, power and area reduction (%), accuracy loss (points). Another engine's numbers.
@@ -66,7 +72,20 @@ VGG_POINTS: tuple[tuple[str, float, int], ...] = (
     ("filters 25 % W2", 0.25, 2),
     ("filters 25 % W1", 0.25, 1),
 )
+#: ResNet-18 hardware points: (label, fraction of the filters kept in each basic block's first
+#: convolution (and of the input channels of its second), weight bits); the first is the
+#: uncompressed engine. 37.5 % at 4 bits is the rate of the crossbar figures (about 21x).
+RESNET_POINTS: tuple[tuple[str, float, int], ...] = (
+    ("uncompressed W8", 1.0, 8),
+    ("W4", 1.0, 4),
+    ("inner filters 50 % W4", 0.5, 4),
+    ("inner filters 37.5 % W4", 0.375, 4),
+    ("inner filters 25 % W2", 0.25, 2),
+)
 VGG_DESIGN = "builtin:pim/vgg16_admm_sot.yaml"
+VGG_WORKLOAD = "builtin:workloads/vgg16_cifar_pim.yaml"
+RESNET_DESIGN = "builtin:pim/resnet18_admm_sot.yaml"
+RESNET_WORKLOAD = "builtin:workloads/resnet18_cifar_pim.yaml"
 SMALL_DESIGN = "builtin:pim/pimc_sot.yaml"
 FLOAT_BITS = 32
 
@@ -162,8 +181,7 @@ def vgg_masks(keep: float, seed: int, folder: Path) -> dict[str, Path]:
 
     if keep >= 1.0:
         return {}
-    wl = load_workload(resolve("builtin:workloads/vgg16_cifar_pim.yaml"),
-                       [f"model.seed={seed}"])
+    wl = load_workload(resolve(VGG_WORKLOAD), [f"model.seed={seed}"])
     w = load_weights(wl)
     ops = wl.weighted_ops
     folder.mkdir(parents=True, exist_ok=True)
@@ -191,23 +209,92 @@ def vgg_masks(keep: float, seed: int, folder: Path) -> dict[str, Path]:
     return out
 
 
+def resnet_masks(keep: float, seed: int, folder: Path) -> dict[str, Path]:
+    """Structured masks of ResNet-18 keeping ``keep`` of the filters of every layer whose
+    output only one other convolution reads, through no add (each basic block's first
+    convolution; those of smallest L2 norm of the random weights pruned), and, in that
+    convolution (the block's second), the matching input channels. The stem, the second
+    convolutions' filters, the projections and the classifier keep every filter: the channels
+    of the residual path are not pruned. One .npz per masked layer in ``folder``; ``keep`` 1:
+    no masks."""
+    from archsim.resources import resolve
+    from archsim.workload import Add, Conv2d, load_weights, load_workload
+
+    if keep >= 1.0:
+        return {}
+    wl = load_workload(resolve(RESNET_WORKLOAD), [f"model.seed={seed}"])
+    w = load_weights(wl)
+    readers: dict[str, list[Any]] = {}
+    for op in wl.ops:
+        for name in op.inputs:
+            readers.setdefault(name, []).append(op)
+    folder.mkdir(parents=True, exist_ok=True)
+    out: dict[str, Path] = {}
+    for st in wl.stages():
+        users = readers.get(st.output, [])
+        if (len(users) != 1 or not isinstance(users[0], Conv2d)
+                or any(isinstance(o, Add) for o in st.ops)):
+            continue
+        first, second = st.layer, users[0]
+        wt = w.layers[first.name].w
+        f = wt.shape[0]
+        norms = np.sqrt((wt.reshape(f, -1) ** 2).sum(axis=1))
+        kept = np.zeros(f, dtype=bool)
+        kept[np.argsort(-norms, kind="stable")[:max(1, round(keep * f))]] = True
+        m1 = np.ones(wt.shape, dtype=bool)
+        m1[~kept] = False
+        m2 = np.ones(w.layers[second.name].w.shape, dtype=bool)
+        m2[:, ~kept] = False
+        for op, mask in ((first, m1), (second, m2)):
+            path = folder / f"{op.name}_mask.npz"
+            np.savez_compressed(path, **{f"{op.name}_mask": mask})  # type: ignore[arg-type]
+            out[op.name] = path
+    return out
+
+
+@dataclass(frozen=True)
+class HardwareNet:
+    """A network of the hardware study: its design, workload, points and masks."""
+
+    label: str
+    design: str
+    workload: str
+    points: tuple[tuple[str, float, int], ...]
+    masks: Callable[[float, int, Path], dict[str, Path]]
+    pruning: str  # what the points' filter fraction prunes, in words
+
+
+#: The hardware study's networks, by the name ``--only`` and the points' files use.
+NETWORKS: dict[str, HardwareNet] = {
+    "vgg16": HardwareNet("VGG-16", VGG_DESIGN, VGG_WORKLOAD, VGG_POINTS, vgg_masks,
+                         "the filters of smallest L2 norm in every layer but the classifier "
+                         "and the matching input channels of the next layer"),
+    "resnet18": HardwareNet("ResNet-18", RESNET_DESIGN, RESNET_WORKLOAD, RESNET_POINTS,
+                            resnet_masks,
+                            "the filters of smallest L2 norm of each basic block's first "
+                            "convolution and the matching input channels of its second"),
+}
+
+
 def hardware_point(label: str, keep: float, bits: int, images: int, folder: Path,
-                   extra: list[str]) -> dict[str, Any]:
+                   extra: list[str], net: str = "vgg16") -> dict[str, Any]:
     from archsim.config import load_config
     from archsim.resources import resolve
     from archsim.run import RunOptions, run_config
     from archsim.workload import load_weights, load_workload
 
-    masks = vgg_masks(keep, 1, folder)
-    wl_sets = [f"model.layers.conv{i}.bits={bits}" for i in range(1, 14)]
-    wl_sets += [f"model.layers.fc{i}.bits={bits}" for i in range(1, 4)]
+    spec = NETWORKS[net]
+    masks = spec.masks(keep, 1, folder)
+    wl_sets = [f"model.layers.{op.name}.bits={bits}"
+               for op in load_workload(resolve(spec.workload)).weighted_ops]
     wl_sets += [f"model.layers.{n}.mask={p}" for n, p in masks.items()]
-    cfg = load_config(resolve(VGG_DESIGN), [f"dataset.images={images}",
-                                            f"workload_set={json.dumps(wl_sets)}", *extra])
+    cfg = load_config(resolve(spec.design), [f"dataset.images={images}",
+                                             f"workload_set={json.dumps(wl_sets)}", *extra])
     res, _ = run_config(cfg, RunOptions(images=images))
-    wl = load_workload(resolve("builtin:workloads/vgg16_cifar_pim.yaml"), wl_sets)
+    wl = load_workload(resolve(spec.workload), wl_sets)
     rate, kept = compression_rate(load_weights(wl), {op.name: bits for op in wl.weighted_ops})
     out = {
+        "network": spec.label,
         "label": label, "filters_kept": keep, "weight_bits": bits, "activation_bits": 4,
         "images": images, "compression": rate, "kept_fraction": kept,
         "energy_uj_per_image": res.energy_pj() / images / 1e6,
@@ -242,7 +329,8 @@ def monotonic(values: list[float], increasing: bool) -> bool:
     return all((b >= a) if increasing else (b <= a) for a, b in pairs)
 
 
-def _plots(acc: list[dict[str, Any]], hw: list[dict[str, Any]], fdir: Path) -> list[Path]:
+def _plots(acc: list[dict[str, Any]], hw: dict[str, list[dict[str, Any]]],
+           fdir: Path) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -269,20 +357,24 @@ def _plots(acc: list[dict[str, Any]], hw: list[dict[str, Any]], fdir: Path) -> l
         fig.savefig(p, dpi=110)
         plt.close(fig)
         written.append(p)
-    if hw:
-        base = hw[0]
-        x = [p["compression"] for p in hw]
-        fig, ax = plt.subplots(figsize=(6.5, 4.5))
-        for key, lab in (("area_mm2", "area"), ("power_mw", "power"),
-                         ("energy_uj_per_image", "energy / image"),
-                         ("frames_per_s", "frames/s")):
-            ax.plot(x, [p[key] / base[key] for p in hw], marker="o", label=lab)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("weight compression (x, vs 32-bit float)")
-        ax.set_ylabel("relative to the uncompressed engine")
-        ax.set_title("VGG-16 (CIFAR-10 shapes) on the SOT-MRAM bit-plane engine")
-        ax.legend()
+    nets = [n for n in NETWORKS if hw.get(n)]
+    if nets:
+        fig, axes = plt.subplots(1, len(nets), figsize=(6.5 * len(nets), 4.5), squeeze=False)
+        for ax, net in zip(axes[0], nets, strict=True):
+            hw_pts = hw[net]
+            base = hw_pts[0]
+            x = [p["compression"] for p in hw_pts]
+            for key, lab in (("area_mm2", "area"), ("power_mw", "power"),
+                             ("energy_uj_per_image", "energy / image"),
+                             ("frames_per_s", "frames/s")):
+                ax.plot(x, [p[key] / base[key] for p in hw_pts], marker="o", label=lab)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("weight compression (x, vs 32-bit float)")
+            ax.set_ylabel("relative to the uncompressed engine")
+            ax.set_title(f"{NETWORKS[net].label} (CIFAR-10 shapes) on the SOT-MRAM "
+                         "bit-plane engine", fontsize=10)
+            ax.legend()
         fig.tight_layout()
         p = fdir / "hardware_vs_compression.png"
         fig.savefig(p, dpi=110)
@@ -298,8 +390,10 @@ def _iso_power(p: dict[str, Any], base: dict[str, Any]) -> float:
     return float(p["energy_uj_per_image"] * base["frames_per_s"] * 1e-3)
 
 
-def write_report(acc: list[dict[str, Any]], hw: list[dict[str, Any]], out: Path,
+def write_report(acc: list[dict[str, Any]], hw: dict[str, list[dict[str, Any]]], out: Path,
                  wall_s: float) -> list[Path]:
+    """The report, tables, plots and points; ``hw``: network name (:data:`NETWORKS`) -> its
+    hardware points in order (the first: the uncompressed engine)."""
     tdir, pdir = out / "tables", out / "points"
     tdir.mkdir(parents=True, exist_ok=True)
     pdir.mkdir(parents=True, exist_ok=True)
@@ -340,18 +434,28 @@ def write_report(acc: list[dict[str, Any]], hw: list[dict[str, Any]], out: Path,
                               f"{100 * a['accuracy_sim']:.2f} % vs magnitude "
                               f"{100 * b['accuracy_sim']:.2f} % ({d:+.2f} points)")
         md.append("")
-    if hw:
-        base = hw[0]
-        md += ["## Hardware against compression: VGG-16, CIFAR-10 shapes, synthetic "
+    crossbar: list[list[Any]] = [["network", "engine", "weight compression (x)",
+                                  "power reduction (%)", "area reduction (%)",
+                                  "accuracy loss (points)"]]
+    for net_name, c in CROSSBAR.items():
+        crossbar.append([net_name, "memristor crossbar (same group's ADMM, another engine)",
+                         c["compression"], c["power_reduction_pct"], c["area_reduction_pct"],
+                         c["accuracy_loss_pts"]])
+    hw_rows: list[list[Any]] = [["network", "point", "compression (x)", "weights kept",
+                                 "W bits", "sub-arrays", "area (mm2)", "area / base",
+                                 "power (mW)", "power / base", "power at base frames/s / base",
+                                 "energy (uJ/img)", "energy / base", "frames/s",
+                                 "frames/s / base"]]
+    for net in (n for n in NETWORKS if hw.get(n)):
+        spec, pts = NETWORKS[net], hw[net]
+        base = pts[0]
+        md += [f"## Hardware against compression: {spec.label}, CIFAR-10 shapes, synthetic "
                "structurally pruned weights", "",
-               f"`{VGG_DESIGN}`, 4-bit activations, {base['images']} random images per point; "
-               "ratios relative to the uncompressed engine (8-bit weights, nothing pruned).",
-               ""]
-        rows = [["point", "compression (x)", "weights kept", "W bits", "sub-arrays",
-                 "area (mm2)", "area / base", "power (mW)", "power / base",
-                 "power at base frames/s / base",
-                 "energy (uJ/img)", "energy / base", "frames/s", "frames/s / base"]]
-        for p in hw:
+               f"`{spec.design}`, 4-bit activations, {base['images']} random images per point; "
+               "ratios relative to the uncompressed engine (8-bit weights, nothing pruned); "
+               f"the filter fraction prunes {spec.pruning}.", ""]
+        rows = [hw_rows[0][1:]]
+        for p in pts:
             rows.append([p["label"], f"{p['compression']:.1f}",
                          f"{100 * p['kept_fraction']:.1f} %", p["weight_bits"],
                          p["subarrays"], f"{p['area_mm2']:.2f}",
@@ -363,46 +467,43 @@ def write_report(acc: list[dict[str, Any]], hw: list[dict[str, Any]], out: Path,
                          f"{p['frames_per_s']:.0f}",
                          f"{p['frames_per_s'] / base['frames_per_s']:.2f}"])
         md += _md(rows)
-        written.append(write_text(tdir / "hardware.csv", _csv(rows)))
-        trend = {"area falls": monotonic([p["area_mm2"] for p in hw], False),
-                 "energy per image falls": monotonic([p["energy_uj_per_image"] for p in hw],
+        hw_rows += [[spec.label, *r] for r in rows[1:]]
+        trend = {"area falls": monotonic([p["area_mm2"] for p in pts], False),
+                 "energy per image falls": monotonic([p["energy_uj_per_image"] for p in pts],
                                                      False),
-                 "frames/s rises": monotonic([p["frames_per_s"] for p in hw], True),
-                 "power falls": monotonic([p["power_mw"] for p in hw], False),
+                 "frames/s rises": monotonic([p["frames_per_s"] for p in pts], True),
+                 "power falls": monotonic([p["power_mw"] for p in pts], False),
                  "power at the uncompressed engine's frames/s falls":
-                     monotonic([_iso_power(p, base) for p in hw], False)}
+                     monotonic([_iso_power(p, base) for p in pts], False)}
         md += ["Trend with compression (points in order of compression rate):", ""]
         md += [f"* {k}: {'yes, monotonically' if v else 'NO, not monotonic'}"
                for k, v in trend.items()]
-        md += ["", "![hardware against compression](figures/hardware_vs_compression.png)", ""]
-        # beside the crossbar figures: our most compressed point near 29.81x
-        near = min(hw[1:] or hw, key=lambda p: abs(np.log(p["compression"] / 29.81)))
-        rows = [["network", "engine", "weight compression (x)", "power reduction (%)",
-                 "area reduction (%)", "accuracy loss (points)"]]
-        for net, c in CROSSBAR.items():
-            rows.append([net, "memristor crossbar (same group's ADMM, another engine)",
-                         c["compression"], c["power_reduction_pct"], c["area_reduction_pct"],
-                         c["accuracy_loss_pts"]])
-        rows.append(["VGG-16", f"ours: SOT-MRAM bit-plane, {near['label']}",
-                     f"{near['compression']:.2f}",
-                     f"{100 * (1 - near['power_mw'] / base['power_mw']):.2f} (at its own "
-                     f"frames/s); {100 * (1 - _iso_power(near, base) / base['power_mw']):.2f} "
-                     "(at the uncompressed frames/s)",
-                     f"{100 * (1 - near['area_mm2'] / base['area_mm2']):.2f}",
-                     "n/a (synthetic weights; accuracy: the small networks above)"])
-        rows.append(["ResNet-18", "ours", "not run", "", "",
-                     "the bit-plane fabric runs chains only (no residual add yet)"])
+        md.append("")
+        # beside the crossbar figures: our point nearest the crossbar's compression rate
+        target = CROSSBAR[spec.label]["compression"]
+        near = min(pts[1:] or pts, key=lambda p: abs(np.log(p["compression"] / target)))
+        crossbar.append([spec.label, f"ours: SOT-MRAM bit-plane, {near['label']}",
+                         f"{near['compression']:.2f}",
+                         f"{100 * (1 - near['power_mw'] / base['power_mw']):.2f} (at its own "
+                         f"frames/s); "
+                         f"{100 * (1 - _iso_power(near, base) / base['power_mw']):.2f} "
+                         "(at the uncompressed frames/s)",
+                         f"{100 * (1 - near['area_mm2'] / base['area_mm2']):.2f}",
+                         "n/a (synthetic weights; accuracy: the small networks above)"])
+        written.extend(write_text(pdir / f"{net}_{_slug(p['label'])}.json",
+                                  json.dumps(p, indent=2)) for p in pts)
+    if len(hw_rows) > 1:
+        written.append(write_text(tdir / "hardware.csv", _csv(hw_rows)))
+        md += ["![hardware against compression](figures/hardware_vs_compression.png)", ""]
         md += ["## Beside the crossbar figures (labelled: another engine's)", ""]
-        md += _md(rows)
+        md += _md(crossbar)
         md += ["Power: ours is the steady-state power, energy per image x frames/s, at each "
                "point's own frames/s (compression raises them: fewer weight planes to sense per "
                "step) and at the uncompressed engine's frames/s; the crossbar figures' baseline "
                "is the uncompressed 32-bit network on crossbars, ours the 8-bit uncompressed "
                "network on the same SOT-MRAM engine (32-bit weights do not exist on it: "
                "8 bit-planes at most).", ""]
-        written.append(write_text(tdir / "crossbar.csv", _csv(rows)))
-        written.extend(write_text(pdir / f"vgg16_{_slug(p['label'])}.json",
-                                  json.dumps(p, indent=2)) for p in hw)
+        written.append(write_text(tdir / "crossbar.csv", _csv(crossbar)))
     written.extend(write_text(pdir / f"{p['model']}.json", json.dumps(p, indent=2))
                    for p in acc)
     written += _plots(acc, hw, out / "figures")
@@ -412,16 +513,18 @@ def write_report(acc: list[dict[str, Any]], hw: list[dict[str, Any]], out: Path,
 
 def reproduce_pim_admm(args: Any) -> int:
     """``archsim reproduce pim-admm`` (``args`` from the CLI parser). ``--only accuracy`` or
-    ``--only hardware`` runs one study; ``--only <model name>`` one shipped model."""
+    ``--only hardware`` runs one study; ``--only vgg16`` / ``--only resnet18`` one network of
+    the hardware study; ``--only <model name>`` one shipped model."""
     from archsim.config.errors import ConfigError
 
     only = set(args.only or [])
     models = shipped_models()
     run_acc = not only or "accuracy" in only or bool(only & set(models))
-    run_hw = not only or "hardware" in only
-    if only and not (run_acc or run_hw):
-        print(f"archsim: error: --only {sorted(only)}: expected accuracy, hardware or a "
-              f"shipped model ({', '.join(models) or 'none shipped'})", file=sys.stderr)
+    nets = [n for n in NETWORKS if not only or "hardware" in only or n in only]
+    if only and not (run_acc or nets):
+        print(f"archsim: error: --only {sorted(only)}: expected accuracy, hardware, "
+              f"{', '.join(NETWORKS)} or a shipped model "
+              f"({', '.join(models) or 'none shipped'})", file=sys.stderr)
         return 2
     if only & set(models):
         models = [m for m in models if m in only]
@@ -429,7 +532,7 @@ def reproduce_pim_admm(args: Any) -> int:
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     acc: list[dict[str, Any]] = []
-    hw: list[dict[str, Any]] = []
+    hw: dict[str, list[dict[str, Any]]] = {}
     try:
         if run_acc:
             for name in models:
@@ -439,15 +542,15 @@ def reproduce_pim_admm(args: Any) -> int:
                     print(f"{name}: {p['compression']:.1f}x, sim {100 * p['accuracy_sim']:.2f} "
                           f"% on {p['images']} images ({p['disagreements_sim_vs_reference']} "
                           "disagreements with the fixed-point reference)", flush=True)
-        if run_hw:
-            for label, keep, bits in VGG_POINTS:
+        for net in nets:
+            for label, keep, bits in NETWORKS[net].points:
                 p = hardware_point(label, keep, bits, max(2, args.hw_images),
-                                   out / "vgg16" / _slug(label),
-                                   list(args.set))
-                hw.append(p)
+                                   out / net / _slug(label), list(args.set), net)
+                hw.setdefault(net, []).append(p)
                 if not args.quiet:
-                    print(f"VGG-16 {label}: {p['compression']:.1f}x, {p['area_mm2']:.2f} mm2, "
-                          f"{p['power_mw']:.1f} mW, {p['energy_uj_per_image']:.2f} uJ/img, "
+                    print(f"{NETWORKS[net].label} {label}: {p['compression']:.1f}x, "
+                          f"{p['area_mm2']:.2f} mm2, {p['power_mw']:.1f} mW, "
+                          f"{p['energy_uj_per_image']:.2f} uJ/img, "
                           f"{p['frames_per_s']:.0f} frames/s", flush=True)
     except ConfigError as e:
         print(f"archsim: error: {e}", file=sys.stderr)

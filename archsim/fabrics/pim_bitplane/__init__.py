@@ -3,9 +3,9 @@
 IMCE (Angizi, He, Parveen, Fan, ASP-DAC 2018) and its ISVLSI 2018 companion (He, Angizi, Fan):
 low bit-width CNN layers computed inside computational SOT-MRAM sub-arrays, with weights and
 activations stored as bit-planes, dual-row AND sensing, bit-counters and shift-adders, and a
-digital unit for batch norm, pooling, activation and re-quantization; the RRAM crossbar design
-it is compared with is a reference model beside it (``rram.py``). docs/pim-bitplane.md
-describes the hardware and the integer arithmetic; modules:
+digital unit for batch norm, pooling, residual adds, activation and re-quantization; the
+RRAM crossbar design it is compared with is a reference model beside it (``rram.py``).
+docs/pim-bitplane.md describes the hardware and the integer arithmetic; modules:
 
 * ``config``: the design-file schema; ``network``: elaboration (every load-time check);
 * ``mapping``: sub-array placement and per-step cycles and action counts;

@@ -126,6 +126,10 @@ class PimConfig(DesignConfig):
     """Lanes of each layer's digital unit (outputs handled per cycle)."""
     digital_latency_cycles: int = Field(2, ge=1, le=64)
     """Pipeline depth of the digital unit."""
+    digital_word_bits: int = Field(16, ge=1, le=64)
+    """Width of one value of the digital unit (a batch-normalised pre-activation) held in a
+    later layer's shortcut bank until the residual ``add`` that reads it; codes are held at
+    their K bits."""
     double_buffer: bool = False
     """Two sets of activation rows per sub-array: the next step's writes overlap the
     current step's sensing (costs K more rows per window)."""

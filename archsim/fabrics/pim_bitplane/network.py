@@ -1,11 +1,17 @@
 """Elaboration of a ``pim_bitplane`` design: its workload onto sub-arrays, every load-time check.
 
-The workload must be a chain of stages (a conv2d or dense op and the ops after it) whose
-weighted ops read integer codes (docs/pim-bitplane.md): the 8-bit input pixels (``unipolar``
-or ``raw`` mapping) or the codes of a ``quantize`` op, passed through ``maxpool``, ``relu``,
-``flatten`` or ``none``. Weight widths come from ``model.layers.<op>.bits`` (1..8) and the
-quantizer from ``model.layers.<op>.quantizer``; activation widths from the ``quantize`` ops
-(1..8); masks from the model or ``model.layers.<op>.mask``. Every problem is a
+The workload is cut into stages (a conv2d or dense op and the ops after it up to the next
+one, :meth:`~archsim.workload.Workload.stages`), one layer of the engines each, in file order.
+The graph may branch: a weighted op may read any earlier tensor (a 1x1 projection reading a
+block's input), and the digital unit's ops (``batchnorm``, ``relu``, ``quantize``, ``maxpool``,
+``avgpool``, ``add``, ``flatten``, ``none``) may read tensors of earlier stages (a residual
+``add``'s shortcut operand), which that layer holds in its shortcut bank. Every weighted op
+must read integer codes (docs/pim-bitplane.md): the 8-bit input pixels (``unipolar`` or
+``raw`` mapping) or the codes of a ``quantize`` op, passed through ``maxpool``, ``relu``,
+``flatten`` or ``none``; the ops before the first layer form a chain from the input and keep
+it on codes. Weight widths come from ``model.layers.<op>.bits`` (1..8) and the quantizer from
+``model.layers.<op>.quantizer``; activation widths from the ``quantize`` ops (1..8); masks
+from the model or ``model.layers.<op>.mask``. Every problem is a
 :class:`~archsim.config.errors.ConfigError` naming the file and key path, raised before a run
 folder exists (``archsim validate`` calls this exactly as ``run`` does).
 """
@@ -28,6 +34,8 @@ from archsim.fabrics.pim_bitplane.mapping import LayerMapping, cycles, map_layer
 from archsim.fabrics.pim_bitplane.rram import rram_reference
 from archsim.workload import (
     INPUT,
+    Add,
+    AvgPool,
     BatchNorm,
     Conv2d,
     Dense,
@@ -50,7 +58,10 @@ from archsim.workload.quantize import quantize_activation_codes
 
 #: ops that keep integer codes on their grid
 _GRID_OPS = (MaxPool, Relu, Flatten, Identity)
-_STAGE_OPS = (BatchNorm, Relu, Quantize, MaxPool, Flatten, Identity)
+_STAGE_OPS = (BatchNorm, Relu, Quantize, MaxPool, AvgPool, Add, Flatten, Identity)
+#: a tensor's integer grid: (bits K, step of the codes, the divisor giving their values as
+#: the workload reference computes them); None: the digital unit's values
+Grid = tuple[int, float, float] | None
 MAX_BITS = 8
 
 
@@ -69,18 +80,25 @@ def design_workload(cfg: PimConfig) -> Workload:
     return load_workload(path, sets)
 
 
-def _check_chain(wl: Workload) -> None:
+def _check_ops(wl: Workload) -> int:
+    """Every op is one the fabric computes, the ops before the first layer form a chain from
+    the input; returns the index of the first weighted op."""
+    first = next((op.index for op in wl.ops if isinstance(op, (Conv2d, Dense))), None)
+    if first is None:
+        raise ConfigError(wl.origin("ops"), "ops", [op.kind for op in wl.ops],
+                          "at least one conv2d or dense op (the layers the sub-arrays compute)")
     prev = INPUT
     for op in wl.ops:
-        if op.input != prev:
-            raise ConfigError(wl.origin("ops", op.index, "input"), f"ops[{op.index}].input",
-                              op.input, f"the previous op {prev!r}: the bit-plane fabric runs "
-                              "a chain of layers")
         if not isinstance(op, (Conv2d, Dense, *_STAGE_OPS)):
             raise ConfigError(wl.origin("ops", op.index), f"ops[{op.index}].op", op.kind,
                               "an op the bit-plane fabric computes: conv2d, dense, batchnorm, "
-                              "relu, quantize, maxpool, flatten, none")
+                              "relu, quantize, maxpool, avgpool, add, flatten, none")
+        if op.index <= first and op.input != prev:
+            raise ConfigError(wl.origin("ops", op.index, "input"), f"ops[{op.index}].input",
+                              op.input, f"the previous op {prev!r}: the ops before the first "
+                              "layer of the bit-plane fabric form a chain from the input")
         prev = op.name
+    return first
 
 
 def _input_grid(wl: Workload) -> tuple[int, float]:
@@ -95,7 +113,10 @@ def _dead_outputs(op: WeightedOp, mp: LayerMapping, digital: DigitalOps,
     """Per element of the stage's output codes (flattened): True where it is code 0 in every
     image, i.e. its channel's filter is unmapped (so ``z = b``, a constant per channel) and the
     stage's per-channel ops (batch norm, ReLU, max pool, re-quantization) turn that constant
-    into code 0. None when every filter is mapped."""
+    into code 0. None when every filter is mapped, or when the stage's ops also read tensors
+    of earlier layers (a residual add: the channel is no longer a constant)."""
+    if digital.remote:
+        return None
     f = op.weight_shape[0]
     unmapped = np.ones(f, dtype=bool)
     for kf in mp.kept_filters:
@@ -151,18 +172,30 @@ class PimNetwork(FabricNetwork):
             raise ConfigError(file, "technology.sot_mram", "<missing>",
                               "the SOT-MRAM technology section (arch_configs/tech/)")
         wl = self.workload = design_workload(cfg)
-        _check_chain(wl)
-        k_bits, step_x = _input_grid(wl)
+        first = _check_ops(wl)
         stages = wl.stages()
-        first = stages[0].layer.index
         self.pre_ops = wl.ops[:first]
-        for op in self.pre_ops:
-            if isinstance(op, Quantize):
-                k_bits, step_x = self._act_bits(wl, op), 1.0 / op.levels
-            elif not isinstance(op, _GRID_OPS):
-                raise ConfigError(wl.origin("ops", op.index), f"ops[{op.index}].op", op.kind,
-                                  "before the first layer only quantize, maxpool, relu, "
-                                  "flatten or none (the input must stay integer codes)")
+        grids = self._grids(wl)
+        # where each tensor is made (-1: the input and the ops before the first layer) and
+        # the last stage that reads it: what each layer passes on to the layers after it
+        made: dict[str, int] = {INPUT: -1, **{op.name: -1 for op in self.pre_ops}}
+        for j, stage in enumerate(stages):
+            made.update({o.name: j for o in stage.ops})
+        last_use: dict[str, int] = {}
+        for op in wl.ops:
+            for name in op.inputs:
+                last_use[name] = max(last_use.get(name, -1), made[op.name])
+        order = [INPUT, *(op.name for op in wl.ops)]
+        self.input_names = tuple(n for n in order if made[n] == -1
+                                 and last_use.get(n, -2) >= 0)
+        for stage in stages:
+            src = stage.layer.input
+            if grids[src] is None:
+                producer = wl.op(src)
+                raise ConfigError(wl.origin("ops", producer.index), f"ops[{producer.index}].op",
+                                  producer.kind, f"an op leaving integer codes, as layer "
+                                  f"{stage.layer.name!r} reads its output: a quantize op, "
+                                  "then only maxpool, relu, flatten or none")
         self.weights = load_weights(wl)
         entries = {}
         names = [s.layer.name for s in stages]
@@ -180,9 +213,13 @@ class PimNetwork(FabricNetwork):
         self.layers: list[PimLayerModel] = []
         self.mappings: list[LayerMapping] = []
         used = 0
-        dead: np.ndarray | None = None  # per input element of the next layer: always code 0
+        # per tensor read by a layer: its elements that are code 0 in every image
+        dead: dict[str, np.ndarray | None] = {}
         for j, stage in enumerate(stages):
             op = stage.layer
+            g_in = grids[op.input]
+            assert g_in is not None
+            k_bits, step_x, _ = g_in
             meta = wl.model.layers.get(op.name)
             m_bits = meta.bits if meta is not None else None
             if m_bits is None or not 1 <= m_bits <= MAX_BITS:
@@ -209,7 +246,7 @@ class PimNetwork(FabricNetwork):
                     entry.filters_per_subarray if entry else None,
                     entry.windows if entry else 1, entry.replicas if entry else 1,
                     cfg.double_buffer, wcyc, acyc, rcyc, cfg.digital_lanes,
-                    _dead_fan_in(op, dead))
+                    _dead_fan_in(op, dead.get(op.input)))
             except ValueError as exc:
                 key = (f"{where}.filters_per_subarray" if entry is not None
                        and entry.filters_per_subarray is not None
@@ -219,37 +256,38 @@ class PimNetwork(FabricNetwork):
                 raise ConfigError(file, key, value,
                                   f"a mapping of layer {op.name!r} that fits: {exc}") from None
             used += mp.subarrays
-            # the digital unit: this stage's ops, and the grid of the next layer's input
+            # the digital unit: this stage's ops on the layer's output and on the tensors of
+            # earlier layers they read (held in the layer's shortcut bank)
             rest = stage.ops[1:]
-            out_bits = None
-            grid_ok = False
+            local = {o.name for o in stage.ops}
+            remote: dict[str, float | None] = {}
             for o in rest:
-                if isinstance(o, Quantize):
-                    out_bits, grid_ok = self._act_bits(wl, o), True
-                elif isinstance(o, _GRID_OPS):
-                    pass
-                else:
-                    grid_ok = False
+                for name in o.inputs:
+                    if name not in local and name not in remote:
+                        g = grids[name]
+                        remote[name] = None if g is None else g[2]
+            passed = tuple(o.name for o in stage.ops if last_use.get(o.name, -1) > j)
+            carry = tuple(n for n in order if made[n] < j and last_use.get(n, -2) > j)
             is_last = j == len(stages) - 1
-            if not is_last and not grid_ok:
-                nxt = stages[j + 1].layer
-                raise ConfigError(wl.origin("ops", nxt.index), f"ops[{nxt.index}]", nxt.name,
-                                  "a layer whose input is integer codes: a quantize op (then "
-                                  "only maxpool, relu, flatten or none) after the previous "
-                                  "layer")
+            last_grid = grids[stage.output]
+            out_bits = None if last_grid is None else last_grid[0]
             bn = {o.name: self.weights.batchnorm[o.name] for o in rest
                   if isinstance(o, BatchNorm)}
-            digital = DigitalOps(tuple(rest), bn, out_bits)
-            blocks = make_blocks(op.name, mp, cfg, tc, tb, int(np.prod(op.in_shape)) * k_bits)
+            held = {n: (int(np.prod(wl.shape_of(n))),
+                        cfg.digital_word_bits if (g := grids[n]) is None else g[0])
+                    for n in remote}
+            digital = DigitalOps(tuple(rest), bn, out_bits, layer=op.name, remote=remote,
+                                 passed=passed, held=held)
+            blocks = make_blocks(op.name, mp, cfg, tc, tb, int(np.prod(op.in_shape)) * k_bits,
+                                 digital.shortcut_bits())
             lay = PimLayerModel(op, params.codes, keep, u, alpha, beta, params.step, params.b,
                                 step_x, (1 << k_bits) - 1, mp, digital, blocks,
                                 cfg.digital_latency_cycles, is_last, cfg.faults.and_error,
-                                cfg.seed, k_bits)
+                                cfg.seed, k_bits, carry=carry)
             self.layers.append(lay)
             self.mappings.append(mp)
-            dead = None if is_last else _dead_outputs(op, mp, digital, params.b)
-            if out_bits is not None:
-                k_bits, step_x = out_bits, 1.0 / ((1 << out_bits) - 1)
+            if not is_last:
+                dead[stage.output] = _dead_outputs(op, mp, digital, params.b)
         if used > cfg.organisation.subarrays:
             raise ConfigError(file, "organisation", used,
                               f"a chip with at least {used} sub-arrays for this mapping (it "
@@ -260,6 +298,27 @@ class PimNetwork(FabricNetwork):
         self.input_blocks: dict[str, Block] = {}
         self.input_tokens = 1
 
+    def _grids(self, wl: Workload) -> dict[str, Grid]:
+        """The integer grid of every tensor (module docstring): the input pixels (8-bit),
+        a quantize op's codes, kept by maxpool, relu, flatten and none; None for the rest
+        (batch norm, average pool, add and the layers' outputs are the digital unit's
+        values). The ops before the first layer must keep the input on a grid."""
+        k_bits, step_x = _input_grid(wl)
+        grids: dict[str, Grid] = {INPUT: (k_bits, step_x, 255.0 if step_x != 1.0 else 1.0)}
+        pre = {op.name for op in self.pre_ops}
+        for op in wl.ops:
+            g: Grid = None
+            if isinstance(op, Quantize):
+                g = (self._act_bits(wl, op), 1.0 / op.levels, float(op.levels))
+            elif isinstance(op, _GRID_OPS):
+                g = grids[op.input]
+            elif op.name in pre:
+                raise ConfigError(wl.origin("ops", op.index), f"ops[{op.index}].op", op.kind,
+                                  "before the first layer only quantize, maxpool, relu, "
+                                  "flatten or none (the input must stay integer codes)")
+            grids[op.name] = g
+        return grids
+
     @staticmethod
     def _act_bits(wl: Workload, op: Quantize) -> int:
         if not 1 <= op.bits <= MAX_BITS:
@@ -268,9 +327,12 @@ class PimNetwork(FabricNetwork):
         return op.bits
 
     # ---------------------------------------------------------------- the input stage
-    def encode(self, pixels: np.ndarray) -> np.ndarray:
+    def encode(self, pixels: np.ndarray) -> dict[str, np.ndarray]:
+        """The first layer's input: the codes of the input pixels through the ops before the
+        first layer, by name (those the layers read)."""
         codes = np.asarray(pixels).astype(np.int64)
         x = map_input(np.asarray(pixels)[None], self.workload.input.mapping)
+        tensors = {INPUT: codes}
         for op in self.pre_ops:
             if isinstance(op, Quantize):
                 codes = quantize_activation_codes(x, op.bits)[0]
@@ -281,10 +343,13 @@ class PimNetwork(FabricNetwork):
                 codes, x = np.maximum(codes, 0), np.maximum(x, 0.0)
             elif isinstance(op, Flatten):
                 codes, x = codes.reshape(-1), x.reshape(1, -1)
-        return codes
+            tensors[op.name] = codes
+        return {name: tensors[name] for name in self.input_names}
 
     def input_token_array(self, pixels: np.ndarray) -> np.ndarray:
-        return self.encode(pixels)[None]
+        token = np.empty(1, dtype=object)  # one token: the whole input, as a bundle
+        token[0] = self.encode(pixels)
+        return token
 
     def input_actions(self) -> Actions:
         return {}

@@ -43,6 +43,7 @@ class PimPerCycle(PerCycleModel):
         self.flips = lay.flips(image)
         self.acc = np.zeros((lay.op.weight_shape[0], lay.mp.positions), dtype=np.int64)
         self.act: list[np.ndarray] | None = None
+        self.bundle: dict[str, np.ndarray] = {}
         self.out: LayerOutput | None = None
         per = lay.mp.windows * lay.mp.replicas
         self.flip_step = self.flips.position // per
@@ -59,7 +60,8 @@ class PimPerCycle(PerCycleModel):
         mp = lay.mp
         if i == 0:  # the sub-arrays: AND sensing + counting of this step's windows
             if self.act is None:
-                self.act = lay.columns(data)
+                self.bundle = lay.bundle(data)
+                self.act = lay.columns(self.bundle[lay.op.input])
             out: dict[tuple[int, int], int] = {}
             for p in mp.step_positions(s):
                 for g, (kf, (u, q)) in enumerate(zip(mp.kept_filters, self.rows,
@@ -81,7 +83,7 @@ class PimPerCycle(PerCycleModel):
             return self.acc if s == self.emit_from else None
         if data is None:  # the digital unit: only the last step carries the image
             return None
-        self.out = lay.finish_output(data)
+        self.out = lay.finish_output(data, self.bundle)
         return self.out.data
 
     def _flip(self, s: int, out: dict[tuple[int, int], int]) -> None:
