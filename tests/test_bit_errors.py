@@ -84,7 +84,8 @@ def test_binary_words_flip_at_load_with_the_error_rate():
 
 
 def test_fast_mode_equals_per_cycle_mode_with_read_errors():
-    from test_cycle_accuracy import _assert_same, _both
+    from engines_agree import assert_engines_agree as _assert_same
+    from engines_agree import run_both as _both
 
     cfg = load_config(SMALL, [*MRAM, "memories.mram0.read_error=0.05"])
     fast, tf, slow, ts = _both(cfg)
@@ -173,7 +174,8 @@ def test_lenet_accuracy_falls_to_chance_when_reads_are_coin_flips():
     ["layers.conv1.output_flip=0.05", "layers.fc1.mux_groups=null"],
 ])
 def test_fast_mode_equals_per_cycle_mode_with_stream_flips(over):
-    from test_cycle_accuracy import _assert_same, _both
+    from engines_agree import assert_engines_agree as _assert_same
+    from engines_agree import run_both as _both
 
     fast, tf, slow, ts = _both(load_config(SMALL, over))
     _assert_same(fast, tf, slow, ts)

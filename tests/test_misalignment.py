@@ -40,7 +40,8 @@ def test_faults_are_deterministic_per_image_and_differ_between_images():
 
 @pytest.mark.parametrize("p,edge", [(0.01, "saturate"), (0.05, "random")])
 def test_fast_mode_equals_per_cycle_mode_with_misalignment(p, edge):
-    from test_cycle_accuracy import _assert_same, _both
+    from engines_agree import assert_engines_agree as _assert_same
+    from engines_agree import run_both as _both
 
     cfg = load_config(SMALL, [*UNSHARED, f"memories.dwm0.misalignment.probability={p}",
                               f"memories.dwm0.misalignment.edge={edge}"])

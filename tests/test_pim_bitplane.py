@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from engines_agree import assert_engines_agree, run_both
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -123,34 +124,13 @@ def test_dorefa_export_keeps_its_codes():
 
 
 # ------------------------------------------------------------------ engines
-def _both(cfg):
-    fast, tf = run_config(cfg, RunOptions(keep_trace=True))
-    slow, ts = run_config(cfg, RunOptions(mode="per-cycle", keep_trace=True))
-    return fast, tf, slow, ts
-
-
-def _assert_same(fast, tf, slow, ts):
-    assert fast.cycles == slow.cycles
-    for a, b in zip(fast.layers, slow.layers, strict=True):
-        assert (a.start_cycle, a.end_cycle, a.busy_cycles, a.stall_cycles, a.starve_cycles) == (
-            b.start_cycle, b.end_cycle, b.busy_cycles, b.stall_cycles, b.starve_cycles)
-    assert fast.ledger.action_counts() == slow.ledger.action_counts()
-    for name in tf.produce:
-        for x, y in zip(tf.produce[name], ts.produce[name], strict=True):
-            assert np.array_equal(x, y)
-        for x, y in zip(tf.layer_bits[name], ts.layer_bits[name], strict=True):
-            assert np.array_equal(x, y)
-    assert [r.prediction for r in fast.accuracy] == [r.prediction for r in slow.accuracy]
-    assert [r.latency_cycles for r in fast.accuracy] == [r.latency_cycles for r in slow.accuracy]
-
-
 @pytest.mark.parametrize("overrides", [(), ("faults.and_error=0.02",),
                                        ("double_buffer=true", "subarray.rows=64"),
                                        ("clock=3 GHz", "dataset.images=4")], ids=str)
 def test_fast_equals_per_cycle_on_the_small_design(overrides):
     cfg = load_config(SMALL, list(overrides))
-    fast, tf, slow, ts = _both(cfg)
-    _assert_same(fast, tf, slow, ts)
+    fast, tf, slow, ts = run_both(cfg)
+    assert_engines_agree(fast, tf, slow, ts)
     if not any("and_error" in o for o in overrides):
         for r in fast.accuracy:  # the datapath is the workload's fixed-point reference
             assert all(e == 0.0 for e in r.layer_error.values())
@@ -161,8 +141,8 @@ def test_fast_equals_per_cycle_on_the_small_design(overrides):
 def test_fast_equals_per_cycle_on_a_shipped_dorefa_model():
     cfg = load_config(ROOT / "arch_configs" / "pim" / "dorefa_mnist_sot.yaml",
                       ["dataset.images=2"])
-    fast, tf, slow, ts = _both(cfg)
-    _assert_same(fast, tf, slow, ts)
+    fast, tf, slow, ts = run_both(cfg)
+    assert_engines_agree(fast, tf, slow, ts)
     for r in fast.accuracy:
         assert all(e == 0.0 for e in r.layer_error.values())
 
@@ -243,11 +223,11 @@ def test_fast_equals_per_cycle_on_random_small_designs(seed, tmp_path):
     path = random_design(seed, tmp_path)
     try:
         cfg = load_config(path)
-        fast, tf, slow, ts = _both(cfg)
+        fast, tf, slow, ts = run_both(cfg)
     except ConfigError as exc:  # a random mapping that does not fit: says why, by key
         assert "fits" in exc.expected or "rows" in exc.expected
         pytest.skip(f"random design {seed} does not fit: {exc}")
-    _assert_same(fast, tf, slow, ts)
+    assert_engines_agree(fast, tf, slow, ts)
     if cfg.faults.and_error == 0:
         for r in fast.accuracy:
             assert all(e == 0.0 for e in r.layer_error.values())
@@ -465,8 +445,8 @@ def test_residual_network_fast_equals_per_cycle_and_plain_integers():
     from archsim.run import load_images
 
     cfg = load_config(RESIDUAL)
-    fast, tf, slow, ts = _both(cfg)
-    _assert_same(fast, tf, slow, ts)
+    fast, tf, slow, ts = run_both(cfg)
+    assert_engines_agree(fast, tf, slow, ts)
     for r in fast.accuracy:  # and the workload's fixed-point reference
         assert all(e == 0.0 for e in r.layer_error.values())
     net, _ = get_fabric("pim_bitplane")().elaborate(cfg)
@@ -484,8 +464,8 @@ def test_residual_network_fast_equals_per_cycle_and_plain_integers():
                 want = want if div is None else want / div
             assert got.shape == want.shape and np.array_equal(got, want), stage.output
     # the sensing errors flip the same bits in both engines through the residual adds
-    fast, tf, slow, ts = _both(load_config(RESIDUAL, ["faults.and_error=0.02"]))
-    _assert_same(fast, tf, slow, ts)
+    fast, tf, slow, ts = run_both(load_config(RESIDUAL, ["faults.and_error=0.02"]))
+    assert_engines_agree(fast, tf, slow, ts)
     # worker processes pass the same tensors between the layers
     one, _ = run_config(cfg, RunOptions(jobs=1))
     two, _ = run_config(cfg, RunOptions(jobs=2))
@@ -508,8 +488,8 @@ def test_residual_network_with_pruned_filters_in_the_adding_layers(tmp_path):
         np.savez_compressed(path, **{f"{name}_mask": keep})
         sets.append(f"model.layers.{name}.mask={path}")
     cfg = load_config(RESIDUAL, [f"workload_set={sets!r}".replace("'", '"')])
-    fast, tf, slow, ts = _both(cfg)
-    _assert_same(fast, tf, slow, ts)
+    fast, tf, slow, ts = run_both(cfg)
+    assert_engines_agree(fast, tf, slow, ts)
     for r in fast.accuracy:
         assert all(e == 0.0 for e in r.layer_error.values())
     meta = fast.metadata["layers"]
