@@ -149,6 +149,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--max-train", type=int, default=0, help="use the first N training images")
     t.add_argument("--calibrate", type=int, default=100, metavar="N",
                    help="training images the simulator measures the model's gains on (0: off)")
+    t.add_argument("--calibrate-noise", action="store_true",
+                   help="also set the last layer's training noise to the spread the simulator "
+                   "shows on those images (noise_scale; the measurement is always reported)")
     t.add_argument("--hil-after", metavar="LAYER", help="train the layers after LAYER on the "
                    "accelerator's real outputs of LAYER (hardware in the loop)")
     t.add_argument("--hil-images", type=int, default=2000)
@@ -356,7 +359,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         rep = finetune(args.config, args.out, overrides=args.set, epochs=args.epochs,
                        lr=args.lr, batch_size=args.batch_size, data_dir=args.data_dir,
                        val_count=args.val_count, max_train=args.max_train,
-                       calibrate_images=args.calibrate, hil_after=args.hil_after,
+                       calibrate_images=args.calibrate,
+                       calibrate_noise=args.calibrate_noise, hil_after=args.hil_after,
                        hil_images=args.hil_images, augment_shift=args.augment_shift,
                        seed=args.seed, threads=args.threads, tuning=tuning,
                        progress=progress)

@@ -255,11 +255,26 @@ layers:
         assert set(npz.files) == {"fc1_w", "fc1_b", "fc2_w", "fc2_b", "metadata"}
         assert np.all(np.abs(npz["fc1_w"]) <= 1.0)
     cal = meta["hardware_model"]["calibration"]["layers"]
-    assert set(cal) == {"fc1"} and cal["fc1"]["error_after"] <= cal["fc1"]["error_before"]
+    assert set(cal) == {"fc1", "fc2"}
+    assert cal["fc1"]["error_after"] <= cal["fc1"]["error_before"]
+    # the last layer's spread about the model is measured, not fitted without the flag
+    assert cal["fc2"]["noise_std_measured"] > 0 and "noise_scale" not in cal["fc2"]
+    assert meta["hardware_model"]["noise_scale"] == 1.0
     assert meta["hardware_model"]["layers"]["fc1"]["counter"] == "apc"
     assert len(meta["history"]) == 1
     assert main(["run", str(design), "--set", f"model.weights={out}", "--images", "2",
                  "--out", str(tmp_path / "run"), "--quiet", "--jobs", "1"]) == 0
+    # --calibrate-noise trains with the measured spread: noise_scale sqrt(n / L) = measured
+    out2 = tmp_path / "m2.npz"
+    assert main(["train", str(design), "--out", str(out2), "--epochs", "0", "--max-train",
+                 "600", "--val-count", "100", "--calibrate", "20", "--calibrate-noise",
+                 "--threads", "1", "--quiet"]) == 0
+    with np.load(out2) as npz:
+        hw2 = json.loads(str(npz["metadata"]))["hardware_model"]
+    fc2 = hw2["calibration"]["layers"]["fc2"]
+    unit = np.sqrt(hw2["layers"]["fc2"]["inputs"] / hw2["stream_length"])
+    assert hw2["noise_scale"] * unit == pytest.approx(fc2["noise_std_measured"], rel=1e-9)
+    assert hw2["noise_scale"] == pytest.approx(fc2["noise_scale"], rel=1e-12)
     # a bad hardware-model attribute is a clear error, exit 2
     assert main(["train", str(design), "--out", str(tmp_path / "x.npz"), "--tune",
                  "nope=1", "--epochs", "0", "--calibrate", "0", "--quiet"]) == 2

@@ -8,13 +8,15 @@ returns each layer's decoded output (``LayerOutput.value``). Two uses in trainin
 * :func:`calibrate` measures, for every layer with a ``btanh``, the gain g and spread sigma
   of the hardware's activation (``y ~ tanh(g z / s) + sigma sqrt(1 - y^2) noise``), where z
   is the model's pre-activation computed from the *hardware's* decoded inputs of that layer:
-  the SC Btanh's transfer as the simulator computes it, not as assumed;
+  the SC Btanh's transfer as the simulator computes it, not as assumed, and the spread of the
+  last layer's decoded outputs about the model's expectation (the training noise);
 * hardware-in-the-loop fine-tuning (:func:`archsim.train.finetune.finetune` with
   ``hil_after``) trains the layers after one layer on that layer's real outputs.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -60,11 +62,17 @@ def _fit_gain(z: np.ndarray, y: np.ndarray, s: float) -> tuple[float, float]:
 
 @torch.no_grad()
 def calibrate(model: TorchWorkload, net: Any, pixels: np.ndarray, inputs: np.ndarray,
-              first_index: int) -> dict[str, dict[str, float]]:
+              first_index: int, fit_noise: bool = False) -> dict[str, dict[str, float]]:
     """Measure and set the Btanh gain and spread of every layer (module docstring) on the
     images ``pixels`` (uint8, for the hardware) / ``inputs`` (mapped, for the model); the
     hardware model ``model.hw`` must have per-layer ``gain`` and ``spread`` (``layers``).
-    Returns ``{layer: {"gain", "spread", "error_before", "error_after"}}``."""
+    Returns ``{layer: {"gain", "spread", "error_before", "error_after"}}``.
+
+    The last layer (no Btanh): the spread of the accelerator's decoded outputs about the
+    model's expected ones, both computed from the accelerator's real outputs of the layer
+    before, is measured as ``noise_std_measured`` beside the model's ``noise_std_model``
+    (``noise_scale sqrt(n / L)``); ``fit_noise`` sets ``noise_scale`` so the two agree (a
+    MUX-shared last layer is far noisier than ``sqrt(n / L)`` of its G-input counter)."""
     hw_out = hardware_outputs(net, pixels, first_index)
     names = [lay.name for lay in net.layers]
     stages = {st.layer.name: st for st in model.workload.stages()}
@@ -76,12 +84,23 @@ def calibrate(model: TorchWorkload, net: Any, pixels: np.ndarray, inputs: np.nda
         act = next((op for op in stage.ops if isinstance(op, O.Btanh)), None)
         cap: dict[str, torch.Tensor] = {}
         if prev is None:
-            model(x_in, capture=cap)
+            expected = model(x_in, capture=cap)
         else:
             shape = model.workload.op(prev).out_shape
-            model(torch.from_numpy(hw_out[k - 1]).reshape(len(pixels), *shape), after=prev,
-                  capture=cap)
+            expected = model(torch.from_numpy(hw_out[k - 1]).reshape(len(pixels), *shape),
+                             after=prev, capture=cap)
         layer_hw = model.hw.layers[name]  # type: ignore[attr-defined]
+        if act is None and k == len(names) - 1 and hasattr(model.hw, "noise_scale"):
+            hw_model: Any = model.hw
+            unit = math.sqrt(layer_hw.inputs / hw_model.stream_length)
+            resid = hw_out[k].reshape(len(pixels), -1).astype(np.float64) \
+                - expected.reshape(len(pixels), -1).numpy().astype(np.float64)
+            measured = float(np.std(resid))
+            result[name] = {"noise_std_measured": measured,
+                            "noise_std_model": hw_model.noise_scale * unit}
+            if fit_noise:
+                hw_model.noise_scale = measured / unit
+                result[name]["noise_scale"] = hw_model.noise_scale
         if act is not None:
             z = cap[act.input].reshape(len(pixels), -1).numpy().astype(np.float64)
             y = hw_out[k].reshape(len(pixels), -1).astype(np.float64)

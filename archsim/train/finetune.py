@@ -81,7 +81,8 @@ def _accuracy(model: TorchWorkload, x: torch.Tensor, y: torch.Tensor,
 def finetune(design: Any, out: str | Path, *, overrides: Sequence[str] = (),
              epochs: int = 3, lr: float = 5e-4, batch_size: int = 128,
              data_dir: str | None = None, val_count: int = 5000, max_train: int = 0,
-             calibrate_images: int = 100, hil_after: str | None = None,
+             calibrate_images: int = 100, calibrate_noise: bool = False,
+             hil_after: str | None = None,
              hil_images: int = 2000, augment_shift: int = 1, seed: int = 1,
              threads: int = 2, tuning: dict[str, Any] | None = None,
              progress: Callable[[dict[str, Any]], None] | None = None) -> FinetuneReport:
@@ -129,7 +130,8 @@ def finetune(design: Any, out: str | Path, *, overrides: Sequence[str] = (),
     cal: dict[str, Any] = {}
     if calibrate_images and hasattr(hw, "layers"):
         lo = max(0, n_tr - calibrate_images)  # training images, not the held-out ones
-        cal = calibrate(model, net, pixels[lo:n_tr], x_all[lo:n_tr].numpy(), 10**6 + lo)
+        cal = calibrate(model, net, pixels[lo:n_tr], x_all[lo:n_tr].numpy(), 10**6 + lo,
+                        fit_noise=calibrate_noise)
         if progress is not None:
             progress({"calibration": cal})
         if hasattr(hw, "calibration"):
@@ -206,7 +208,8 @@ def finetune(design: Any, out: str | Path, *, overrides: Sequence[str] = (),
         "settings": {"epochs": epochs, "lr": lr, "batch_size": batch_size,
                      "augment_shift": augment_shift, "seed": seed, "max_train": max_train,
                      "hil_after": hil_after, "hil_images": hil_images if hil_after else 0,
-                     "calibrate_images": calibrate_images, "tuning": dict(tuning or {})},
+                     "calibrate_images": calibrate_images,
+                     "calibrate_noise": calibrate_noise, "tuning": dict(tuning or {})},
         "val_acc_model_before": start_acc, "history": history,
         "temperature": float(model.log_temperature.detach().exp()),
         "train_seconds": round(time.time() - t_start, 1),
