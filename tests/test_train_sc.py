@@ -307,3 +307,31 @@ def test_registry_picks_the_fabric_model_and_falls_back_to_the_quantizers():
         assert registry.hardware_model_for(cfg, net) is made
     finally:
         registry._FACTORIES.pop("some_new_fabric")
+
+
+def test_product_noise_is_the_products_variance_and_constant_noise_is_n_over_l():
+    """noise_model "product": per neuron sqrt(sum_i (1 - (x_i w_i)^2) / L) with the bias as
+    an input of value 1, computed here by hand; "constant": sqrt(n / L) whatever the data."""
+    from archsim.workload import ops as O
+
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-1, 1, (4, 6))
+    w = rng.uniform(-1, 1, (3, 6))
+    b = rng.uniform(-1, 1, 3)
+    op = O.Dense(name="fc", index=0, input="x", in_shape=(6,), out_shape=(3,), outputs=3)
+    L = 256
+    want = np.sqrt(np.array([[6 + 1 - sum((x[m, i] * w[o, i]) ** 2 for i in range(6)) - b[o] ** 2
+                              for o in range(3)] for m in range(4)]) / L)
+    hw = SCModel({"fc": LayerHW("apc", 0, 25, 25, 0, last=True)}, L, noise_model="product")
+    got = hw.noise_unit(op, torch.tensor(x), torch.tensor(w), torch.tensor(b))
+    assert np.allclose(np.asarray(got), want, rtol=1e-12)
+    # saturated products are quiet: x = w = +-1 everywhere leaves only the bias' variance
+    ones = torch.ones(1, 6)
+    quiet = hw.noise_unit(op, ones, -torch.ones(3, 6), torch.zeros(3))
+    assert np.allclose(np.asarray(quiet), np.sqrt(1 / L))
+    hw.noise_model = "constant"
+    assert hw.noise_unit(op, torch.tensor(x), torch.tensor(w), torch.tensor(b)) == \
+        pytest.approx(np.sqrt(25 / L))
+    hw.noise_model = "bogus"
+    with pytest.raises(ValueError, match="noise_model"):
+        hw.noise_unit(op, torch.tensor(x), torch.tensor(w), torch.tensor(b))

@@ -92,7 +92,14 @@ def calibrate(model: TorchWorkload, net: Any, pixels: np.ndarray, inputs: np.nda
         layer_hw = model.hw.layers[name]  # type: ignore[attr-defined]
         if act is None and k == len(names) - 1 and hasattr(model.hw, "noise_scale"):
             hw_model: Any = model.hw
-            unit = math.sqrt(layer_hw.inputs / hw_model.stream_length)
+            op = stage.layer
+            x_last = cap[op.input]
+            w_last = hw_model.weight(op, model.w[op.name])
+            b_last = hw_model.bias(op, model.b[op.name]) if op.name in model.b else None
+            unit_t = hw_model.noise_unit(op, x_last, w_last, b_last) \
+                if hasattr(hw_model, "noise_unit") else math.sqrt(layer_hw.inputs
+                                                                  / hw_model.stream_length)
+            unit = float(torch.sqrt(torch.mean(torch.as_tensor(unit_t) ** 2)))  # rms
             resid = hw_out[k].reshape(len(pixels), -1).astype(np.float64) \
                 - expected.reshape(len(pixels), -1).numpy().astype(np.float64)
             measured = float(np.std(resid))

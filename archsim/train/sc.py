@@ -13,7 +13,12 @@ from the elaborated network's layer specs (one per weighted op of the workload):
   (:func:`apc_inner`); a MUX-shared FC pairs the G slots of each MUX phase instead
   (:func:`apc_inner_shared`, DW-CNN Fig. 10); conv windows are in (c, ky, kx) order;
 * **stream-length noise**: the last layer's decoded sum of n products from L-bit streams
-  has a spread of about ``sqrt(n / L)``, drawn while training;
+  has a spread of about ``sqrt(n / L)``, drawn while training (``noise_model="constant"``,
+  n the counter's inputs); ``noise_model="product"`` draws it from the products' own
+  variance, ``sqrt(sum_i (1 - q_i^2) / L)`` over every input of the neuron, bias included
+  (a bipolar bit of value q has variance 1 - q^2: saturated products are quiet), which is
+  what a MUX-shared last layer shows; ``noise_scale`` scales either, and
+  :func:`archsim.train.calibrate.calibrate` can fit it to the simulator;
 * **segment max pooling**: each segment forwards the candidate whose previous segment of
   ``pool_segment`` cycles counted most, a noisy max: ``sum_k softmax(z / tau)_k z_k`` with
   ``tau = c sqrt(n / segment)`` (:func:`soft_segment_pool`);
@@ -171,6 +176,10 @@ class SCModel(HardwareModel):
     stream_length: int
     pool_tau: float = 0.5
     noise_scale: float = 1.0
+    noise_model: str = "constant"
+    """``"constant"``: the last layer's noise is ``sqrt(n / L)`` (n the counter's inputs);
+    ``"product"``: ``sqrt(sum_i (1 - q_i^2) / L)`` over the neuron's products (module
+    docstring)."""
     clamp: float | None = 1.0
     calibration: dict[str, Any] = field(default_factory=dict)
     workload: Any = None
@@ -201,9 +210,22 @@ class SCModel(HardwareModel):
         else:
             z = apc_inner(x, w, b)
         if hw.last and noise and self.noise_scale > 0:
-            z = z + torch.randn_like(z) * (self.noise_scale
-                                           * math.sqrt(hw.inputs / self.stream_length))
+            z = z + torch.randn_like(z) * (self.noise_scale * self.noise_unit(op, x, w, b))
         return z
+
+    def noise_unit(self, op: O.WeightedOp, x: torch.Tensor, w: torch.Tensor,
+                   b: torch.Tensor | None) -> torch.Tensor | float:
+        """The last layer's noise spread for ``noise_scale`` 1 (module docstring): a number
+        (``constant``) or one per neuron and image (``product``; dense layers)."""
+        hw = self.layers[op.name]
+        if self.noise_model == "constant" or isinstance(op, O.Conv2d):
+            return math.sqrt(hw.inputs / self.stream_length)
+        if self.noise_model != "product":
+            raise ValueError(f"noise_model {self.noise_model!r}: expected constant or product")
+        x2 = x.flatten(1) ** 2
+        q2 = F.linear(x2, w ** 2, None if b is None else b ** 2)
+        n = x2.shape[-1] + (0 if b is None else 1)
+        return torch.sqrt((n - q2).clamp_min(0.0) / self.stream_length)
 
     def pool(self, op: O.Pool, layer: str, x: torch.Tensor, noise: bool) -> torch.Tensor:
         hw = self.layers.get(layer)
@@ -225,7 +247,7 @@ class SCModel(HardwareModel):
     def describe(self) -> dict[str, Any]:
         return {"model": "SC stream datapath (archsim.train.sc)",
                 "stream_length": self.stream_length, "pool_tau": self.pool_tau,
-                "noise_scale": self.noise_scale,
+                "noise_scale": self.noise_scale, "noise_model": self.noise_model,
                 "layers": {k: vars(v) for k, v in self.layers.items()},
                 "calibration": self.calibration}
 
