@@ -28,9 +28,13 @@ Methods (``--method``), all from one float pre-trained model (``--pretrain-epoch
   (Z-step: the Euclidean projection, prune then quantize: keep the groups of largest L2 norm,
   round the kept weights to the grid of their step), ``U_l += W_l - Z_l`` (U-step), ``rho *=
   --rho-mult`` (the schedule; the scaled dual U divided by the same factor); for
-  ``--admm-epochs``. Then hard-prune (the masks of
-  ``proj_S(W)``), fix the masks, and retrain for ``--retrain-epochs`` with the weights
-  quantized in the forward pass (straight-through estimator);
+  ``--admm-epochs``. Every iteration's relative primal residual ``||W - Z|| / ||W||`` and, at
+  the end, W's relative distance to S and whether its masks are the last Z's go into the
+  metadata ``history``. Then hard-prune (the masks of ``proj_S(W)``), fix the masks, and
+  retrain for ``--retrain-epochs`` with the weights quantized in the forward pass
+  (straight-through estimator). The W-step must be long enough for W to follow Z (several
+  hundred Adam steps in all, rho grown to O(1)): with a few steps per iteration the dual U
+  grows along the pruned groups, Z = proj_S(W + U) swaps groups and the residual stays ~1;
 * ``magnitude`` (baseline): structured magnitude pruning of the pre-trained weights (same
   groups, same keep), masked float retraining for ``--admm-epochs + --retrain-epochs`` (the
   same budget), then post-training quantization to the bit widths (by the loader);
@@ -348,10 +352,11 @@ def admm(model: Any, net: Net, x: Any, y: Any, keep: dict[str, float], bits: dic
          gran: dict[str, str], args: argparse.Namespace, gen: Any) -> list[dict]:
     """ADMM iterations (module docstring); returns the history."""
     names = [lay.name for lay in net.layers]
-    Z, U = {}, {}
+    Z, U, ZM = {}, {}, {}
     for n in names:
         w = model.w[n].detach().double().numpy()
-        Z[n] = torch.from_numpy(project(w, gran[n], keep[n], bits[n])[0]).float()
+        z, ZM[n] = project(w, gran[n], keep[n], bits[n])
+        Z[n] = torch.from_numpy(z).float()
         U[n] = torch.zeros_like(model.w[n])
     rho = [args.rho]
     residuals: list[dict] = []
@@ -366,11 +371,13 @@ def admm(model: Any, net: Net, x: Any, y: Any, keep: dict[str, float], bits: dic
             r = {}
             for n in names:
                 v = (model.w[n] + U[n]).double().numpy()
-                Z[n] = torch.from_numpy(project(v, gran[n], keep[n], bits[n])[0]).float()
+                z, ZM[n] = project(v, gran[n], keep[n], bits[n])
+                Z[n] = torch.from_numpy(z).float()
                 U[n] += model.w[n] - Z[n]
                 r[n] = float(torch.linalg.norm(model.w[n] - Z[n])
                              / torch.linalg.norm(model.w[n]).clamp_min(1e-12))
-            residuals.append({"step": step, "rho": rho[0], "rel_primal_residual": r})
+            residuals.append({"step": step, "rho": round(rho[0], 6),
+                              "rel_primal_residual": {k: round(v, 5) for k, v in r.items()}})
             # scaled dual U = y / rho: rescaled when rho grows (Boyd et al., "Distributed
             # Optimization and Statistical Learning via ADMM", 2011, section 3.4.1)
             for n in names:
@@ -380,7 +387,19 @@ def admm(model: Any, net: Net, x: Any, y: Any, keep: dict[str, float], bits: dic
     hist = train_epochs(model, x, y, args.admm_epochs, args.lr, args.batch_size, gen, hook,
                         penalty, "admm")
     print({"admm_final_residual": residuals[-1] if residuals else None}, flush=True)
-    return hist + residuals[-3:]
+    # where W ends: its distance to the constraint set (the hard prune's projection) and
+    # whether its masks are the last Z's
+    end: dict[str, Any] = {"phase": "hard-prune", "rel_distance_to_S": {},
+                           "mask_agreement_with_Z": {}}
+    with torch.no_grad():
+        for n in names:
+            w = model.w[n].detach().double().numpy()
+            z, m = project(w, gran[n], keep[n], bits[n])
+            end["rel_distance_to_S"][n] = round(
+                float(np.linalg.norm(w - z) / max(np.linalg.norm(w), 1e-12)), 5)
+            end["mask_agreement_with_Z"][n] = round(float(np.mean(m == ZM[n])), 5)
+    print(end, flush=True)
+    return hist + residuals + [end]
 
 
 def evaluate_workload(workload_file: Path, model_file: Path, images: np.ndarray,

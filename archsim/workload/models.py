@@ -51,69 +51,69 @@ _PIMC: tuple[tuple[str, str, str, str], ...] = (
      "lenet5 on mnist, float: 61470/61470 weights kept (1.0x), weight bits 8/8/8/8/8, "
      "activations 4 bits",
      "python training/train_admm.py --net lenet5 --method float --bits 8 --save-pretrained "
-     "/tmp/bnn/lenet5_pre.pt --name pimc_lenet5_ref8"),
+     "/tmp/admm/lenet5_pre.pt --name pimc_lenet5_ref8"),
     ("pimc_lenet5_admm_c2", "mnist",
-     "lenet5 on mnist, admm: 31230/61470 weights kept (2.0x), weight bits 4/4/4/4/4, "
-     "activations 4 bits",
-     "python training/train_admm.py --net lenet5 --method admm --init /tmp/bnn/lenet5_pre.pt "
-     "--keep conv1=1,conv2=0.5,fc1=0.5,fc2=0.5,fc3=1 --bits 4 --max-train 20000 --admm-steps "
-     "20 --name pimc_lenet5_admm_c2"),
+     "lenet5 on mnist, admm: 31230/61470 weights kept (2.0x), weight bits 4/4/4/4/4, activations "
+     "4 bits",
+     "python training/train_admm.py --net lenet5 --method admm --init /tmp/admm/lenet5_pre.pt "
+     "--keep conv1=1,conv2=0.5,fc1=0.5,fc2=0.5,fc3=1 --bits 4 --admm-epochs 6 --retrain-epochs 4 "
+     "--admm-steps 117 --rho 0.05 --rho-mult 1.5 --name pimc_lenet5_admm_c2"),
     ("pimc_lenet5_magnitude_c2", "mnist",
      "lenet5 on mnist, magnitude: 31230/61470 weights kept (2.0x), weight bits 4/4/4/4/4, "
      "activations 4 bits",
      "python training/train_admm.py --net lenet5 --method magnitude --init "
-     "/tmp/bnn/lenet5_pre.pt --keep conv1=1,conv2=0.5,fc1=0.5,fc2=0.5,fc3=1 --bits 4 "
-     "--max-train 20000 --name pimc_lenet5_magnitude_c2"),
+     "/tmp/admm/lenet5_pre.pt --keep conv1=1,conv2=0.5,fc1=0.5,fc2=0.5,fc3=1 --bits 4 "
+     "--admm-epochs 6 --retrain-epochs 4 --name pimc_lenet5_magnitude_c2"),
     ("pimc_lenet5_admm_c4", "mnist",
-     "lenet5 on mnist, admm: 10035/61470 weights kept (6.1x), weight bits 3/3/3/3/3, "
-     "activations 4 bits",
-     "python training/train_admm.py --net lenet5 --method admm --init /tmp/bnn/lenet5_pre.pt "
-     "--keep conv1=0.5,conv2=0.25,fc1=0.125,fc2=0.25,fc3=1 --bits 3 --max-train 20000 "
-     "--admm-steps 20 --name pimc_lenet5_admm_c4"),
+     "lenet5 on mnist, admm: 10035/61470 weights kept (6.1x), weight bits 3/3/3/3/3, activations "
+     "4 bits",
+     "python training/train_admm.py --net lenet5 --method admm --init /tmp/admm/lenet5_pre.pt "
+     "--keep conv1=0.5,conv2=0.25,fc1=0.125,fc2=0.25,fc3=1 --bits 3 --admm-epochs 6 "
+     "--retrain-epochs 4 --admm-steps 117 --rho 0.05 --rho-mult 1.5 --name pimc_lenet5_admm_c4"),
     ("pimc_lenet5_magnitude_c4", "mnist",
      "lenet5 on mnist, magnitude: 10035/61470 weights kept (6.1x), weight bits 3/3/3/3/3, "
      "activations 4 bits",
      "python training/train_admm.py --net lenet5 --method magnitude --init "
-     "/tmp/bnn/lenet5_pre.pt --keep conv1=0.5,conv2=0.25,fc1=0.125,fc2=0.25,fc3=1 --bits 3 "
-     "--max-train 20000 --name pimc_lenet5_magnitude_c4"),
+     "/tmp/admm/lenet5_pre.pt --keep conv1=0.5,conv2=0.25,fc1=0.125,fc2=0.25,fc3=1 --bits 3 "
+     "--admm-epochs 6 --retrain-epochs 4 --name pimc_lenet5_magnitude_c4"),
     ("pimc_lenet5_binary", "mnist",
      "lenet5 on mnist, binary: 61470/61470 weights kept (1.0x), weight bits 1/1/1/1/1, "
      "activations 4 bits",
-     "python training/train_admm.py --net lenet5 --method binary --init /tmp/bnn/lenet5_pre.pt "
+     "python training/train_admm.py --net lenet5 --method binary --init /tmp/admm/lenet5_pre.pt "
      "--max-train 20000 --name pimc_lenet5_binary"),
     ("pimc_cnn_ref8", "fashion-mnist",
      "cnn on fashion-mnist, float: 56592/56592 weights kept (1.0x), weight bits 8/8/8/8, "
      "activations 4 bits",
      "python training/train_admm.py --net cnn --method float --bits 8 --save-pretrained "
-     "/tmp/bnn/cnn_pre.pt --name pimc_cnn_ref8"),
+     "/tmp/admm/cnn_pre.pt --name pimc_cnn_ref8"),
     ("pimc_cnn_admm_c2", "fashion-mnist",
      "cnn on fashion-mnist, admm: 28688/56592 weights kept (2.0x), weight bits 4/4/4/4, "
      "activations 4 bits",
-     "python training/train_admm.py --net cnn --method admm --init /tmp/bnn/cnn_pre.pt --keep "
-     "conv1=1,conv2=0.5,fc1=0.5,fc2=1 --bits 4 --max-train 20000 --admm-steps 20 --name "
-     "pimc_cnn_admm_c2"),
+     "python training/train_admm.py --net cnn --method admm --init /tmp/admm/cnn_pre.pt --keep "
+     "conv1=1,conv2=0.5,fc1=0.5,fc2=1 --bits 4 --admm-epochs 5 --retrain-epochs 3 --admm-steps "
+     "94 --rho 0.05 --rho-mult 1.5 --name pimc_cnn_admm_c2"),
     ("pimc_cnn_magnitude_c2", "fashion-mnist",
      "cnn on fashion-mnist, magnitude: 28688/56592 weights kept (2.0x), weight bits 4/4/4/4, "
      "activations 4 bits",
-     "python training/train_admm.py --net cnn --method magnitude --init /tmp/bnn/cnn_pre.pt "
-     "--keep conv1=1,conv2=0.5,fc1=0.5,fc2=1 --bits 4 --max-train 20000 --name "
+     "python training/train_admm.py --net cnn --method magnitude --init /tmp/admm/cnn_pre.pt "
+     "--keep conv1=1,conv2=0.5,fc1=0.5,fc2=1 --bits 4 --admm-epochs 5 --retrain-epochs 3 --name "
      "pimc_cnn_magnitude_c2"),
     ("pimc_cnn_admm_c4", "fashion-mnist",
      "cnn on fashion-mnist, admm: 8104/56592 weights kept (7.0x), weight bits 3/3/3/3, "
      "activations 4 bits",
-     "python training/train_admm.py --net cnn --method admm --init /tmp/bnn/cnn_pre.pt --keep "
-     "conv1=0.5,conv2=0.25,fc1=0.125,fc2=0.75 --bits 3 --max-train 20000 --admm-steps 20 "
-     "--name pimc_cnn_admm_c4"),
+     "python training/train_admm.py --net cnn --method admm --init /tmp/admm/cnn_pre.pt --keep "
+     "conv1=0.5,conv2=0.25,fc1=0.125,fc2=0.75 --bits 3 --admm-epochs 5 --retrain-epochs 3 "
+     "--admm-steps 94 --rho 0.05 --rho-mult 1.5 --name pimc_cnn_admm_c4"),
     ("pimc_cnn_magnitude_c4", "fashion-mnist",
      "cnn on fashion-mnist, magnitude: 8104/56592 weights kept (7.0x), weight bits 3/3/3/3, "
      "activations 4 bits",
-     "python training/train_admm.py --net cnn --method magnitude --init /tmp/bnn/cnn_pre.pt "
-     "--keep conv1=0.5,conv2=0.25,fc1=0.125,fc2=0.75 --bits 3 --max-train 20000 --name "
-     "pimc_cnn_magnitude_c4"),
+     "python training/train_admm.py --net cnn --method magnitude --init /tmp/admm/cnn_pre.pt "
+     "--keep conv1=0.5,conv2=0.25,fc1=0.125,fc2=0.75 --bits 3 --admm-epochs 5 --retrain-epochs 3 "
+     "--name pimc_cnn_magnitude_c4"),
     ("pimc_cnn_binary", "fashion-mnist",
      "cnn on fashion-mnist, binary: 56592/56592 weights kept (1.0x), weight bits 1/1/1/1, "
      "activations 4 bits",
-     "python training/train_admm.py --net cnn --method binary --init /tmp/bnn/cnn_pre.pt "
+     "python training/train_admm.py --net cnn --method binary --init /tmp/admm/cnn_pre.pt "
      "--max-train 20000 --name pimc_cnn_binary"),
 )
 
