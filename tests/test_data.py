@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import http.server
 import os
+import struct
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -91,6 +92,19 @@ def test_truncated_header_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "short"
     path.write_bytes(b"\x00\x00\x08\x03\x00\x00")
     with pytest.raises(DatasetError, match="truncated") as info:
+        read_idx_images(path)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("dims", [(0, 3_036_988_439, 3_037_012_561), (0, 2**32 - 1, 28)])
+def test_dims_no_array_can_have_are_refused_even_beside_a_zero(tmp_path: Path,
+                                                              dims: tuple[int, ...]) -> None:
+    # 0 images of 3e9 x 3e9 pixels: 0 payload bytes, as declared, but no such array exists
+    # (found by the long fuzz run: numpy raised "array is too big" from reshape)
+    path = tmp_path / "huge-dims.gz"
+    path.write_bytes(gzip.compress(struct.pack(">I", 0x800 | len(dims))
+                                   + struct.pack(f">{len(dims)}I", *dims)))
+    with pytest.raises(DatasetError, match="bad dims") as info:
         read_idx_images(path)
     assert str(path) in str(info.value)
 

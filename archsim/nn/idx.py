@@ -111,6 +111,12 @@ def read_idx(path: str | Path, expected_magic: int | None = None) -> np.ndarray:
     if len(data) < header_len:
         raise DatasetError(f"{path}: truncated file ({len(data)} bytes, header needs {header_len})")
     dims = struct.unpack(f">{ndim}I", data[4:header_len])
+    # every dimension must fit the largest IDX file read, even beside a zero one (dims
+    # (0, 3e9, 3e9) hold 0 bytes, but no array of that shape can be made)
+    if math.prod(d for d in dims if d) > MAX_IDX_BYTES:
+        raise DatasetError(
+            f"{path}: bad dims {dims}: the non-zero dimensions multiply to more than "
+            f"{MAX_IDX_BYTES} (expected an MNIST-sized IDX file)")
     expected = math.prod(dims)  # Python integers: a product of uint32 dims cannot overflow
     payload = len(data) - header_len
     if payload != expected:
