@@ -229,14 +229,15 @@ def test_every_study_sweep_file_loads_and_outputs_name_only_known_studies() -> N
 
 @pytest.mark.parametrize("study, model, shared", [
     ("table3_fc2_length", "builtin:lenet5_mnist_apc", False),
-    ("table3_fc2_length_shared", "builtin:lenet5_mnist_apc_sc", True),
+    ("table3_fc2_length_shared", "builtin:lenet5_mnist_apc_hw", True),
     *[(f"fig8_{c}", "builtin:lenet5_mnist_apc", False) for c in ("conv1", "conv2", "fc1", "fc2",
                                                                  "all")],
 ])
 def test_accuracy_studies_run_apc_designs_with_the_model_trained_for_them(
         study: str, model: str, shared: bool) -> None:
     """APC counters everywhere (as in the paper); the MUX-shared FC design runs the model
-    fine-tuned for its pairing (lenet5_mnist_apc_sc), the unshared ones lenet5_mnist_apc."""
+    fine-tuned for it with the hardware in the loop (lenet5_mnist_apc_hw), the unshared ones
+    lenet5_mnist_apc."""
     import yaml
 
     from archsim.config import load_config
