@@ -58,6 +58,19 @@ def _children(pid: int) -> list[int]:
     return [int(x) for x in text.split()]
 
 
+def _forked_children(pid: int) -> list[int]:
+    """The children of ``pid`` forked from it (same command line): its workers, not helper
+    processes it may have started (multiprocessing's resource tracker runs another command)."""
+    def cmdline(p: int) -> bytes:
+        try:
+            return Path(f"/proc/{p}/cmdline").read_bytes()
+        except OSError:
+            return b""
+
+    own = cmdline(pid)
+    return [c for c in _children(pid) if cmdline(c) == own]
+
+
 def _run_cmd(out: Path, images: int = 2000) -> list[str]:
     return [sys.executable, "-m", "archsim", "run", str(LENET), "--images", str(images),
             "--jobs", "2", "--set", "dataset.name=random", "--out", str(out), "--quiet"]
@@ -119,9 +132,9 @@ def test_a_killed_worker_of_run_is_a_clear_error(tmp_path):
     proc = _start(_run_cmd(out))
     marker = str(out)
     try:
-        assert _wait_for(lambda: len(_children(proc.pid)) >= 2, 60)
+        assert _wait_for(lambda: len(_forked_children(proc.pid)) >= 2, 60)
         time.sleep(0.5)
-        os.kill(_children(proc.pid)[0], signal.SIGKILL)
+        os.kill(_forked_children(proc.pid)[0], signal.SIGKILL)
         proc.wait(30)
         err = proc.stderr.read().decode()
         assert proc.returncode == 1, err

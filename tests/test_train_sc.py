@@ -273,7 +273,8 @@ layers:
         hw2 = json.loads(str(npz["metadata"]))["hardware_model"]
     fc2 = hw2["calibration"]["layers"]["fc2"]
     unit = np.sqrt(hw2["layers"]["fc2"]["inputs"] / hw2["stream_length"])
-    assert hw2["noise_scale"] * unit == pytest.approx(fc2["noise_std_measured"], rel=1e-9)
+    # (the model's unit is computed in float32)
+    assert hw2["noise_scale"] * unit == pytest.approx(fc2["noise_std_measured"], rel=1e-6)
     assert hw2["noise_scale"] == pytest.approx(fc2["noise_scale"], rel=1e-12)
     # a bad hardware-model attribute is a clear error, exit 2
     assert main(["train", str(design), "--out", str(tmp_path / "x.npz"), "--tune",

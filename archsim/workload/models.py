@@ -184,12 +184,13 @@ BUILTIN_MODELS: dict[str, BuiltinModel] = {
                      "binarized 784-1024-1024-10 MLP on MNIST, conventional training "
                      "(real-valued first-layer input p/255)",
                      f"{_TRAIN_BNN} --dataset mnist --input conventional --epochs 15 --lr 5e-3 "
-                     "--checkpoint /tmp/bnn/mnist_conv.pt --out /tmp/bnn/bnn_mnist_conv.npz"),
+                     "--checkpoint /tmp/bnn/mnist_conv.pt --out /tmp/bnn/bnn_mnist_conv.npz "
+                     "--threads 1"),
         BuiltinModel("bnn_mnist_sc_n8", "bnn_mnist_sc_n8.npz", "mnist", _BNN_MNIST,
                      "bnn_mnist_conv fine-tuned with stochastic inputs (comparator SNG, fresh "
                      "bits per pass), 8 presentations combined by first-layer accumulation",
                      f"{_TRAIN_BNN} --dataset mnist --input stochastic --n 8 "
-                     "--init /tmp/bnn/mnist_conv.pt --epochs 4 --lr 2e-3 "
+                     "--init /tmp/bnn/mnist_conv.pt --epochs 4 --lr 2e-3 --threads 1 "
                      "--out /tmp/bnn/bnn_mnist_sc_n8.npz"),
         *(BuiltinModel(f"dorefa_{tag}_w{m}a{k}", f"dorefa_{tag}_w{m}a{k}.npz", ds,
                        f"arch_configs/workloads/dorefa_{tag}_w{m}a{k}.yaml",
