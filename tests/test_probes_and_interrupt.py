@@ -105,8 +105,11 @@ def test_a_bad_probe_name_is_a_config_error_with_exit_2(tmp_path, capsys):
 def test_sigint_mid_run_writes_nothing_and_leaves_no_temporary(tmp_path):
     out = tmp_path / "run"
     cfg = ROOT / "arch_configs" / "dwcnn" / "lenet5_dwm_sn128_fc-unshared.yaml"
-    proc = subprocess.Popen([sys.executable, "-m", "archsim", "run", str(cfg), "--images", "400",
-                             "--out", str(out), "--quiet", "--jobs", "1"],
+    # 4,000 random images: ~100 s of simulation, far longer than the wait below on any machine
+    # (400 MNIST images finished within the wait on a quiet one)
+    proc = subprocess.Popen([sys.executable, "-m", "archsim", "run", str(cfg), "--images", "4000",
+                             "--set", "dataset.name=random", "--out", str(out), "--quiet",
+                             "--jobs", "1"],
                             stderr=subprocess.PIPE)
     time.sleep(10.0)  # loading and elaboration take ~2 s (more under load); then it simulates
     assert proc.poll() is None

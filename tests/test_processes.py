@@ -175,9 +175,10 @@ def test_killing_a_sweep_leaves_no_process_alive(tmp_path, sig):
 
 def test_ctrl_c_of_a_sweep_cancels_queued_points_and_the_table_tells_the_truth(tmp_path):
     out = tmp_path / "sweep-out"
-    # 6 points of ~1-3 s each on 2 workers; Ctrl-C (SIGINT to the whole process group, as a
-    # terminal sends it) once the first point is complete
-    proc = _start(_sweep_cmd(_sweep_file(tmp_path, 6, 40), out), group=True)
+    # 6 points of ~4-10 s each on 2 workers (40 images each finished the whole sweep before the
+    # signal on a quiet machine); Ctrl-C (SIGINT to the whole process group, as a terminal
+    # sends it) once the first point is complete
+    proc = _start(_sweep_cmd(_sweep_file(tmp_path, 6, 150), out), group=True)
     marker = str(out)
     try:
         def one_done() -> bool:
