@@ -16,7 +16,6 @@ returns each layer's decoded output (``LayerOutput.value``). Two uses in trainin
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -90,15 +89,12 @@ def calibrate(model: TorchWorkload, net: Any, pixels: np.ndarray, inputs: np.nda
             expected = model(torch.from_numpy(hw_out[k - 1]).reshape(len(pixels), *shape),
                              after=prev, capture=cap)
         layer_hw = model.hw.layers[name]  # type: ignore[attr-defined]
-        if act is None and k == len(names) - 1 and hasattr(model.hw, "noise_scale"):
+        if act is None and k == len(names) - 1 and hasattr(model.hw, "noise_unit"):
             hw_model: Any = model.hw
             op = stage.layer
-            x_last = cap[op.input]
             w_last = hw_model.weight(op, model.w[op.name])
             b_last = hw_model.bias(op, model.b[op.name]) if op.name in model.b else None
-            unit_t = hw_model.noise_unit(op, x_last, w_last, b_last) \
-                if hasattr(hw_model, "noise_unit") else math.sqrt(layer_hw.inputs
-                                                                  / hw_model.stream_length)
+            unit_t = hw_model.noise_unit(op, cap[op.input], w_last, b_last)
             unit = float(torch.sqrt(torch.mean(torch.as_tensor(unit_t) ** 2)))  # rms
             resid = hw_out[k].reshape(len(pixels), -1).astype(np.float64) \
                 - expected.reshape(len(pixels), -1).numpy().astype(np.float64)
