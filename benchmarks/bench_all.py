@@ -22,6 +22,16 @@ on one core and on two. One command::
    same operands, measured in the same run, and their ratio (issue 15: >= 1,000 images/s).
    ``--bnn-only`` runs this step alone.
 
+The fabric redesign keeps at least 95 % of the DW-CNN images/s at 1024 bits of the code before it
+(commit b845d3d). The figures recorded on the VM of 2026-12-02 are only a reference on that
+machine; on any other, measure the old code in the same run::
+
+    git worktree add /tmp/base b845d3d && python -m venv /tmp/base/.venv \
+        && /tmp/base/.venv/bin/pip install -e /tmp/base
+    python benchmarks/bench_all.py --baseline /tmp/base
+
+and its 1024-bit runs take turns with ours (``benchmarks/ab_speed.py`` does only this).
+
 Every measurement runs in its own process (clean peak memory); each simulation runs
 ``--repeat`` times (default 5), ``--jobs 1`` and ``--jobs 2`` taking turns, and the fastest run
 of each is kept (the others are in the JSON): this VM's speed drifts by tens of percent over
@@ -75,20 +85,34 @@ TARGET_KEEP = 0.95
 TARGET_PERCYCLE = 3.0  # per-cycle engine at most 3x slower than before the redesign
 
 
-def _run_json(args: list[str], parallel: int = 1) -> list[dict]:
-    """Run ``python <args> --json F`` in ``parallel`` processes at once; their JSON results."""
+def _run_json(args: list[str], parallel: int = 1, checkout: Path = ROOT) -> list[dict]:
+    """Run ``python <args> --json F`` in ``parallel`` processes at once; their JSON results.
+    ``checkout`` is the source tree the processes run in (another one: its own ``.venv``)."""
+    python = _python(checkout)
     with tempfile.TemporaryDirectory() as tmp:
         procs, outs = [], []
         for i in range(parallel):
             out = Path(tmp) / f"r{i}.json"
             outs.append(out)
-            procs.append(subprocess.Popen([sys.executable, *args, "--json" if "--floor" in args
+            procs.append(subprocess.Popen([python, *args, "--json" if "--floor" in args
                                            or "--config" in args else "--out", str(out)],
-                                          cwd=ROOT, stdout=subprocess.DEVNULL))
+                                          cwd=checkout, stdout=subprocess.DEVNULL))
         for p in procs:
             if p.wait() != 0:
                 raise SystemExit(f"benchmark step failed: {' '.join(args)}")
         return [json.loads(o.read_text()) for o in outs]
+
+
+def _python(checkout: Path) -> str:
+    """The interpreter for a checkout: this one for ours, the other's ``.venv`` for a baseline."""
+    if checkout == ROOT:
+        return sys.executable
+    py = checkout / ".venv" / "bin" / "python"
+    if not py.exists():
+        raise SystemExit(f"--baseline {checkout}: no {py} (build the baseline in its own venv: "
+                         f"python -m venv {checkout}/.venv && {checkout}/.venv/bin/pip install "
+                         f"-e {checkout})")
+    return str(py)
 
 
 def kernels(quick: bool, parallel: int) -> list[dict]:
@@ -129,20 +153,30 @@ def machine_scaling(seconds: float = 2.0) -> dict:
 REPEAT = 5  # each simulation is run this many times and the fastest run kept (set by --repeat)
 
 
-def simulations(config: Path, length: int, images: int, jobs: tuple[int, ...]) -> dict[int, dict]:
+def simulations(config: Path, length: int, images: int, jobs: tuple[int, ...],
+                baseline: Path | None = None) -> dict[int, dict]:
     """Per worker count, the fastest of REPEAT runs (a shared VM's noise only ever slows a run
     down). The worker counts take turns (1, 2, 1, 2, ...), so that a slow spell of the
-    machine does not fall on one of them only and fake or hide the scaling."""
+    machine does not fall on one of them only and fake or hide the scaling. With a
+    ``baseline`` checkout, its code runs the same design in the same turns, and each result
+    carries the baseline's best as ``baseline_images_per_s``."""
     runs: dict[int, list[dict]] = {j: [] for j in jobs}
+    base_runs: dict[int, list[float]] = {j: [] for j in jobs}
     for _ in range(REPEAT):
         for j in jobs:
-            runs[j].append(_run_json([str(HERE / "bench_lenet.py"), "--config", str(config),
-                                      "--length", str(length), "--images", str(images),
-                                      "--jobs", str(j)])[0])
+            bench = ["benchmarks/bench_lenet.py", "--length", str(length), "--images",
+                     str(images), "--jobs", str(j), "--config"]
+            runs[j].append(_run_json([*bench, str(config)])[0])
+            if baseline is not None:
+                base_runs[j].append(_run_json([*bench, str(config.relative_to(ROOT))],
+                                              checkout=baseline)[0]["images_per_s"])
     best = {}
     for j, rs in runs.items():
         best[j] = max(rs, key=lambda r: r["images_per_s"])
         best[j]["repeats_images_per_s"] = [r["images_per_s"] for r in rs]
+        if base_runs[j]:
+            best[j]["baseline_images_per_s"] = max(base_runs[j])
+            best[j]["baseline_repeats_images_per_s"] = base_runs[j]
     if 1 in runs and 2 in runs:
         pairs = [b["images_per_s"] / a["images_per_s"] for a, b in zip(runs[1], runs[2],
                                                                         strict=True)]
@@ -211,6 +245,10 @@ def main(argv=None) -> int:
                     help="images of the BNN step (default 2000 with $ARCHSIM_DATA, else the "
                          "500 the package ships)")
     ap.add_argument("--bnn-only", action="store_true", help="run only the BNN step (6.)")
+    ap.add_argument("--baseline", type=Path, metavar="CHECKOUT",
+                    help="a checkout of the code before the fabric redesign (b845d3d), built in "
+                         "its own .venv: its 1024-bit DW-CNN runs take turns with ours and the "
+                         "95 %% check compares with them instead of the recorded figures")
     args = ap.parse_args(argv)
     if args.bnn_only:
         r = bnn_speed(args.bnn_images)
@@ -241,7 +279,8 @@ def main(argv=None) -> int:
     sims, groups = [], []
     for name in args.designs:
         for L in LENGTHS:
-            by_jobs = simulations(DESIGNS[name], L, args.images, (1, 2))
+            by_jobs = simulations(DESIGNS[name], L, args.images, (1, 2),
+                                  args.baseline if L == 1024 else None)
             for r in by_jobs.values():
                 r["design_label"] = name
                 sims.append(r)
@@ -336,12 +375,15 @@ def main(argv=None) -> int:
               f"{row['scaling']:.2f}x (pairs' median {row['scaling_pairs_median']:.2f}x)")
              for row in res["scaling_long"]]
     for r in sims:
-        before = RECORDED_BEFORE_REDESIGN.get((r["design_label"], r["jobs"]))
+        before = r.get("baseline_images_per_s",
+                       RECORDED_BEFORE_REDESIGN.get((r["design_label"], r["jobs"])))
+        how = ("measured in this run, in turns with ours" if "baseline_images_per_s" in r else
+               "recorded on the VM of 2026-12-02; on another machine pass --baseline")
         if r["length"] == 1024 and before:
             checks.append((f"{r['design_label']} jobs {r['jobs']}: >= {TARGET_KEEP:.0%} of "
-                           f"{before:g} img/s before the fabric redesign (recorded)",
+                           f"{before:.1f} img/s before the fabric redesign ({how})",
                            r["images_per_s"] >= TARGET_KEEP * before,
-                           f"{r['images_per_s']:.1f} img/s = {r['images_per_s'] / before:.0%}"))
+                           f"{r['images_per_s']:.1f} img/s = {r['images_per_s'] / before:.1%}"))
     print("== per-cycle reference engine (every block a SimPy process), small designs",
           flush=True)
     pc = json.loads(subprocess.run([sys.executable, str(HERE / "bench_percycle.py"), "--json"],

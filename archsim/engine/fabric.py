@@ -100,8 +100,10 @@ class LayerOutput:
     detail: Any = None
 
     def summary(self) -> LayerOutput:
-        """The part a worker process sends back (no payload)."""
-        return LayerOutput(value=self.value, scores=self.scores, events=self.events)
+        """The part a worker process sends back: the scores and the events. The payload and
+        the decoded values stay in the worker, which reduces the values to the float
+        reference's errors itself (the values are 34 kB of the 34.3 kB of a LeNet-5 image)."""
+        return LayerOutput(scores=self.scores, events=self.events)
 
 
 class Probe(ABC):
