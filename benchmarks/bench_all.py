@@ -310,6 +310,10 @@ def main(argv=None) -> int:
                 r["s_per_image"] * jobs / floors[(L, 1)]["contiguous_s_per_image"])
         for jobs, r in by_jobs.items():
             extra = f"\n      {scaling_text(r, machine)}" if "scaling" in r else ""
+            if "baseline_images_per_s" in r:
+                extra += (f"\n      before the fabric redesign (--baseline, same turns): "
+                          f"{r['baseline_images_per_s']:.1f} img/s; this code "
+                          f"{r['images_per_s'] / r['baseline_images_per_s']:.1%} of it")
             print(f"  {name:14s} L={L:5d} jobs {jobs}: {r['images_per_s']:7.1f} img/s "
                   f"({1e3 * r['s_per_image']:7.1f} ms), {r['bit_products_per_s'] / 1e9:6.1f} "
                   f"G bit-products/s, {r['floor_ratio']:5.2f}x floor "
