@@ -104,6 +104,18 @@ def period_words(index: np.ndarray, length: int) -> int | None:
     return None
 
 
+def cache_aligned(a: np.ndarray, align: int = 64) -> np.ndarray:
+    """A C-contiguous copy of ``a`` whose data starts on an ``align``-byte boundary (a cache
+    line). The kernels read the weight streams row by row, 128 bytes per 1024-bit stream; the
+    allocator's 16-byte alignment lets every such row straddle three cache lines."""
+    a = np.asarray(a)
+    buf = np.empty(a.nbytes + align, dtype=np.uint8)
+    off = (-buf.ctypes.data) % align
+    out = buf[off: off + a.nbytes].view(a.dtype).reshape(a.shape)
+    out[...] = a
+    return out
+
+
 def reorder_streams(packed: np.ndarray, length: int, index: np.ndarray) -> np.ndarray:
     """Packed streams whose bit t is bit ``index[t]`` of the input streams (re-read order)."""
     out = K.gather_streams(packed.reshape(-1, packed.shape[-1]), length, index)
@@ -142,13 +154,14 @@ class LayerWeights:
                 self.source = stored
                 self.mux_table(S)  # built here, before image workers fork (shared by them)
             else:
-                self.packed = reorder_streams(stored, Lw, address.astype(np.int64))
+                self.packed = cache_aligned(reorder_streams(stored, Lw,
+                                                            address.astype(np.int64)))
                 self.source = self.packed
                 p = period_words(address.astype(np.int64), length)
                 if layer.kind == "fc" and p is not None:
                     # e.g. 128-bit streams re-read ping-pong: 4 distinct words of 16; the FC
                     # kernel reads these and expands them in cache (xnor_counts' x_period)
-                    self.periodic = np.ascontiguousarray(self.packed[..., :p])
+                    self.periodic = cache_aligned(self.packed[..., :p])
                 self.bit_index = np.arange(length, dtype=np.int64)
                 if layer.memory.misalignment > 0:
                     self._stored = stored.reshape(-1, stored.shape[-1])
@@ -168,7 +181,8 @@ class LayerWeights:
             shift = spec.width - layer.weight_bits  # compare in the source's range
             vs = v << shift if shift >= 0 else v >> -shift
             # the SNGs keep running through every pass of a multi-pass shared FC
-            self.packed = K.sng(vs.ravel(), seq, S, rule=rule, offsets=offs).reshape(*v.shape, -1)
+            self.packed = cache_aligned(
+                K.sng(vs.ravel(), seq, S, rule=rule, offsets=offs).reshape(*v.shape, -1))
             self.source = self.packed
             self.bit_index = np.arange(S, dtype=np.int64)
             self.effective = 2.0 * v / (1 << layer.weight_bits) - 1.0
@@ -187,17 +201,18 @@ class LayerWeights:
         wp = self.image_packed(image)  # (F, fan_in, W)
         if self._conv_ops is None or self._conv_ops[0] is not wp:
             n = wp.shape[1]
-            filt = np.ascontiguousarray(wp[:, : n - 1].reshape(wp.shape[0], channels, kernel,
-                                                              kernel, -1))
-            self._conv_ops = (wp, filt, np.ascontiguousarray(wp[:, n - 1]))
+            filt = cache_aligned(wp[:, : n - 1].reshape(wp.shape[0], channels, kernel,
+                                                        kernel, -1))
+            self._conv_ops = (wp, filt, cache_aligned(wp[:, n - 1]))
         return self._conv_ops[1], self._conv_ops[2]
 
     def mux_table(self, steps: int) -> tuple[np.ndarray, np.ndarray]:
         """MUX-shared FC: the static weight-bit table ``(tab, row)`` of ``K.mux_fc_table`` for
         the first ``steps`` steps (built once, reused by every image)."""
         if self._mux_table is None or self._mux_table[1].shape[0] != steps:
-            self._mux_table = K.mux_fc_table(self.source, self.select[:steps],
-                                             self.bit_index[:steps], self.layer.groups)
+            tab, row = K.mux_fc_table(self.source, self.select[:steps],
+                                      self.bit_index[:steps], self.layer.groups)
+            self._mux_table = (cache_aligned(tab), row)
         return self._mux_table
 
     # ------------------------------------------------------- misalignment, read errors
