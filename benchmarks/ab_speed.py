@@ -37,13 +37,22 @@ print(int(sys.argv[2]) / best)
 """
 
 
-def _images_per_s(checkout: Path, design: str, images: int, jobs: int) -> float:
+def checkout_python(checkout: Path) -> tuple[str, dict[str, str]]:
+    """The interpreter and environment that run a checkout's code: its own ``.venv`` if it has
+    one, else this interpreter with the checkout first on ``PYTHONPATH`` (it must then be
+    built in place)."""
     py = checkout / ".venv" / "bin" / "python"
     env = dict(os.environ)
-    if not py.exists():
+    if checkout.resolve() == ROOT or not py.exists():
         py = Path(sys.executable)
-        env["PYTHONPATH"] = str(checkout)
-    out = subprocess.run([str(py), "-c", _MEASURE, design, str(images), str(jobs)],
+        if checkout.resolve() != ROOT:
+            env["PYTHONPATH"] = str(checkout)
+    return str(py), env
+
+
+def _images_per_s(checkout: Path, design: str, images: int, jobs: int) -> float:
+    py, env = checkout_python(checkout)
+    out = subprocess.run([py, "-c", _MEASURE, design, str(images), str(jobs)],
                          cwd=checkout, env=env, capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 

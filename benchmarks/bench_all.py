@@ -88,7 +88,9 @@ TARGET_PERCYCLE = 3.0  # per-cycle engine at most 3x slower than before the rede
 def _run_json(args: list[str], parallel: int = 1, checkout: Path = ROOT) -> list[dict]:
     """Run ``python <args> --json F`` in ``parallel`` processes at once; their JSON results.
     ``checkout`` is the source tree the processes run in (another one: its own ``.venv``)."""
-    python = _python(checkout)
+    from ab_speed import checkout_python  # a sibling script, as bench_percycle below
+
+    python, env = checkout_python(checkout)
     with tempfile.TemporaryDirectory() as tmp:
         procs, outs = [], []
         for i in range(parallel):
@@ -96,23 +98,11 @@ def _run_json(args: list[str], parallel: int = 1, checkout: Path = ROOT) -> list
             outs.append(out)
             procs.append(subprocess.Popen([python, *args, "--json" if "--floor" in args
                                            or "--config" in args else "--out", str(out)],
-                                          cwd=checkout, stdout=subprocess.DEVNULL))
+                                          cwd=checkout, env=env, stdout=subprocess.DEVNULL))
         for p in procs:
             if p.wait() != 0:
                 raise SystemExit(f"benchmark step failed: {' '.join(args)}")
         return [json.loads(o.read_text()) for o in outs]
-
-
-def _python(checkout: Path) -> str:
-    """The interpreter for a checkout: this one for ours, the other's ``.venv`` for a baseline."""
-    if checkout == ROOT:
-        return sys.executable
-    py = checkout / ".venv" / "bin" / "python"
-    if not py.exists():
-        raise SystemExit(f"--baseline {checkout}: no {py} (build the baseline in its own venv: "
-                         f"python -m venv {checkout}/.venv && {checkout}/.venv/bin/pip install "
-                         f"-e {checkout})")
-    return str(py)
 
 
 def kernels(quick: bool, parallel: int) -> list[dict]:
@@ -253,8 +243,9 @@ def main(argv=None) -> int:
     ap.add_argument("--bnn-only", action="store_true", help="run only the BNN step (6.)")
     ap.add_argument("--baseline", type=Path, metavar="CHECKOUT",
                     help="a checkout of the code before the fabric redesign (b845d3d), built in "
-                         "its own .venv: its 1024-bit DW-CNN runs take turns with ours and the "
-                         "95 %% check compares with them instead of the recorded figures")
+                         "its own .venv (or in place): its 1024-bit DW-CNN runs take turns with "
+                         "ours and the 95 %% check compares with them instead of the recorded "
+                         "figures")
     args = ap.parse_args(argv)
     if args.bnn_only:
         r = bnn_speed(args.bnn_images)
